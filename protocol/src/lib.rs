@@ -1,0 +1,40 @@
+//! The one contract between the WardWatch agent (ward box) and the collector (bureau).
+//!
+//! Everything that crosses the broker is defined here, and nothing else is: the agent and the collector
+//! both depend on this crate and never on each other.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`ids`] | validated identifiers: institution codes (`H43060200175`), device and camera ids, `psn_no` |
+//! | [`time`] | [`Timestamp`]: UTC instants with millisecond precision, RFC 3339 on the wire |
+//! | [`topic`] | `wardwatch/v1/{institution_code}/{device_id}/{kind}` parsing and formatting |
+//! | [`payload`] | what an event says: presence intervals, health heartbeats, camera states |
+//! | [`event`] | the signed, hash-chained envelope around a payload, and how a device seals one |
+//! | [`crypto`] | SHA-256 digests, Ed25519 device keys and signatures, canonical bytes |
+//! | [`decode`] | turning untrusted topic + bytes into an [`Event`], with a typed [`DecodeError`] |
+//! | [`ack`] | the collector → agent acknowledgement of the highest contiguous committed `seq` |
+//!
+//! The wire format is documented for humans in `PROTOCOL.md` at the crate root.
+
+pub mod ack;
+pub mod crypto;
+pub mod decode;
+pub mod event;
+pub mod ids;
+pub mod payload;
+pub mod time;
+pub mod topic;
+
+pub use ack::Ack;
+pub use crypto::{Digest, PublicKey, Signature, SigningKey};
+pub use decode::{DecodeError, Limits, RejectReason, decode_event};
+pub use event::{Event, EventDraft};
+pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, TrackId};
+pub use payload::{
+    CameraState, CameraStatus, Health, Liveness, Payload, Person, Presence, Similarity, WardKind,
+};
+pub use time::Timestamp;
+pub use topic::{Topic, TopicKind};
+
+/// The schema version this build writes and the only one it accepts.
+pub const SCHEMA_VERSION: u16 = 1;

@@ -1,0 +1,195 @@
+//! What an event says. Each payload kind travels on the topic of the same name.
+
+use crate::ids::{CameraId, PsnNo, TrackId};
+use crate::time::Timestamp;
+use crate::topic::TopicKind;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kind of ward a device watches; decides which billed services its presence can support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WardKind {
+    /// 血液透析: haemodialysis and haemodiafiltration.
+    Haemodialysis,
+    /// 康复理疗: rehabilitation and physiotherapy sessions.
+    Rehabilitation,
+    /// 精神病院: psychiatric inpatient wards.
+    Psychiatric,
+    /// Any other monitored area.
+    Other,
+}
+
+impl WardKind {
+    /// The wire name (`haemodialysis`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WardKind::Haemodialysis => "haemodialysis",
+            WardKind::Rehabilitation => "rehabilitation",
+            WardKind::Psychiatric => "psychiatric",
+            WardKind::Other => "other",
+        }
+    }
+}
+
+/// Who was present: an enrolled patient, or a face the gallery does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Person {
+    /// An enrolled patient, by insured-person number.
+    PsnNo(PsnNo),
+    /// An unknown face, by the agent's track id.
+    UnknownTrack(TrackId),
+}
+
+/// Why a score is out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{value} is outside [{min}, {max}] (or not a number)")]
+pub struct ScoreError {
+    value: f64,
+    min: f64,
+    max: f64,
+}
+
+macro_rules! bounded_score {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize, Deserialize)]
+        #[serde(try_from = "f64", into = "f64")]
+        pub struct $name(f64);
+
+        impl $name {
+            /// The score as a number.
+            pub fn get(self) -> f64 {
+                self.0
+            }
+        }
+
+        impl TryFrom<f64> for $name {
+            type Error = ScoreError;
+            fn try_from(value: f64) -> Result<Self, ScoreError> {
+                // NaN fails both comparisons.
+                if value >= $min && value <= $max {
+                    Ok($name(value))
+                } else {
+                    Err(ScoreError { value, min: $min, max: $max })
+                }
+            }
+        }
+
+        impl From<$name> for f64 {
+            fn from(s: $name) -> f64 {
+                s.0
+            }
+        }
+    };
+}
+
+bounded_score!(
+    /// Cosine similarity between a face and its gallery match, in [-1, 1].
+    Similarity,
+    -1.0,
+    1.0
+);
+
+bounded_score!(
+    /// Probability that a face is live (not a photo or a screen), in [0, 1].
+    Liveness,
+    0.0,
+    1.0
+);
+
+/// A presence interval: one person seen by one camera from `start` to `end`.
+///
+/// A long stay is reported several times under the same `interval_id`: checkpoints with `open: true`
+/// while the person is still there, then one final report with `open: false`. The latest report (highest
+/// `seq`) for an `interval_id` supersedes the earlier ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    /// Stable across the checkpoints and the final report of one interval.
+    pub interval_id: Uuid,
+    /// The camera that saw the person.
+    pub camera_id: CameraId,
+    /// The kind of ward the camera watches.
+    pub ward_kind: WardKind,
+    /// Who was seen.
+    pub person: Person,
+    /// First sighting in the interval.
+    pub start: Timestamp,
+    /// Last sighting in the interval so far.
+    pub end: Timestamp,
+    /// `true` for a checkpoint of an interval still in progress, `false` once it has closed.
+    pub open: bool,
+    /// How many recognised sightings the interval is built from.
+    pub samples: u32,
+    /// Best similarity over the sightings.
+    pub best_similarity: Similarity,
+    /// Median similarity over the sightings.
+    pub median_similarity: Similarity,
+    /// Median liveness over the sightings.
+    pub liveness: Liveness,
+}
+
+/// The device's heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// The agent's version string.
+    pub agent_version: String,
+    /// Events sealed but not yet acknowledged by the collector.
+    pub spool_depth: u64,
+    /// Seconds since the agent process started.
+    pub uptime_secs: u64,
+}
+
+/// What a camera is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    /// Frames arrive and look like the ward.
+    Ok,
+    /// No frames: unplugged, network down, stream closed.
+    Offline,
+    /// Dark or uniform frames: lens covered.
+    Obstructed,
+    /// Identical frames: a stuck or replayed stream.
+    Frozen,
+    /// The scene no longer matches its reference: camera turned away.
+    Moved,
+}
+
+/// A camera entered `state` at `since`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraStatus {
+    /// The camera.
+    pub camera_id: CameraId,
+    /// Its new state.
+    pub state: CameraState,
+    /// When it entered that state.
+    pub since: Timestamp,
+}
+
+/// The body of an event, tagged by `kind` (which must equal the topic's last level).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Payload {
+    /// A presence interval (topic kind `presence`).
+    Presence(Presence),
+    /// A heartbeat (topic kind `health`).
+    Health(Health),
+    /// A camera state change (topic kind `camera`).
+    Camera(CameraStatus),
+}
+
+impl Payload {
+    /// The topic kind this payload travels on.
+    pub fn topic_kind(&self) -> TopicKind {
+        match self {
+            Payload::Presence(_) => TopicKind::Presence,
+            Payload::Health(_) => TopicKind::Health,
+            Payload::Camera(_) => TopicKind::Camera,
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Golden wire examples: the exact bytes a device with a known key produces, and what decoding makes of
+//! them and of broken variants. Regenerate the files with `WARDWATCH_BLESS=1 cargo test -p wardwatch-protocol`
+//! only when the wire format is meant to change (and bump the schema version then).
+
+use std::path::PathBuf;
+use wardwatch_protocol::decode::{check_link, check_signature};
+use wardwatch_protocol::*;
+
+fn golden_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
+fn device_key() -> SigningKey {
+    SigningKey::from_bytes(&[7; 32])
+}
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+/// The three example events of PROTOCOL.md: seq 1 presence, seq 2 camera, seq 3 health.
+fn golden_events() -> Vec<(&'static str, Event)> {
+    let device: DeviceId = "hd-ward3-box1".parse().unwrap();
+    let inst: InstitutionCode = "H43060200175".parse().unwrap();
+    let payloads = vec![
+        (
+            "presence.json",
+            Payload::Presence(Presence {
+                interval_id: "019a8f2e-7c00-7000-8000-000000000001".parse().unwrap(),
+                camera_id: "cam-1".parse().unwrap(),
+                ward_kind: WardKind::Haemodialysis,
+                person: Person::PsnNo("43060000000000000001".parse().unwrap()),
+                start: ts("2026-11-23T00:05:00.000Z"),
+                end: ts("2026-11-23T04:02:30.500Z"),
+                open: false,
+                samples: 2841,
+                best_similarity: Similarity::try_from(0.8125).unwrap(),
+                median_similarity: Similarity::try_from(0.6406).unwrap(),
+                liveness: Liveness::try_from(0.97).unwrap(),
+            }),
+        ),
+        (
+            "camera.json",
+            Payload::Camera(CameraStatus {
+                camera_id: "cam-1".parse().unwrap(),
+                state: CameraState::Obstructed,
+                since: ts("2026-11-23T04:10:00.000Z"),
+            }),
+        ),
+        (
+            "health.json",
+            Payload::Health(Health {
+                agent_version: "0.1.0".into(),
+                spool_depth: 2,
+                uptime_secs: 86400,
+            }),
+        ),
+    ];
+    let mut prev = Digest::GENESIS;
+    let mut out = Vec::new();
+    for (i, (name, payload)) in payloads.into_iter().enumerate() {
+        let seq = i as u64 + 1;
+        let draft = EventDraft {
+            schema: SCHEMA_VERSION,
+            event_id: format!("019a8f2e-7c00-7000-8000-0000000001{seq:02}").parse().unwrap(),
+            device_id: device.clone(),
+            institution_code: inst.clone(),
+            seq,
+            sent_at: ts("2026-11-23T04:10:01.000Z").plus_millis(seq as i64),
+            prev_hash: prev,
+            payload,
+        };
+        let event = draft.seal(&device_key());
+        prev = event.hash;
+        out.push((name, event));
+    }
+    out
+}
+
+#[test]
+fn sealing_produces_the_golden_bytes_and_they_decode_and_chain() {
+    let bless = std::env::var_os("WARDWATCH_BLESS").is_some();
+    let public = PublicKey::of(&device_key());
+    let mut prev: Option<Digest> = None;
+    for (name, event) in golden_events() {
+        let wire = event.to_wire();
+        if bless {
+            std::fs::write(golden_path(name), &wire).unwrap();
+        }
+        let golden = std::fs::read(golden_path(name)).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&wire),
+            String::from_utf8_lossy(&golden),
+            "{name}: the wire form changed"
+        );
+        let decoded = decode_event(&event.topic().to_string(), &golden, &Limits::default()).unwrap();
+        assert_eq!(decoded, event);
+        check_signature(&decoded, &public).unwrap();
+        check_link(&decoded, prev.as_ref(), None).unwrap();
+        prev = Some(decoded.hash);
+    }
+}
+
+fn golden_presence() -> (String, serde_json::Value) {
+    let (_, event) = golden_events().remove(0);
+    (event.topic().to_string(), serde_json::from_slice(&event.to_wire()).unwrap())
+}
+
+fn decode_value(topic: &str, value: &serde_json::Value) -> Result<Event, DecodeError> {
+    decode_event(topic, &serde_json::to_vec(value).unwrap(), &Limits::default())
+}
+
+#[test]
+fn each_kind_of_bad_message_gets_its_reason_and_location() {
+    let (topic, good) = golden_presence();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = good.clone();
+        f(&mut v);
+        v
+    };
+    let cases: Vec<(&str, Result<Event, DecodeError>, RejectReason, &str)> = vec![
+        (
+            "future schema",
+            decode_value(&topic, &edit(&|v| v["schema"] = 2.into())),
+            RejectReason::UnknownSchema,
+            "schema version 2",
+        ),
+        (
+            "similarity out of range",
+            decode_value(&topic, &edit(&|v| v["payload"]["best_similarity"] = 1.5.into())),
+            RejectReason::InvalidField,
+            "payload.best_similarity",
+        ),
+        (
+            "unknown field",
+            decode_value(&topic, &edit(&|v| v["payload"]["mood"] = "calm".into())),
+            RejectReason::InvalidField,
+            "mood",
+        ),
+        (
+            "bad institution code in body",
+            decode_value(&topic, &edit(&|v| v["institution_code"] = "H123".into())),
+            RejectReason::InvalidField,
+            "institution_code",
+        ),
+        (
+            "altered body",
+            decode_value(&topic, &edit(&|v| v["payload"]["samples"] = 1.into())),
+            RejectReason::BadHash,
+            "hash",
+        ),
+        (
+            "another device's topic",
+            decode_value("wardwatch/v1/H43060200175/hd-ward3-box2/presence", &good),
+            RejectReason::DeviceMismatch,
+            "hd-ward3-box2",
+        ),
+        (
+            "another institution's topic",
+            decode_value("wardwatch/v1/H43060200176/hd-ward3-box1/presence", &good),
+            RejectReason::InstitutionMismatch,
+            "H43060200176",
+        ),
+        (
+            "presence on the camera topic",
+            decode_value("wardwatch/v1/H43060200175/hd-ward3-box1/camera", &good),
+            RejectReason::KindMismatch,
+            "payload.kind",
+        ),
+        (
+            "device publishing on ack",
+            decode_value("wardwatch/v1/H43060200175/hd-ward3-box1/ack", &good),
+            RejectReason::BadTopic,
+            "collector",
+        ),
+        (
+            "not JSON",
+            decode_event(&topic, b"{\"schema\": 1, oops", &Limits::default()),
+            RejectReason::InvalidJson,
+            "line 1, column",
+        ),
+        (
+            "too big",
+            decode_event(&topic, &vec![b' '; 70_000], &Limits::default()),
+            RejectReason::Oversized,
+            "70000 bytes",
+        ),
+    ];
+    for (what, result, reason, needle) in cases {
+        let err = result.expect_err(what);
+        assert_eq!(err.reason(), reason, "{what}: {err}");
+        assert!(err.to_string().contains(needle), "{what}: {err:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn a_forged_signature_and_a_broken_chain_are_caught() {
+    let events = golden_events();
+    let (_, first) = &events[0];
+    let forged = EventDraft {
+        schema: first.schema,
+        event_id: first.event_id,
+        device_id: first.device_id.clone(),
+        institution_code: first.institution_code.clone(),
+        seq: first.seq,
+        sent_at: first.sent_at,
+        prev_hash: first.prev_hash,
+        payload: first.payload.clone(),
+    }
+    .seal(&SigningKey::from_bytes(&[8; 32]));
+    let err = check_signature(&forged, &PublicKey::of(&device_key())).unwrap_err();
+    assert_eq!(err.reason(), RejectReason::BadSignature);
+
+    let (_, second) = &events[1];
+    let (_, third) = &events[2];
+    // The third event does not follow the first.
+    let err = check_link(third, Some(&first.hash), None).unwrap_err();
+    assert_eq!(err.reason(), RejectReason::ChainBroken);
+    assert!(err.to_string().contains("seq 3"), "{err}");
+    // The second links both ways.
+    check_link(second, Some(&first.hash), Some(&third.prev_hash)).unwrap();
+    // A first event must start from the genesis hash.
+    let err = check_link(second, None, None);
+    assert!(err.is_ok(), "seq 2 without its predecessor is a gap, not a break");
+}
