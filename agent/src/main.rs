@@ -1,1 +1,10 @@
-fn main(){}
+//! `wardwatch-agent`: the ward-box agent binary. See the library's crate doc for the module map.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    wardwatch_agent::cli::init_tracing();
+    let cli = wardwatch_agent::cli::Cli::parse();
+    wardwatch_agent::cli::execute(cli.command).await
+}

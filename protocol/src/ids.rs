@@ -36,7 +36,11 @@ fn check_token(kind: &'static str, value: &str, max: usize) -> Result<(), IdErro
         return Err(IdError::new(kind, value, "is too long"));
     }
     if !value.as_bytes()[0].is_ascii_alphanumeric() {
-        return Err(IdError::new(kind, value, "must start with a letter or digit"));
+        return Err(IdError::new(
+            kind,
+            value,
+            "must start with a letter or digit",
+        ));
     }
     if !value
         .bytes()
@@ -149,7 +153,14 @@ mod tests {
     fn institution_codes() {
         assert!("H43060200175".parse::<InstitutionCode>().is_ok());
         assert!("P43060200175".parse::<InstitutionCode>().is_ok());
-        for bad in ["", "H4306020017", "H430602001755", "X43060200175", "h43060200175", "H4306020017a"] {
+        for bad in [
+            "",
+            "H4306020017",
+            "H430602001755",
+            "X43060200175",
+            "h43060200175",
+            "H4306020017a",
+        ] {
             let err = bad.parse::<InstitutionCode>().unwrap_err();
             assert_eq!(err.kind, "institution code", "{bad}");
         }

@@ -115,8 +115,7 @@ impl Topic {
         let device = device
             .parse::<DeviceId>()
             .map_err(|e| fail(e.to_string()))?;
-        let kind =
-            TopicKind::parse(kind).ok_or_else(|| fail(format!("unknown kind {kind:?}")))?;
+        let kind = TopicKind::parse(kind).ok_or_else(|| fail(format!("unknown kind {kind:?}")))?;
         Ok(Topic {
             institution,
             device,

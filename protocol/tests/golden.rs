@@ -7,7 +7,9 @@ use wardwatch_protocol::decode::{check_link, check_signature};
 use wardwatch_protocol::*;
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 fn device_key() -> SigningKey {
@@ -62,7 +64,9 @@ fn golden_events() -> Vec<(&'static str, Event)> {
         let seq = i as u64 + 1;
         let draft = EventDraft {
             schema: SCHEMA_VERSION,
-            event_id: format!("019a8f2e-7c00-7000-8000-0000000001{seq:02}").parse().unwrap(),
+            event_id: format!("019a8f2e-7c00-7000-8000-0000000001{seq:02}")
+                .parse()
+                .unwrap(),
             device_id: device.clone(),
             institution_code: inst.clone(),
             seq,
@@ -93,7 +97,8 @@ fn sealing_produces_the_golden_bytes_and_they_decode_and_chain() {
             String::from_utf8_lossy(&golden),
             "{name}: the wire form changed"
         );
-        let decoded = decode_event(&event.topic().to_string(), &golden, &Limits::default()).unwrap();
+        let decoded =
+            decode_event(&event.topic().to_string(), &golden, &Limits::default()).unwrap();
         assert_eq!(decoded, event);
         check_signature(&decoded, &public).unwrap();
         check_link(&decoded, prev.as_ref(), None).unwrap();
@@ -103,11 +108,18 @@ fn sealing_produces_the_golden_bytes_and_they_decode_and_chain() {
 
 fn golden_presence() -> (String, serde_json::Value) {
     let (_, event) = golden_events().remove(0);
-    (event.topic().to_string(), serde_json::from_slice(&event.to_wire()).unwrap())
+    (
+        event.topic().to_string(),
+        serde_json::from_slice(&event.to_wire()).unwrap(),
+    )
 }
 
 fn decode_value(topic: &str, value: &serde_json::Value) -> Result<Event, DecodeError> {
-    decode_event(topic, &serde_json::to_vec(value).unwrap(), &Limits::default())
+    decode_event(
+        topic,
+        &serde_json::to_vec(value).unwrap(),
+        &Limits::default(),
+    )
 }
 
 #[test]
@@ -127,7 +139,10 @@ fn each_kind_of_bad_message_gets_its_reason_and_location() {
         ),
         (
             "similarity out of range",
-            decode_value(&topic, &edit(&|v| v["payload"]["best_similarity"] = 1.5.into())),
+            decode_value(
+                &topic,
+                &edit(&|v| v["payload"]["best_similarity"] = 1.5.into()),
+            ),
             RejectReason::InvalidField,
             "payload.best_similarity",
         ),
@@ -189,7 +204,10 @@ fn each_kind_of_bad_message_gets_its_reason_and_location() {
     for (what, result, reason, needle) in cases {
         let err = result.expect_err(what);
         assert_eq!(err.reason(), reason, "{what}: {err}");
-        assert!(err.to_string().contains(needle), "{what}: {err:?} lacks {needle:?}");
+        assert!(
+            err.to_string().contains(needle),
+            "{what}: {err:?} lacks {needle:?}"
+        );
     }
 }
 
@@ -221,5 +239,8 @@ fn a_forged_signature_and_a_broken_chain_are_caught() {
     check_link(second, Some(&first.hash), Some(&third.prev_hash)).unwrap();
     // A first event must start from the genesis hash.
     let err = check_link(second, None, None);
-    assert!(err.is_ok(), "seq 2 without its predecessor is a gap, not a break");
+    assert!(
+        err.is_ok(),
+        "seq 2 without its predecessor is a gap, not a break"
+    );
 }

@@ -1,0 +1,372 @@
+//! The agent's TOML configuration, parsed into types at load time and checked by `wardwatch-agent check`.
+//!
+//! Relative paths are resolved against the directory of the configuration file, so a ward box's
+//! configuration folder can be moved as a whole.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wardwatch_link::{BrokerUrl, TlsFiles};
+use wardwatch_protocol::{DeviceId, InstitutionCode, WardKind};
+
+/// Why a configuration cannot be used. Each variant names the file and, where known, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, a missing key or a value of the wrong form.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, which names the key, line and column.
+        message: String,
+    },
+    /// A value is well-formed but unusable (e.g. a TLS file that does not exist).
+    #[error("config file {path}: `{key}` {why}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Dotted key, e.g. `broker.ca_file`.
+        key: &'static str,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// This ward box's id, registered at the collector.
+    pub device_id: DeviceId,
+    /// The institution the box is installed at (H/P + 11 digits).
+    pub institution_code: InstitutionCode,
+    /// What kind of ward the cameras watch.
+    pub ward_kind: WardKind,
+    /// The device's Ed25519 key (created with mode 0600 on first start when missing).
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+    /// Where sealed events wait for the collector's acknowledgement.
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: PathBuf,
+    /// How to reach the broker.
+    pub broker: BrokerConfig,
+    /// How sightings become presence intervals.
+    #[serde(default)]
+    pub presence: PresenceConfig,
+    /// Where sightings come from.
+    pub source: SourceConfig,
+}
+
+fn default_key_file() -> PathBuf {
+    "device.key".into()
+}
+
+fn default_spool_dir() -> PathBuf {
+    "spool".into()
+}
+
+/// `[broker]`: the MQTT connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `mqtt://host:port` or `mqtts://host:port`.
+    pub url: BrokerUrl,
+    /// The bureau CA certificate (PEM) that signed the broker's certificate; required with `mqtts://`.
+    pub ca_file: Option<PathBuf>,
+    /// This device's certificate (PEM), for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// This device's TLS private key (PEM), for mutual TLS.
+    pub key_file: Option<PathBuf>,
+    /// MQTT client id; default `wardwatch-agent-{device_id}`. Must be stable: the broker keeps the
+    /// persistent session under it.
+    pub client_id: Option<String>,
+    /// Re-send everything unacknowledged when the collector's ack has not advanced for this long.
+    #[serde(default = "default_resend_after_secs")]
+    pub resend_after_secs: f64,
+    /// At most this many events published beyond the last acknowledged one.
+    #[serde(default = "default_window")]
+    pub window: u64,
+    /// MQTT keep-alive.
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+}
+
+fn default_resend_after_secs() -> f64 {
+    30.0
+}
+
+fn default_window() -> u64 {
+    2000
+}
+
+fn default_keep_alive_secs() -> u64 {
+    30
+}
+
+impl BrokerConfig {
+    /// The TLS files, as the link crate wants them.
+    pub fn tls_files(&self) -> TlsFiles {
+        TlsFiles {
+            ca_file: self.ca_file.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+        }
+    }
+
+    /// See [`BrokerConfig::resend_after_secs`].
+    pub fn resend_after(&self) -> Duration {
+        Duration::from_secs_f64(self.resend_after_secs)
+    }
+}
+
+/// `[presence]`: how sightings are folded into intervals.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// An interval closes when its person has not been seen for this long.
+    #[serde(default = "default_close_after_secs")]
+    pub close_after_secs: u64,
+    /// Sightings needed before an interval is reported (fewer: a passer-by or a misrecognition).
+    #[serde(default = "default_min_samples")]
+    pub min_samples: u32,
+    /// An open interval is reported (as a checkpoint) at least this often.
+    #[serde(default = "default_checkpoint_secs")]
+    pub checkpoint_secs: u64,
+}
+
+fn default_close_after_secs() -> u64 {
+    120
+}
+
+fn default_min_samples() -> u32 {
+    3
+}
+
+fn default_checkpoint_secs() -> u64 {
+    300
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            close_after_secs: default_close_after_secs(),
+            min_samples: default_min_samples(),
+            checkpoint_secs: default_checkpoint_secs(),
+        }
+    }
+}
+
+/// `[source]`: where sightings come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceConfig {
+    /// Sightings replayed from a JSON Lines file (testing the transport before cameras exist).
+    Replay {
+        /// The `.jsonl` file.
+        path: PathBuf,
+    },
+}
+
+impl AgentConfig {
+    /// Reads, parses and checks a configuration file; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<AgentConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(path, &text)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text (no path resolution, no file checks).
+    pub fn parse(path: &Path, text: &str) -> Result<AgentConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.key_file);
+        fix(&mut self.spool_dir);
+        for p in [
+            &mut self.broker.ca_file,
+            &mut self.broker.cert_file,
+            &mut self.broker.key_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
+        match &mut self.source {
+            SourceConfig::Replay { path } => fix(path),
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, why: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            why,
+        };
+        let b = &self.broker;
+        if b.url.tls && b.ca_file.is_none() {
+            return Err(invalid(
+                "broker.ca_file",
+                "is required with an mqtts:// url (the bureau CA is pinned)".into(),
+            ));
+        }
+        if !b.url.tls && (b.ca_file.is_some() || b.cert_file.is_some()) {
+            return Err(invalid(
+                "broker.url",
+                "is mqtt:// (plain) but TLS files are configured; use mqtts://".into(),
+            ));
+        }
+        if b.cert_file.is_some() != b.key_file.is_some() {
+            return Err(invalid(
+                "broker.cert_file",
+                "and broker.key_file must be given together".into(),
+            ));
+        }
+        for (key, file) in [
+            ("broker.ca_file", &b.ca_file),
+            ("broker.cert_file", &b.cert_file),
+            ("broker.key_file", &b.key_file),
+        ] {
+            if let Some(file) = file
+                && !file.is_file()
+            {
+                return Err(invalid(key, format!("{} does not exist", file.display())));
+            }
+        }
+        if !(b.resend_after_secs.is_finite() && b.resend_after_secs >= 0.1) {
+            return Err(invalid(
+                "broker.resend_after_secs",
+                "must be at least 0.1".into(),
+            ));
+        }
+        if b.window == 0 {
+            return Err(invalid("broker.window", "must be at least 1".into()));
+        }
+        if let Some(id) = &b.client_id
+            && (id.is_empty() || id.len() > 128)
+        {
+            return Err(invalid(
+                "broker.client_id",
+                "must be 1 to 128 characters".into(),
+            ));
+        }
+        let p = &self.presence;
+        if p.min_samples == 0 {
+            return Err(invalid("presence.min_samples", "must be at least 1".into()));
+        }
+        if p.close_after_secs == 0 || p.checkpoint_secs == 0 {
+            return Err(invalid(
+                "presence.close_after_secs",
+                "and presence.checkpoint_secs must be positive".into(),
+            ));
+        }
+        match &self.source {
+            SourceConfig::Replay { path: file } => {
+                if !file.is_file() {
+                    return Err(invalid(
+                        "source.path",
+                        format!("{} does not exist", file.display()),
+                    ));
+                }
+            }
+        }
+        if self.spool_dir.exists() && !self.spool_dir.is_dir() {
+            return Err(invalid(
+                "spool_dir",
+                format!("{} exists and is not a directory", self.spool_dir.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The MQTT client id in force.
+    pub fn client_id(&self) -> String {
+        self.broker
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("wardwatch-agent-{}", self.device_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+device_id = "hd-ward3-box1"
+institution_code = "H43060200175"
+ward_kind = "haemodialysis"
+
+[broker]
+url = "mqtt://127.0.0.1:1883"
+
+[source]
+kind = "replay"
+path = "sightings.jsonl"
+"#;
+
+    fn write_config(dir: &Path, text: &str) -> PathBuf {
+        std::fs::write(dir.join("sightings.jsonl"), "").unwrap();
+        let path = dir.join("agent.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn loads_and_resolves_relative_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AgentConfig::load(&write_config(dir.path(), GOOD)).unwrap();
+        assert_eq!(config.key_file, dir.path().join("device.key"));
+        assert_eq!(config.spool_dir, dir.path().join("spool"));
+        assert_eq!(config.client_id(), "wardwatch-agent-hd-ward3-box1");
+        assert_eq!(config.presence.min_samples, 3);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (GOOD.replace("H43060200175", "H4306"), "institution_code"),
+            (GOOD.replace("haemodialysis", "dentistry"), "ward_kind"),
+            (GOOD.replace("mqtt://127", "http://127"), "url"),
+            (
+                GOOD.replace("[broker]", "colour = \"red\"\n[broker]"),
+                "colour",
+            ),
+            (GOOD.replace("mqtt://", "mqtts://"), "broker.ca_file"),
+            (
+                GOOD.replace("sightings.jsonl", "missing.jsonl"),
+                "source.path",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = AgentConfig::load(&write_config(dir.path(), &text)).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(key), "expected {key:?} in: {msg}");
+            assert!(msg.contains("agent.toml"), "expected the file in: {msg}");
+        }
+    }
+}

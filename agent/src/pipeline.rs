@@ -1,0 +1,136 @@
+//! The producing half of the agent: source → presence → spool, on a blocking thread.
+//!
+//! Sightings are read in batches; the presence reports a batch causes are sealed and committed to the
+//! spool together with a [`Checkpoint`] (source cursor + open intervals) in one durable transaction.
+//! A restart therefore resumes exactly where the last commit left off.
+
+use crate::config::{AgentConfig, SourceConfig};
+use crate::presence::PresenceTracker;
+use crate::seal::Sealer;
+use crate::sources::replay::{ReplayCursor, ReplayError, ReplaySource};
+use crate::spool::{Spool, SpoolError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::watch;
+use wardwatch_protocol::Payload;
+
+/// Sightings read per spool commit (one fsync per batch).
+const BATCH_SIGHTINGS: usize = 512;
+
+/// The pipeline's resumable state, committed with every batch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Where the replay source stands.
+    pub source: ReplayCursor,
+    /// Intervals still open.
+    pub presence: PresenceTracker,
+}
+
+/// The producer stopped on an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The spool failed.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The source failed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// The stored checkpoint is not readable by this build.
+    #[error("the spool's pipeline checkpoint is unreadable: {0}")]
+    Checkpoint(String),
+}
+
+/// What one producer run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProducerSummary {
+    /// Sightings processed.
+    pub sightings: u64,
+    /// Events sealed and spooled.
+    pub events: u64,
+    /// Source lines skipped as invalid.
+    pub skipped_lines: u64,
+    /// True when the source reached its end (false: stopped early).
+    pub finished: bool,
+}
+
+/// Runs the producer until the source ends or `stop` is set; announces each new tip on `tip`.
+pub fn run_producer(
+    config: &AgentConfig,
+    spool: &Spool,
+    sealer: &Sealer,
+    tip: &watch::Sender<u64>,
+    stop: &Arc<AtomicBool>,
+) -> Result<ProducerSummary, PipelineError> {
+    let mut checkpoint = match spool.checkpoint()? {
+        Some(bytes) => serde_json::from_slice::<Checkpoint>(&bytes)
+            .map_err(|e| PipelineError::Checkpoint(e.to_string()))?,
+        None => Checkpoint {
+            source: ReplayCursor::default(),
+            presence: PresenceTracker::new(config.ward_kind, &config.presence),
+        },
+    };
+    checkpoint
+        .presence
+        .reconfigure(config.ward_kind, &config.presence);
+    let SourceConfig::Replay { path } = &config.source;
+    let mut source = ReplaySource::open(path, checkpoint.source)?;
+    if checkpoint.source.offset > 0 {
+        tracing::info!(
+            line = checkpoint.source.line,
+            open_intervals = checkpoint.presence.open_intervals(),
+            "resuming the replay from the spool checkpoint"
+        );
+    }
+    let mut summary = ProducerSummary::default();
+    tip.send_replace(spool.tip()?.seq);
+    loop {
+        let mut payloads = Vec::new();
+        let mut at_end = false;
+        for _ in 0..BATCH_SIGHTINGS {
+            match source.next_sighting()? {
+                Some(sighting) => {
+                    summary.sightings += 1;
+                    payloads.extend(
+                        checkpoint
+                            .presence
+                            .observe(&sighting)
+                            .into_iter()
+                            .map(Payload::Presence),
+                    );
+                }
+                None => {
+                    at_end = true;
+                    break;
+                }
+            }
+        }
+        if at_end {
+            payloads.extend(
+                checkpoint
+                    .presence
+                    .close_all()
+                    .into_iter()
+                    .map(Payload::Presence),
+            );
+        }
+        let moved = source.cursor() != checkpoint.source;
+        checkpoint.source = source.cursor();
+        if moved || !payloads.is_empty() {
+            summary.events += payloads.len() as u64;
+            let bytes = serde_json::to_vec(&checkpoint)
+                .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
+            let new_tip = spool.commit(sealer, payloads, &bytes)?;
+            tip.send_replace(new_tip.seq);
+        }
+        if at_end {
+            summary.finished = true;
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    summary.skipped_lines = source.skipped();
+    Ok(summary)
+}

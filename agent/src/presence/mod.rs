@@ -1,0 +1,240 @@
+//! Presence: folding sightings into intervals per (person, camera).
+//!
+//! An interval opens at a person's first sighting on a camera and closes once they have not been seen
+//! for `close_after_secs`; only intervals with at least `min_samples` sightings are reported (fewer is a
+//! passer-by or a misrecognition). A long stay is reported as it goes: a checkpoint (`open: true`) every
+//! `checkpoint_secs` of event time, then the final report (`open: false`) under the same `interval_id`.
+//! All time here is sighting (capture) time, never the wall clock, so a replay gives the same intervals
+//! however fast it runs. The tracker's state is serialisable and is committed with the spool, so a
+//! restarted agent continues its open intervals instead of splitting them.
+
+pub mod median;
+
+use crate::config::PresenceConfig;
+use crate::sighting::Sighting;
+use median::Histogram;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use wardwatch_protocol::{CameraId, Liveness, Person, Presence, Similarity, Timestamp, WardKind};
+
+/// One interval in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct OpenInterval {
+    interval_id: Uuid,
+    camera_id: CameraId,
+    person: Person,
+    start: Timestamp,
+    end: Timestamp,
+    samples: u32,
+    best_similarity: f64,
+    similarity: Histogram,
+    liveness: Histogram,
+    last_report: Option<Timestamp>,
+}
+
+impl OpenInterval {
+    fn new(s: &Sighting) -> Self {
+        OpenInterval {
+            interval_id: Uuid::now_v7(),
+            camera_id: s.camera_id.clone(),
+            person: s.person.clone(),
+            start: s.at,
+            end: s.at,
+            samples: 0,
+            best_similarity: -1.0,
+            similarity: Histogram::new(-1.0, 1.0, 200),
+            liveness: Histogram::new(0.0, 1.0, 100),
+            last_report: None,
+        }
+    }
+
+    fn add(&mut self, s: &Sighting) {
+        self.start = self.start.min(s.at);
+        self.end = self.end.max(s.at);
+        self.samples = self.samples.saturating_add(1);
+        self.best_similarity = self.best_similarity.max(s.similarity.get());
+        self.similarity.add(s.similarity.get());
+        self.liveness.add(s.liveness.get());
+    }
+
+    fn report(&self, ward_kind: WardKind, open: bool) -> Presence {
+        // Every value fed in was already range-checked; medians are bin centres inside the range.
+        let similarity =
+            |v: f64| Similarity::try_from(v.clamp(-1.0, 1.0)).unwrap_or_else(|_| unreachable!());
+        Presence {
+            interval_id: self.interval_id,
+            camera_id: self.camera_id.clone(),
+            ward_kind,
+            person: self.person.clone(),
+            start: self.start,
+            end: self.end,
+            open,
+            samples: self.samples,
+            best_similarity: similarity(self.best_similarity),
+            median_similarity: similarity(self.similarity.median().unwrap_or(0.0)),
+            liveness: Liveness::try_from(self.liveness.median().unwrap_or(0.0).clamp(0.0, 1.0))
+                .unwrap_or_else(|_| unreachable!()),
+        }
+    }
+}
+
+/// The presence stage: sightings in, interval reports out. Serialisable for the spool checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceTracker {
+    ward_kind: WardKind,
+    close_after_ms: i64,
+    checkpoint_ms: i64,
+    min_samples: u32,
+    open: Vec<OpenInterval>,
+}
+
+impl PresenceTracker {
+    /// An empty tracker.
+    pub fn new(ward_kind: WardKind, config: &PresenceConfig) -> Self {
+        PresenceTracker {
+            ward_kind,
+            close_after_ms: i64::try_from(config.close_after_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            checkpoint_ms: i64::try_from(config.checkpoint_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            min_samples: config.min_samples,
+            open: Vec::new(),
+        }
+    }
+
+    /// Applies the current configuration to a tracker restored from the spool (its open intervals stay).
+    pub fn reconfigure(&mut self, ward_kind: WardKind, config: &PresenceConfig) {
+        let fresh = PresenceTracker::new(ward_kind, config);
+        self.ward_kind = fresh.ward_kind;
+        self.close_after_ms = fresh.close_after_ms;
+        self.checkpoint_ms = fresh.checkpoint_ms;
+        self.min_samples = fresh.min_samples;
+    }
+
+    /// Intervals currently open.
+    pub fn open_intervals(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Feeds one sighting; returns the reports it causes (closed intervals, checkpoints).
+    pub fn observe(&mut self, sighting: &Sighting) -> Vec<Presence> {
+        let mut reports = self.close_idle(sighting.at);
+        let index = match self
+            .open
+            .iter()
+            .position(|i| i.camera_id == sighting.camera_id && i.person == sighting.person)
+        {
+            Some(index) => index,
+            None => {
+                self.open.push(OpenInterval::new(sighting));
+                self.open.len() - 1
+            }
+        };
+        let interval = &mut self.open[index];
+        interval.add(sighting);
+        if interval.samples >= self.min_samples {
+            let due = match interval.last_report {
+                None => interval.end.millis() - interval.start.millis() >= self.checkpoint_ms,
+                Some(last) => interval.end.millis() - last.millis() >= self.checkpoint_ms,
+            };
+            if due {
+                interval.last_report = Some(interval.end);
+                reports.push(interval.report(self.ward_kind, true));
+            }
+        }
+        reports
+    }
+
+    /// Closes every interval whose person has been absent longer than `close_after` at time `now`.
+    pub fn close_idle(&mut self, now: Timestamp) -> Vec<Presence> {
+        let close_after = self.close_after_ms;
+        let (closed, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|i| now.millis() - i.end.millis() > close_after);
+        self.open = open;
+        self.finals(closed)
+    }
+
+    /// Closes everything (the source ended).
+    pub fn close_all(&mut self) -> Vec<Presence> {
+        let closed = std::mem::take(&mut self.open);
+        self.finals(closed)
+    }
+
+    fn finals(&self, closed: Vec<OpenInterval>) -> Vec<Presence> {
+        closed
+            .into_iter()
+            .filter(|i| i.samples >= self.min_samples)
+            .map(|i| i.report(self.ward_kind, false))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sighting(secs: i64, psn: &str) -> Sighting {
+        Sighting {
+            at: Timestamp::from_millis(1_790_000_000_000 + secs * 1000).unwrap(),
+            camera_id: "cam-1".parse().unwrap(),
+            person: Person::PsnNo(psn.parse().unwrap()),
+            similarity: Similarity::try_from(0.7).unwrap(),
+            liveness: Liveness::try_from(0.95).unwrap(),
+        }
+    }
+
+    fn tracker() -> PresenceTracker {
+        PresenceTracker::new(
+            WardKind::Haemodialysis,
+            &PresenceConfig {
+                close_after_secs: 120,
+                min_samples: 3,
+                checkpoint_secs: 300,
+            },
+        )
+    }
+
+    #[test]
+    fn a_stay_with_a_twenty_minute_break_is_two_intervals_with_checkpoints() {
+        let mut t = tracker();
+        let mut reports = Vec::new();
+        // 0..=600 s every 10 s, absent 20 min, then 1800..=1900 s.
+        for s in (0..=600).step_by(10).chain((1800..=1900).step_by(10)) {
+            reports.extend(t.observe(&sighting(s, "p1")));
+        }
+        reports.extend(t.close_all());
+        let finals: Vec<_> = reports.iter().filter(|r| !r.open).collect();
+        assert_eq!(finals.len(), 2);
+        assert_eq!(finals[0].end.millis() - finals[0].start.millis(), 600_000);
+        assert_eq!(finals[0].samples, 61);
+        assert_eq!(finals[1].samples, 11);
+        let checkpoints: Vec<_> = reports.iter().filter(|r| r.open).collect();
+        assert_eq!(checkpoints.len(), 2, "at 300 s and 600 s of the first stay");
+        assert!(
+            checkpoints
+                .iter()
+                .all(|c| c.interval_id == finals[0].interval_id)
+        );
+        assert!((finals[0].median_similarity.get() - 0.7).abs() <= 0.006);
+    }
+
+    #[test]
+    fn too_few_sightings_are_not_reported() {
+        let mut t = tracker();
+        t.observe(&sighting(0, "p2"));
+        t.observe(&sighting(5, "p2"));
+        assert!(t.close_all().is_empty());
+    }
+
+    #[test]
+    fn state_survives_serialisation() {
+        let mut t = tracker();
+        for s in [0, 10, 20] {
+            t.observe(&sighting(s, "p3"));
+        }
+        let restored: PresenceTracker =
+            serde_json::from_slice(&serde_json::to_vec(&t).unwrap()).unwrap();
+        assert_eq!(restored, t);
+    }
+}

@@ -1,0 +1,222 @@
+//! Publish: sending spooled events to the broker and retiring them when the collector acknowledges.
+//!
+//! - Events go out in `seq` order with QoS 1 on a persistent session, at most `window` beyond the last
+//!   acknowledged one.
+//! - The collector's retained [`Ack`] on `…/{device}/ack` carries the highest contiguous seq it has
+//!   committed; everything up to it is deleted from the spool.
+//! - If the ack does not advance for `resend_after` while events are outstanding, or the broker lost the
+//!   session, everything unacknowledged is sent again (the collector drops duplicates by `event_id`).
+//!   This covers brokers that drop queued messages or restart without persistence.
+//! - The MQTT event loop runs in its own task ([`connection`]), reconnecting with back-off.
+
+pub mod connection;
+
+use crate::spool::{Spool, SpoolError};
+use connection::{Connection, NetEvent};
+use rumqttc::{ClientError, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
+use wardwatch_protocol::{Ack, DeviceId, InstitutionCode, Topic, TopicKind};
+
+/// What the publisher needs to know.
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    /// The device's identity (for topics and to check acks).
+    pub device_id: DeviceId,
+    /// The device's institution (for topics).
+    pub institution_code: InstitutionCode,
+    /// Stable MQTT client id.
+    pub client_id: String,
+    /// Broker address.
+    pub url: BrokerUrl,
+    /// TLS files (with `mqtts://`).
+    pub tls: TlsFiles,
+    /// MQTT keep-alive.
+    pub keep_alive: Duration,
+    /// Re-send unacknowledged events after this long without ack progress.
+    pub resend_after: Duration,
+    /// Events published beyond the last acknowledged one, at most.
+    pub window: u64,
+}
+
+/// The publisher stopped on an error it cannot ride out.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The spool failed.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The connection cannot be configured (bad TLS files, …).
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+/// Topic strings for each device-published kind, computed once.
+struct Topics {
+    presence: String,
+    health: String,
+    camera: String,
+    ack: String,
+}
+
+impl Topics {
+    fn new(settings: &PublishSettings) -> Self {
+        let topic = |kind| {
+            Topic::new(
+                settings.institution_code.clone(),
+                settings.device_id.clone(),
+                kind,
+            )
+            .to_string()
+        };
+        Topics {
+            presence: topic(TopicKind::Presence),
+            health: topic(TopicKind::Health),
+            camera: topic(TopicKind::Camera),
+            ack: topic(TopicKind::Ack),
+        }
+    }
+
+    fn for_kind(&self, kind: TopicKind) -> &str {
+        match kind {
+            TopicKind::Presence => &self.presence,
+            TopicKind::Health => &self.health,
+            TopicKind::Camera => &self.camera,
+            // Never spooled: the agent does not publish collector → agent kinds.
+            TopicKind::Gallery | TopicKind::Ack => &self.ack,
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true. `tip` announces newly committed events; `acked` reports the
+/// collector's acknowledgements as they arrive.
+pub async fn run_publisher(
+    settings: PublishSettings,
+    spool: Arc<Spool>,
+    mut tip: watch::Receiver<u64>,
+    acked_out: watch::Sender<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), PublishError> {
+    let topics = Topics::new(&settings);
+    let mut connection = Connection::start(&settings)?;
+    let mut acked = spool.acked()?;
+    acked_out.send_replace(acked);
+    let mut cursor = acked + 1;
+    let mut connected = false;
+    let mut last_progress = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    break;
+                }
+            }
+            net = connection.next() => match net {
+                None => break,
+                Some(NetEvent::Connected { session_present }) => {
+                    connected = true;
+                    if let Err(e) = connection.client.try_subscribe(topics.ack.as_str(), QoS::AtLeastOnce) {
+                        tracing::warn!(error = %e, "could not queue the ack subscription");
+                    }
+                    if !session_present && cursor > acked + 1 {
+                        tracing::info!(from = acked + 1, "broker has no session for us: re-sending unacknowledged events");
+                        cursor = acked + 1;
+                    }
+                    last_progress = Instant::now();
+                }
+                Some(NetEvent::Disconnected) => connected = false,
+                Some(NetEvent::Message { topic, payload }) => {
+                    if topic != topics.ack {
+                        tracing::warn!(%topic, "message on a topic the agent did not subscribe to");
+                        continue;
+                    }
+                    match Ack::decode(&payload) {
+                        Ok(ack) if ack.device_id == settings.device_id => {
+                            if ack.acked_seq > acked {
+                                acked = spool.ack(ack.acked_seq)?;
+                                acked_out.send_replace(acked);
+                                last_progress = Instant::now();
+                                cursor = cursor.max(acked + 1);
+                            }
+                        }
+                        Ok(ack) => tracing::warn!(device = %ack.device_id, "ignoring an ack for another device"),
+                        Err(e) => tracing::warn!(error = %e, "ignoring a malformed ack"),
+                    }
+                }
+            },
+            _ = tip.changed() => {}
+            _ = ticker.tick() => {
+                if cursor > acked + 1 && last_progress.elapsed() >= settings.resend_after {
+                    tracing::info!(
+                        from = acked + 1,
+                        to = cursor - 1,
+                        "no acknowledgement for {:?}: re-sending",
+                        settings.resend_after
+                    );
+                    cursor = acked + 1;
+                    last_progress = Instant::now();
+                }
+            }
+        }
+        if connected {
+            let head = *tip.borrow();
+            if cursor == acked + 1 && cursor <= head {
+                // Nothing was outstanding: the resend clock starts now.
+                last_progress = Instant::now();
+            }
+            cursor = send_pending(
+                &connection,
+                &spool,
+                &topics,
+                cursor,
+                acked,
+                head,
+                settings.window,
+            )?;
+        }
+    }
+    connection.stop().await;
+    Ok(())
+}
+
+/// Queues events from `cursor` up to `head` (within the window) for publishing; returns the new cursor.
+/// Stops early, without error, when the client's request queue is full.
+fn send_pending(
+    connection: &Connection,
+    spool: &Spool,
+    topics: &Topics,
+    mut cursor: u64,
+    acked: u64,
+    head: u64,
+    window: u64,
+) -> Result<u64, SpoolError> {
+    let limit = head.min(acked.saturating_add(window));
+    while cursor <= limit {
+        let batch = spool.read_from(cursor, 256)?;
+        if batch.is_empty() {
+            break;
+        }
+        for event in batch {
+            if event.seq > limit {
+                return Ok(cursor);
+            }
+            match connection.client.try_publish(
+                topics.for_kind(event.kind),
+                QoS::AtLeastOnce,
+                false,
+                event.wire,
+            ) {
+                Ok(()) => cursor = event.seq + 1,
+                Err(ClientError::TryRequest(_)) | Err(ClientError::Request(_)) => {
+                    return Ok(cursor);
+                }
+            }
+        }
+    }
+    Ok(cursor)
+}

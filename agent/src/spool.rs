@@ -1,0 +1,275 @@
+//! The durable spool: sealed events wait here, on disk, until the collector acknowledges them.
+//!
+//! One [redb](https://docs.rs/redb) file holds the unacknowledged events (seq → topic kind + wire bytes),
+//! the chain tip (last seq and hash, so `seq` and the hash chain survive restarts), the highest seq the
+//! collector acknowledged, and the pipeline checkpoint (source cursor and open presence intervals).
+//! [`Spool::commit`] writes a batch of events together with the checkpoint that produced them in one
+//! fsynced transaction: after `kill -9` the agent resumes exactly after the last committed batch.
+//! Events are removed only by [`Spool::ack`], i.e. when the collector (not the broker) has them.
+
+use crate::seal::Sealer;
+use redb::{Database, Durability, ReadableDatabase, TableDefinition};
+use std::path::{Path, PathBuf};
+use wardwatch_protocol::{Digest, Payload, TopicKind};
+
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const TIP: &str = "tip";
+const ACKED: &str = "acked";
+const CHECKPOINT: &str = "checkpoint";
+
+/// The spool file could not be opened, read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// Creating the spool directory failed.
+    #[error("spool directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database reported an error.
+    #[error("spool database: {0}")]
+    Db(#[from] redb::Error),
+    /// A stored record is not in the expected form (a damaged or foreign file).
+    #[error("spool record {0} is damaged")]
+    Damaged(&'static str),
+}
+
+fn store<E: Into<redb::Error>>(e: E) -> SpoolError {
+    SpoolError::Db(e.into())
+}
+
+/// The newest sealed event: the next one gets `seq + 1` and links to `hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainTip {
+    /// Last assigned seq (0 before the first event).
+    pub seq: u64,
+    /// Its hash ([`Digest::GENESIS`] before the first event).
+    pub hash: Digest,
+}
+
+/// An event waiting in the spool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpooledEvent {
+    /// Its seq.
+    pub seq: u64,
+    /// Which topic it goes to.
+    pub kind: TopicKind,
+    /// The JSON to publish.
+    pub wire: Vec<u8>,
+}
+
+fn kind_code(kind: TopicKind) -> u8 {
+    match kind {
+        TopicKind::Presence => 1,
+        TopicKind::Health => 2,
+        TopicKind::Camera => 3,
+        TopicKind::Gallery => 4,
+        TopicKind::Ack => 5,
+    }
+}
+
+fn kind_from_code(code: u8) -> Option<TopicKind> {
+    TopicKind::ALL.into_iter().find(|k| kind_code(*k) == code)
+}
+
+/// The spool of one device.
+pub struct Spool {
+    db: Database,
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `dir`.
+    pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
+        std::fs::create_dir_all(dir).map_err(|source| SpoolError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let db = Database::create(dir.join("spool.redb")).map_err(store)?;
+        let txn = db.begin_write().map_err(store)?;
+        txn.open_table(EVENTS).map_err(store)?;
+        txn.open_table(META).map_err(store)?;
+        txn.commit().map_err(store)?;
+        Ok(Spool { db })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, SpoolError> {
+        let txn = self.db.begin_read().map_err(store)?;
+        let table = txn.open_table(META).map_err(store)?;
+        Ok(table.get(key).map_err(store)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The chain tip.
+    pub fn tip(&self) -> Result<ChainTip, SpoolError> {
+        match self.meta(TIP)? {
+            None => Ok(ChainTip {
+                seq: 0,
+                hash: Digest::GENESIS,
+            }),
+            Some(bytes) => {
+                let (seq, hash) = bytes.split_at_checked(8).ok_or(SpoolError::Damaged(TIP))?;
+                Ok(ChainTip {
+                    seq: u64::from_be_bytes(seq.try_into().map_err(|_| SpoolError::Damaged(TIP))?),
+                    hash: Digest(hash.try_into().map_err(|_| SpoolError::Damaged(TIP))?),
+                })
+            }
+        }
+    }
+
+    /// The highest seq the collector has acknowledged (0: none).
+    pub fn acked(&self) -> Result<u64, SpoolError> {
+        match self.meta(ACKED)? {
+            None => Ok(0),
+            Some(bytes) => Ok(u64::from_be_bytes(
+                bytes.try_into().map_err(|_| SpoolError::Damaged(ACKED))?,
+            )),
+        }
+    }
+
+    /// The pipeline checkpoint committed with the last batch, if any.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, SpoolError> {
+        self.meta(CHECKPOINT)
+    }
+
+    /// Seals `payloads` as the next events and stores them with `checkpoint`, in one durable
+    /// transaction. Returns the new tip.
+    pub fn commit(
+        &self,
+        sealer: &Sealer,
+        payloads: Vec<Payload>,
+        checkpoint: &[u8],
+    ) -> Result<ChainTip, SpoolError> {
+        let mut tip = self.tip()?;
+        let mut txn = self.db.begin_write().map_err(store)?;
+        txn.set_durability(Durability::Immediate).map_err(store)?;
+        {
+            let mut events = txn.open_table(EVENTS).map_err(store)?;
+            for payload in payloads {
+                let event = sealer.seal(tip.seq + 1, tip.hash, payload);
+                let mut record = vec![kind_code(event.payload.topic_kind())];
+                record.extend_from_slice(&event.to_wire());
+                events.insert(event.seq, record.as_slice()).map_err(store)?;
+                tip = ChainTip {
+                    seq: event.seq,
+                    hash: event.hash,
+                };
+            }
+            let mut meta = txn.open_table(META).map_err(store)?;
+            let mut tip_bytes = tip.seq.to_be_bytes().to_vec();
+            tip_bytes.extend_from_slice(&tip.hash.0);
+            meta.insert(TIP, tip_bytes.as_slice()).map_err(store)?;
+            meta.insert(CHECKPOINT, checkpoint).map_err(store)?;
+        }
+        txn.commit().map_err(store)?;
+        Ok(tip)
+    }
+
+    /// Up to `limit` events with seq ≥ `from`, in order.
+    pub fn read_from(&self, from: u64, limit: usize) -> Result<Vec<SpooledEvent>, SpoolError> {
+        let txn = self.db.begin_read().map_err(store)?;
+        let table = txn.open_table(EVENTS).map_err(store)?;
+        let mut out = Vec::new();
+        for entry in table.range(from..).map_err(store)?.take(limit) {
+            let (seq, record) = entry.map_err(store)?;
+            let record = record.value();
+            let (&code, wire) = record.split_first().ok_or(SpoolError::Damaged("event"))?;
+            out.push(SpooledEvent {
+                seq: seq.value(),
+                kind: kind_from_code(code).ok_or(SpoolError::Damaged("event kind"))?,
+                wire: wire.to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records the collector's acknowledgement of everything up to `seq` and deletes those events.
+    /// Acks never go backwards and never beyond the tip. Returns the acknowledged seq now in force.
+    pub fn ack(&self, seq: u64) -> Result<u64, SpoolError> {
+        let seq = seq.min(self.tip()?.seq);
+        let current = self.acked()?;
+        if seq <= current {
+            return Ok(current);
+        }
+        let mut txn = self.db.begin_write().map_err(store)?;
+        // Losing an ack in a crash only means re-sending events the collector already has.
+        txn.set_durability(Durability::None).map_err(store)?;
+        {
+            let mut events = txn.open_table(EVENTS).map_err(store)?;
+            events.retain_in(..=seq, |_, _| false).map_err(store)?;
+            let mut meta = txn.open_table(META).map_err(store)?;
+            meta.insert(ACKED, seq.to_be_bytes().as_slice())
+                .map_err(store)?;
+        }
+        txn.commit().map_err(store)?;
+        Ok(seq)
+    }
+
+    /// Events sealed but not yet acknowledged.
+    pub fn depth(&self) -> Result<u64, SpoolError> {
+        Ok(self.tip()?.seq - self.acked()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wardwatch_protocol::{Health, SigningKey, decode::check_link};
+
+    fn sealer() -> Sealer {
+        Sealer::new(
+            SigningKey::from_bytes(&[1; 32]),
+            "box-1".parse().unwrap(),
+            "H43060200175".parse().unwrap(),
+        )
+    }
+
+    fn health(n: u64) -> Payload {
+        Payload::Health(Health {
+            agent_version: "t".into(),
+            spool_depth: n,
+            uptime_secs: n,
+        })
+    }
+
+    #[test]
+    fn chain_and_checkpoint_survive_reopen_and_acks_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let spool = Spool::open(dir.path()).unwrap();
+            let tip = spool
+                .commit(&sealer(), (0..5).map(health).collect(), b"cp1")
+                .unwrap();
+            assert_eq!(tip.seq, 5);
+        }
+        let spool = Spool::open(dir.path()).unwrap();
+        assert_eq!(spool.tip().unwrap().seq, 5);
+        assert_eq!(spool.checkpoint().unwrap().as_deref(), Some(&b"cp1"[..]));
+        spool.commit(&sealer(), vec![health(5)], b"cp2").unwrap();
+
+        let events = spool.read_from(1, 100).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        let decoded: Vec<wardwatch_protocol::Event> = events
+            .iter()
+            .map(|e| serde_json::from_slice(&e.wire).unwrap())
+            .collect();
+        for pair in decoded.windows(2) {
+            check_link(&pair[1], Some(&pair[0].hash), None).unwrap();
+        }
+
+        assert_eq!(spool.ack(4).unwrap(), 4);
+        assert_eq!(spool.ack(2).unwrap(), 4, "acks never go backwards");
+        assert_eq!(spool.ack(99).unwrap(), 6, "never beyond the tip");
+        assert_eq!(spool.depth().unwrap(), 0);
+        assert!(spool.read_from(1, 100).unwrap().is_empty());
+        assert_eq!(
+            spool.tip().unwrap().seq,
+            6,
+            "the tip outlives the acked events"
+        );
+    }
+}
