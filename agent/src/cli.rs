@@ -6,7 +6,7 @@ use crate::run::{RunOptions, run};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use tokio::sync::watch;
+use wardwatch_link::process::shutdown_signal;
 
 /// WardWatch ward-box agent: sightings in, signed presence events out to the bureau's broker.
 #[derive(Debug, Parser)]
@@ -41,36 +41,6 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-}
-
-/// Resolves to `true` on Ctrl-C or SIGTERM.
-pub fn shutdown_signal() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(term) => term,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                        let _ = ctrl_c.await;
-                        tx.send_replace(true);
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-        tracing::info!("shutting down");
-        tx.send_replace(true);
-    });
-    rx
 }
 
 /// Executes one agent command.
@@ -115,14 +85,4 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// Sets up `tracing` output on stderr (`RUST_LOG` overrides the default `info`).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }

@@ -172,6 +172,10 @@ pub enum SourceConfig {
     Replay {
         /// The `.jsonl` file.
         path: PathBuf,
+        /// Replay at most this many sightings per second (default: as fast as possible). For lab
+        /// replays that should look like a live ward, and for tests that interrupt a stream midway.
+        #[serde(default)]
+        max_rate_per_sec: Option<f64>,
     },
 }
 
@@ -216,7 +220,7 @@ impl AgentConfig {
             fix(p);
         }
         match &mut self.source {
-            SourceConfig::Replay { path } => fix(path),
+            SourceConfig::Replay { path, .. } => fix(path),
         }
     }
 
@@ -284,7 +288,18 @@ impl AgentConfig {
             ));
         }
         match &self.source {
-            SourceConfig::Replay { path: file } => {
+            SourceConfig::Replay {
+                path: file,
+                max_rate_per_sec,
+            } => {
+                if let Some(rate) = max_rate_per_sec
+                    && !(rate.is_finite() && *rate > 0.0)
+                {
+                    return Err(invalid(
+                        "source.max_rate_per_sec",
+                        "must be a positive number".into(),
+                    ));
+                }
                 if !file.is_file() {
                     return Err(invalid(
                         "source.path",

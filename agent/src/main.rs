@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    wardwatch_agent::cli::init_tracing();
+    wardwatch_link::process::init_tracing();
     let cli = wardwatch_agent::cli::Cli::parse();
     wardwatch_agent::cli::execute(cli.command).await
 }

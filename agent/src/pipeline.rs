@@ -17,6 +17,8 @@ use wardwatch_protocol::Payload;
 
 /// Sightings read per spool commit (one fsync per batch).
 const BATCH_SIGHTINGS: usize = 512;
+/// When pacing a replay, commit at least this often.
+const MAX_PACED_BATCH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The pipeline's resumable state, committed with every batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,7 +75,12 @@ pub fn run_producer(
     checkpoint
         .presence
         .reconfigure(config.ward_kind, &config.presence);
-    let SourceConfig::Replay { path } = &config.source;
+    let SourceConfig::Replay {
+        path,
+        max_rate_per_sec,
+    } = &config.source;
+    let pace = max_rate_per_sec.map(|rate| std::time::Duration::from_secs_f64(1.0 / rate));
+    let started = std::time::Instant::now();
     let mut source = ReplaySource::open(path, checkpoint.source)?;
     if checkpoint.source.offset > 0 {
         tracing::info!(
@@ -87,10 +94,22 @@ pub fn run_producer(
     loop {
         let mut payloads = Vec::new();
         let mut at_end = false;
+        let batch_started = std::time::Instant::now();
         for _ in 0..BATCH_SIGHTINGS {
+            if pace.is_some() && batch_started.elapsed() >= MAX_PACED_BATCH {
+                break;
+            }
             match source.next_sighting()? {
                 Some(sighting) => {
                     summary.sightings += 1;
+                    if let Some(pace) = pace {
+                        // Sleep until this sighting's slot (batches are cut short below so that
+                        // events are not held back while pacing).
+                        let due = pace.mul_f64(summary.sightings as f64);
+                        if let Some(wait) = due.checked_sub(started.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
                     payloads.extend(
                         checkpoint
                             .presence

@@ -1,1 +1,20 @@
-//! x
+//! The WardWatch collector: run by the bureau's monitoring unit. It receives the agents' signed events,
+//! verifies who sent them, stores them exactly once, and tells each agent what it may forget.
+//!
+//! An event travels: broker → [`ingest`] (subscribe, batch, [`ingest::verify`]) → [`store::ingest`]
+//! (one transaction per batch: events, chain, gaps, presence, quarantine) → acknowledgements (PUBACK to
+//! the broker, the contiguous seq to the agent).
+//!
+//! | module | what it is for |
+//! |---|---|
+//! | [`store`] | SQLite/PostgreSQL through sqlx, migrations, devices, ingest writes, stats |
+//! | [`ingest`] | the MQTT side: subscription, batching, verification, acks |
+//! | [`broker`] | the embedded rumqttd broker for single-machine use |
+//! | [`cli`] | the `wardwatch-collector` commands |
+//!
+//! Settlement import, rules, flags and the review workflow come with the collector issue.
+
+pub mod broker;
+pub mod cli;
+pub mod ingest;
+pub mod store;

@@ -1,1 +1,10 @@
-fn main() {}
+//! `wardwatch-collector`: the bureau collector binary. See the library's crate doc for the module map.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    wardwatch_link::process::init_tracing();
+    let cli = wardwatch_collector::cli::Cli::parse();
+    wardwatch_collector::cli::execute(cli.command).await
+}

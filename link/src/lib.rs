@@ -5,8 +5,12 @@
 //! | [`BrokerUrl`] | parses `mqtt://host:port` and `mqtts://host:port` |
 //! | [`TlsFiles`] | the PEM files for TLS: the pinned CA, and optionally a client certificate and key |
 //! | [`client_options`] | builds `rumqttc::MqttOptions` (persistent session, packet limits, TLS on ring) |
+//! | [`Backoff`] | reconnection back-off (rumqttc has none of its own) |
+//! | [`process`] | logging set-up and shutdown on Ctrl-C/SIGTERM for the binaries |
 //!
 //! There is exactly one TLS stack: rustls 0.23 on the `ring` provider, no OpenSSL and no aws-lc.
+
+pub mod process;
 
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;

@@ -2,7 +2,7 @@
 //! reports what matters (connected, disconnected, messages) on a channel.
 
 use super::{PublishError, PublishSettings};
-use rumqttc::{AsyncClient, Event, Packet};
+use rumqttc::{AsyncClient, Event, Outgoing, Packet};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -67,6 +67,8 @@ impl Connection {
                         topic: p.topic,
                         payload: p.payload.to_vec(),
                     },
+                    // We asked to leave: the closed connection that follows is not an outage.
+                    Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                     Ok(_) => continue,
                     Err(e) => {
                         if !down_since_logged {

@@ -1,0 +1,234 @@
+//! The `wardwatch-collector` commands (also reachable as `wardwatch collector …`).
+
+use crate::broker::start_embedded;
+use crate::ingest::{IngestSettings, run_ingest};
+use crate::store::devices::{AddOutcome, Device};
+use crate::store::{Store, StoreLocation};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use wardwatch_link::process::shutdown_signal;
+use wardwatch_link::{BrokerUrl, TlsFiles};
+use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey, Topic};
+
+/// WardWatch collector: verifies and stores the agents' presence events.
+#[derive(Debug, Parser)]
+#[command(name = "wardwatch-collector", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives: a SQLite data dir (default) or a database URL.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Data directory; the SQLite database is DIR/wardwatch.db.
+    #[arg(long, default_value = "./wardwatch-data", global = true)]
+    pub data_dir: PathBuf,
+    /// A postgres://… URL; overrides --data-dir.
+    #[arg(long, env = "WARDWATCH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// The location these arguments name.
+    pub fn location(&self) -> StoreLocation {
+        match &self.database_url {
+            Some(url) => StoreLocation::Url(url.clone()),
+            None => StoreLocation::DataDir(self.data_dir.clone()),
+        }
+    }
+
+    /// Opens (and migrates) the store.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        Ok(Store::open(&self.location()).await?)
+    }
+}
+
+/// Collector subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest events from the broker until Ctrl-C/SIGTERM. Without --broker-url, starts the embedded broker.
+    Serve(ServeArgs),
+    /// Manage registered devices.
+    Devices {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to do with devices.
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
+    /// Print counts: events by kind, devices, gaps, duplicates, quarantined by reason.
+    Stats {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run only the embedded MQTT broker (for single-box set-ups and tests).
+    Broker {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        listen: SocketAddr,
+    },
+}
+
+/// `serve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// An external broker (mqtt://host:port or mqtts://host:port). Default: start the embedded one.
+    #[arg(long)]
+    pub broker_url: Option<BrokerUrl>,
+    /// Where the embedded broker listens (ignored with --broker-url).
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub listen_mqtt: SocketAddr,
+    /// MQTT client id; keep it stable (the broker holds the persistent session under it).
+    #[arg(long, default_value = "wardwatch-collector")]
+    pub client_id: String,
+    /// Share the load with other collectors subscribing under this $share group.
+    #[arg(long)]
+    pub share_group: Option<String>,
+    /// Topic filter (default: every device of every institution).
+    #[arg(long)]
+    pub topic_filter: Option<String>,
+    /// The CA that signed the broker's certificate (mqtts://).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// The collector's client certificate (mutual TLS).
+    #[arg(long)]
+    pub cert_file: Option<PathBuf>,
+    /// The collector's client key (mutual TLS).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Ingest settings for a broker URL.
+    pub fn ingest_settings(&self, url: BrokerUrl) -> anyhow::Result<IngestSettings> {
+        let mut settings = IngestSettings::new(url);
+        settings.client_id = self.client_id.clone();
+        settings.share_group = self.share_group.clone();
+        if let Some(group) = &settings.share_group
+            && (group.is_empty() || group.contains(['/', '+', '#']))
+        {
+            anyhow::bail!(
+                "--share-group {group:?} must be a non-empty name without '/', '+' or '#'"
+            );
+        }
+        if let Some(filter) = &self.topic_filter {
+            settings.topic_filter = filter.clone();
+        }
+        settings.tls = TlsFiles {
+            ca_file: self.ca_file.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+        };
+        Ok(settings)
+    }
+}
+
+/// `devices` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// Register a ward box: its id, its institution, and the public key `wardwatch-agent key` printed.
+    Add {
+        /// Device id.
+        #[arg(long)]
+        id: DeviceId,
+        /// Institution code (H/P + 11 digits).
+        #[arg(long)]
+        institution: InstitutionCode,
+        /// Ed25519 public key, 64 hex characters.
+        #[arg(long)]
+        pubkey: PublicKey,
+    },
+    /// List registered devices.
+    List,
+}
+
+/// Executes one collector command.
+pub async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args).await,
+        Command::Devices { store, command } => {
+            let store = store.open().await?;
+            match command {
+                DevicesCommand::Add {
+                    id,
+                    institution,
+                    pubkey,
+                } => {
+                    let device = Device {
+                        device_id: id.clone(),
+                        institution_code: institution,
+                        public_key: pubkey,
+                    };
+                    match store.add_device(&device).await? {
+                        AddOutcome::Added => println!("registered device {id}"),
+                        AddOutcome::Unchanged => println!("device {id} was already registered"),
+                    }
+                }
+                DevicesCommand::List => {
+                    for d in store.devices().await? {
+                        println!("{}\t{}\t{}", d.device_id, d.institution_code, d.public_key);
+                    }
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Stats { store, json } => {
+            let store = store.open().await?;
+            let stats = store.stats().await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", crate::store::stats::render_table(&stats));
+            }
+            Ok(())
+        }
+        Command::Broker { listen } => {
+            let broker = start_embedded(listen)?;
+            println!("embedded MQTT broker listening on {}", broker.addr);
+            let mut shutdown = shutdown_signal();
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let url = match &args.broker_url {
+        Some(url) => url.clone(),
+        None => {
+            let broker = start_embedded(args.listen_mqtt)?;
+            format!("mqtt://{}", broker.addr)
+                .parse()
+                .context("embedded broker address")?
+        }
+    };
+    let settings = args.ingest_settings(url)?;
+    tracing::info!(
+        broker = %settings.url,
+        subscription = %settings.subscription(),
+        devices_filter = %Topic::all_devices_filter(),
+        "collector serving"
+    );
+    run_ingest(settings, store.clone(), shutdown_signal()).await?;
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! Ingest: from the broker to committed rows, then acknowledgements both ways.
+//!
+//! 1. Subscribe (QoS 1, persistent session, manual acks) to the device topics — or to
+//!    `$share/{group}/…` so several collectors share the load — again on every (re)connection.
+//! 2. Gather messages into a batch (up to `batch_max`, waiting at most `linger` for more).
+//! 3. [`verify`] each one, then write the batch in one transaction ([`crate::store::ingest`]).
+//! 4. Only after the commit: PUBACK each message to the broker, and publish per device the highest
+//!    contiguous committed seq (retained) on `…/{device}/ack`, which lets the agent retire its spool.
+//!
+//! If the database fails, nothing is acknowledged; the batch is retried, and the broker and the agents
+//! keep their copies meanwhile.
+
+pub mod verify;
+
+use crate::store::ingest::{BatchOutcome, ChainCache, Fate};
+use crate::store::{Store, StoreError};
+use rumqttc::{AsyncClient, Event, Outgoing, Packet, Publish, QoS};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use verify::{Registry, Verdict, verify};
+use wardwatch_link::{Backoff, BrokerUrl, LinkError, TlsFiles, client_options};
+use wardwatch_protocol::{Ack, Limits, Topic, TopicKind};
+
+/// How the collector ingests.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Broker address.
+    pub url: BrokerUrl,
+    /// TLS files (with `mqtts://`).
+    pub tls: TlsFiles,
+    /// Stable MQTT client id (the broker keeps the persistent session under it).
+    pub client_id: String,
+    /// Topic filter; default every device of every institution.
+    pub topic_filter: String,
+    /// Shared-subscription group: several collectors with the same group split the messages.
+    pub share_group: Option<String>,
+    /// Largest batch per transaction.
+    pub batch_max: usize,
+    /// How long to wait for more messages before committing a batch.
+    pub linger: Duration,
+    /// Message limits.
+    pub limits: Limits,
+}
+
+impl IngestSettings {
+    /// Defaults for a broker URL: every device, client id `wardwatch-collector`, batches of up to 500
+    /// messages lingering 5 ms.
+    pub fn new(url: BrokerUrl) -> Self {
+        IngestSettings {
+            url,
+            tls: TlsFiles::default(),
+            client_id: "wardwatch-collector".into(),
+            topic_filter: Topic::all_devices_filter(),
+            share_group: None,
+            batch_max: 500,
+            linger: Duration::from_millis(5),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The filter actually subscribed to (with the `$share/` prefix when a group is set).
+    pub fn subscription(&self) -> String {
+        match &self.share_group {
+            Some(group) => format!("$share/{group}/{}", self.topic_filter),
+            None => self.topic_filter.clone(),
+        }
+    }
+}
+
+/// Ingest could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The connection settings are unusable.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The database failed at start-up.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counts of what one ingest run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestCounts {
+    /// New events stored.
+    pub stored: u64,
+    /// Exact resends dropped.
+    pub duplicates: u64,
+    /// Messages quarantined.
+    pub quarantined: u64,
+    /// Batches committed.
+    pub batches: u64,
+}
+
+enum NetEvent {
+    Connected,
+    Message(Publish),
+}
+
+/// Runs ingest until `shutdown` turns true.
+pub async fn run_ingest(
+    settings: IngestSettings,
+    store: Store,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<IngestCounts, IngestError> {
+    let mut options = client_options(
+        &settings.client_id,
+        &settings.url,
+        &settings.tls,
+        Duration::from_secs(30),
+    )?;
+    options.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 4096);
+    let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
+    let url = settings.url.to_string();
+    let poller = tokio::spawn(async move {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut logged_down = false;
+        loop {
+            let event = match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff.reset();
+                    logged_down = false;
+                    tracing::info!(%url, session_present = ack.session_present, "collector connected to broker");
+                    NetEvent::Connected
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => NetEvent::Message(p),
+                // We asked to leave: the closed connection that follows is not an outage.
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(_) => continue,
+                Err(e) => {
+                    if !logged_down {
+                        tracing::warn!(%url, error = %e, "broker connection lost; retrying with back-off");
+                        logged_down = true;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    continue;
+                }
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let subscription = settings.subscription();
+    let mut registry = Registry::new();
+    let mut cache = ChainCache::new();
+    let mut counts = IngestCounts::default();
+    'outer: loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+                continue;
+            }
+            event = rx.recv() => match event {
+                None => break,
+                Some(event) => event,
+            },
+        };
+        let mut batch = Vec::new();
+        match first {
+            NetEvent::Connected => {
+                // Always re-subscribe: a broker restarted without persistence forgot us.
+                if let Err(e) = client
+                    .subscribe(subscription.as_str(), QoS::AtLeastOnce)
+                    .await
+                {
+                    tracing::error!(error = %e, "could not queue the subscription");
+                }
+                continue;
+            }
+            NetEvent::Message(p) => batch.push(p),
+        }
+        let deadline = tokio::time::Instant::now() + settings.linger;
+        while batch.len() < settings.batch_max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(NetEvent::Message(p))) => batch.push(p),
+                Ok(Some(NetEvent::Connected)) => {
+                    if let Err(e) = client
+                        .subscribe(subscription.as_str(), QoS::AtLeastOnce)
+                        .await
+                    {
+                        tracing::error!(error = %e, "could not queue the subscription");
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+
+        // Commit, retrying on database errors; nothing is acknowledged until it is stored.
+        let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let outcome = loop {
+            match process(&batch, &settings.limits, &mut registry, &store, &cache).await {
+                Ok(done) => break done,
+                Err(e) => {
+                    tracing::error!(error = %e, messages = batch.len(), "batch not committed; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry.next_delay()) => {}
+                        _ = shutdown.changed() => {
+                            if *shutdown.borrow() { break 'outer; }
+                        }
+                    }
+                }
+            }
+        };
+        counts.batches += 1;
+        for fate in &outcome.fates {
+            match fate {
+                Fate::Stored => counts.stored += 1,
+                Fate::Duplicate => counts.duplicates += 1,
+                Fate::Quarantined(_) => counts.quarantined += 1,
+            }
+        }
+        for (device, seq, hash) in outcome.last_hashes {
+            let entry = cache.entry(device).or_insert((seq, hash));
+            if seq >= entry.0 {
+                *entry = (seq, hash);
+            }
+        }
+        for publish in &batch {
+            if let Err(e) = client.ack(publish).await {
+                tracing::warn!(error = %e, "could not queue a broker acknowledgement");
+            }
+        }
+        for (device, seq) in outcome.acks {
+            let Some(registered) = registry.cached(&device) else {
+                continue;
+            };
+            let topic = Topic::new(
+                registered.institution_code.clone(),
+                device.clone(),
+                TopicKind::Ack,
+            );
+            let ack = Ack::new(device, seq);
+            if let Err(e) = client
+                .publish(topic.to_string(), QoS::AtLeastOnce, true, ack.to_wire())
+                .await
+            {
+                tracing::warn!(error = %e, "could not queue a device acknowledgement");
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    poller.abort();
+    tracing::info!(
+        stored = counts.stored,
+        duplicates = counts.duplicates,
+        quarantined = counts.quarantined,
+        batches = counts.batches,
+        "ingest stopped"
+    );
+    Ok(counts)
+}
+
+/// Verifies and stores one batch.
+async fn process(
+    batch: &[Publish],
+    limits: &Limits,
+    registry: &mut Registry,
+    store: &Store,
+    cache: &ChainCache,
+) -> Result<BatchOutcome, StoreError> {
+    let mut records = Vec::with_capacity(batch.len());
+    for publish in batch {
+        match verify(&publish.topic, &publish.payload, limits, registry, store).await? {
+            Verdict::Ignore => {}
+            Verdict::Record(incoming) => records.push(incoming),
+        }
+    }
+    store.ingest_batch(&records, cache).await
+}

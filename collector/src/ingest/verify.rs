@@ -1,0 +1,121 @@
+//! Verification of one received message: decode (size, topic, JSON, schema, fields, topic agreement,
+//! hash), then the registry (known device, its institution) and the signature. The chain and replays
+//! are checked against stored events by the store, inside the batch transaction.
+
+use crate::store::devices::Device;
+use crate::store::ingest::{Incoming, Rejection};
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use wardwatch_protocol::decode::check_signature;
+use wardwatch_protocol::{DeviceId, Limits, RejectReason, Topic, decode_event};
+
+/// How often, at most, an unknown device triggers a re-read of the registry.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// The registered devices, cached; re-read when an unknown device shows up (rate-limited), so
+/// `devices add` takes effect without a restart.
+pub struct Registry {
+    devices: HashMap<DeviceId, Device>,
+    loaded_at: Option<Instant>,
+}
+
+impl Registry {
+    /// An empty registry (loads on first use).
+    pub fn new() -> Self {
+        Registry {
+            devices: HashMap::new(),
+            loaded_at: None,
+        }
+    }
+
+    /// The registration of `device`, re-reading the registry if it is unknown and the cache is stale.
+    pub async fn lookup(
+        &mut self,
+        store: &Store,
+        device: &DeviceId,
+    ) -> Result<Option<&Device>, StoreError> {
+        let stale = self.loaded_at.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
+        if !self.devices.contains_key(device) && stale {
+            self.devices = store
+                .devices()
+                .await?
+                .into_iter()
+                .map(|d| (d.device_id.clone(), d))
+                .collect();
+            self.loaded_at = Some(Instant::now());
+        }
+        Ok(self.devices.get(device))
+    }
+
+    /// The cached registration of `device`, without touching the database.
+    pub fn cached(&self, device: &DeviceId) -> Option<&Device> {
+        self.devices.get(device)
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What to do with a received message.
+pub enum Verdict {
+    /// Not for the collector: a collector → agent kind (our own acks echoing back). Acknowledge, drop.
+    Ignore,
+    /// Store (as an event or in the quarantine).
+    Record(Incoming),
+}
+
+/// Classifies one message.
+pub async fn verify(
+    topic: &str,
+    payload: &[u8],
+    limits: &Limits,
+    registry: &mut Registry,
+    store: &Store,
+) -> Result<Verdict, StoreError> {
+    if let Ok(parsed) = Topic::parse(topic)
+        && !parsed.kind.is_from_device()
+    {
+        return Ok(Verdict::Ignore);
+    }
+    let reject = |reason: RejectReason, detail: String| {
+        Verdict::Record(Incoming::Rejected(Rejection {
+            reason,
+            detail,
+            topic: topic.to_owned(),
+            raw: payload.to_vec(),
+        }))
+    };
+    let event = match decode_event(topic, payload, limits) {
+        Ok(event) => event,
+        Err(e) => return Ok(reject(e.reason(), e.to_string())),
+    };
+    let Some(device) = registry.lookup(store, &event.device_id).await? else {
+        return Ok(reject(
+            RejectReason::UnknownDevice,
+            format!(
+                "device {} is not registered (wardwatch-collector devices add)",
+                event.device_id
+            ),
+        ));
+    };
+    if device.institution_code != event.institution_code {
+        return Ok(reject(
+            RejectReason::InstitutionMismatch,
+            format!(
+                "device {} is registered for {} but the event says {}",
+                event.device_id, device.institution_code, event.institution_code
+            ),
+        ));
+    }
+    if let Err(e) = check_signature(&event, &device.public_key) {
+        return Ok(reject(e.reason(), e.to_string()));
+    }
+    Ok(Verdict::Record(Incoming::Event {
+        event,
+        raw: payload.to_vec(),
+    }))
+}

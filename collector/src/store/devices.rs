@@ -1,0 +1,96 @@
+//! The device registry: which ward boxes may send events, for which institution, with which key.
+
+use super::{Store, StoreError, now_ms};
+use sqlx::Row;
+use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey};
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The device id.
+    pub device_id: DeviceId,
+    /// Its institution.
+    pub institution_code: InstitutionCode,
+    /// Its Ed25519 public key.
+    pub public_key: PublicKey,
+}
+
+/// What `add` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddOutcome {
+    /// Newly registered.
+    Added,
+    /// Already registered with the same institution and key.
+    Unchanged,
+}
+
+/// Registering failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    /// The id is taken by a registration with another key or institution.
+    #[error(
+        "device {0} is already registered with a different key or institution; \
+         a device's key is never silently replaced"
+    )]
+    Conflict(DeviceId),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Store {
+    /// Registers a device (idempotent for the same key and institution).
+    pub async fn add_device(&self, device: &Device) -> Result<AddOutcome, AddError> {
+        let inserted = sqlx::query(
+            "INSERT INTO devices (device_id, institution_code, public_key, registered_at_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO NOTHING",
+        )
+        .bind(device.device_id.as_str())
+        .bind(device.institution_code.as_str())
+        .bind(device.public_key.to_string())
+        .bind(now_ms())
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(AddOutcome::Added);
+        }
+        let existing = self
+            .devices()
+            .await?
+            .into_iter()
+            .find(|d| d.device_id == device.device_id);
+        match existing {
+            Some(d) if d == *device => Ok(AddOutcome::Unchanged),
+            _ => Err(AddError::Conflict(device.device_id.clone())),
+        }
+    }
+
+    /// Every registered device, by id.
+    pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT device_id, institution_code, public_key FROM devices ORDER BY device_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let corrupt = |what, why: String| StoreError::Corrupt { what, why };
+                Ok(Device {
+                    device_id: row.try_get::<String, _>(0)?.parse().map_err(
+                        |e: wardwatch_protocol::IdError| corrupt("device id", e.to_string()),
+                    )?,
+                    institution_code: row.try_get::<String, _>(1)?.parse().map_err(
+                        |e: wardwatch_protocol::IdError| corrupt("institution code", e.to_string()),
+                    )?,
+                    public_key: row.try_get::<String, _>(2)?.parse().map_err(
+                        |e: wardwatch_protocol::crypto::PublicKeyError| {
+                            corrupt("public key", e.to_string())
+                        },
+                    )?,
+                })
+            })
+            .collect()
+    }
+}

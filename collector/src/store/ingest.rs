@@ -1,0 +1,429 @@
+//! Writing one ingest batch in one transaction: events (idempotent on `event_id` and on `(device, seq)`),
+//! chain checks against stored neighbours, gap records, presence intervals, and the quarantine.
+//!
+//! Per device, the `device_state` row is locked first (a no-op `UPDATE`), so collectors sharing a
+//! PostgreSQL database serialise on a device without blocking each other on different devices.
+
+use super::{Store, StoreError, now_ms};
+use sqlx::{Any, Row, Transaction};
+use std::collections::{BTreeMap, HashMap};
+use wardwatch_protocol::decode::check_link;
+use wardwatch_protocol::{DeviceId, Digest, Event, Payload, Person, RejectReason};
+
+/// Bytes of a rejected message kept in the quarantine (the size and digest of the whole are kept too).
+pub const QUARANTINE_RAW_LIMIT: usize = 4096;
+
+/// A message the store must record.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// An event that decoded and whose signature verified.
+    Event {
+        /// The event.
+        event: Event,
+        /// The bytes it arrived as.
+        raw: Vec<u8>,
+    },
+    /// A message rejected before storage.
+    Rejected(Rejection),
+}
+
+/// A rejected message, for the quarantine.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The stable reason code.
+    pub reason: RejectReason,
+    /// The human-readable explanation (what and where).
+    pub detail: String,
+    /// The topic it arrived on.
+    pub topic: String,
+    /// The payload as received.
+    pub raw: Vec<u8>,
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Stored as a new event.
+    Stored,
+    /// Already stored: an exact resend.
+    Duplicate,
+    /// Put in the quarantine for this reason.
+    Quarantined(RejectReason),
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    /// One fate per input message, in input order.
+    pub fates: Vec<Fate>,
+    /// Per device touched: the highest contiguous committed seq, to acknowledge to the agent.
+    pub acks: Vec<(DeviceId, u64)>,
+    /// Per device touched: the hash of its last stored event (for the caller's cache).
+    pub last_hashes: Vec<(DeviceId, u64, Digest)>,
+}
+
+/// The last stored (seq, hash) per device, kept by the ingest loop between batches so that the common
+/// case (events in order) needs no read to check the chain. Entries are facts about committed rows, so
+/// the cache stays valid even when several collectors share the database.
+pub type ChainCache = HashMap<DeviceId, (u64, Digest)>;
+
+struct DeviceState {
+    contiguous: i64,
+    max_seq: i64,
+    duplicates: i64,
+}
+
+fn as_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Records a batch atomically: either every message's fate is committed or none is.
+    pub async fn ingest_batch(
+        &self,
+        items: &[Incoming],
+        cache: &ChainCache,
+    ) -> Result<BatchOutcome, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
+
+        // Group events by device, in seq order, remembering their input positions.
+        let mut by_device: BTreeMap<&DeviceId, Vec<(usize, &Event, &[u8])>> = BTreeMap::new();
+        for (index, item) in items.iter().enumerate() {
+            match item {
+                Incoming::Event { event, raw } => by_device
+                    .entry(&event.device_id)
+                    .or_default()
+                    .push((index, event, raw)),
+                Incoming::Rejected(rejection) => {
+                    quarantine(&mut tx, rejection, now).await?;
+                    fates[index] = Some(Fate::Quarantined(rejection.reason));
+                }
+            }
+        }
+
+        let mut outcome = BatchOutcome::default();
+        for (device, mut events) in by_device {
+            events.sort_by_key(|(index, e, _)| (e.seq, *index));
+            let mut state = lock_device(&mut tx, device).await?;
+            let mut known: HashMap<u64, (Digest, Option<Digest>)> = HashMap::new();
+            if let Some((seq, hash)) = cache.get(device) {
+                known.insert(*seq, (*hash, None));
+            }
+            let mut last: Option<(u64, Digest)> = None;
+            for (index, event, raw) in events {
+                let fate = store_event(&mut tx, &mut state, &known, event, raw, now).await?;
+                if fate == Fate::Stored {
+                    known.insert(event.seq, (event.hash, Some(event.prev_hash)));
+                    if last.is_none_or(|(s, _)| event.seq > s) {
+                        last = Some((event.seq, event.hash));
+                    }
+                }
+                if let Fate::Quarantined(reason) = fate {
+                    let rejection = Rejection {
+                        reason,
+                        detail: rejection_detail(reason, event),
+                        topic: event.topic().to_string(),
+                        raw: raw.to_vec(),
+                    };
+                    quarantine(&mut tx, &rejection, now).await?;
+                }
+                fates[index] = Some(fate);
+            }
+            state.contiguous = advance_contiguous(&mut tx, device, state.contiguous).await?;
+            sqlx::query(
+                "UPDATE device_state SET contiguous_seq = $2, max_seq = $3, duplicates = $4 \
+                 WHERE device_id = $1",
+            )
+            .bind(device.as_str())
+            .bind(state.contiguous)
+            .bind(state.max_seq)
+            .bind(state.duplicates)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE gaps SET closed_at_ms = $3 \
+                 WHERE device_id = $1 AND closed_at_ms IS NULL AND to_seq <= $2",
+            )
+            .bind(device.as_str())
+            .bind(state.contiguous)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            outcome
+                .acks
+                .push((device.clone(), u64::try_from(state.contiguous).unwrap_or(0)));
+            if let Some((seq, hash)) = last {
+                outcome.last_hashes.push((device.clone(), seq, hash));
+            }
+        }
+        tx.commit().await?;
+        outcome.fates = fates
+            .into_iter()
+            .map(|f| f.unwrap_or(Fate::Quarantined(RejectReason::InvalidField)))
+            .collect();
+        Ok(outcome)
+    }
+}
+
+fn rejection_detail(reason: RejectReason, event: &Event) -> String {
+    match reason {
+        RejectReason::ReplayedSeq => format!(
+            "device {} already has a different event at seq {} (this one: event_id {}, hash {})",
+            event.device_id, event.seq, event.event_id, event.hash
+        ),
+        _ => format!(
+            "event seq {} of device {} does not link to its stored neighbours",
+            event.seq, event.device_id
+        ),
+    }
+}
+
+async fn lock_device(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+) -> Result<DeviceState, StoreError> {
+    sqlx::query(
+        "INSERT INTO device_state (device_id, contiguous_seq, max_seq, duplicates) \
+         VALUES ($1, 0, 0, 0) ON CONFLICT (device_id) DO NOTHING",
+    )
+    .bind(device.as_str())
+    .execute(&mut **tx)
+    .await?;
+    // Takes the row lock on PostgreSQL; SQLite already holds the database write lock.
+    sqlx::query("UPDATE device_state SET max_seq = max_seq WHERE device_id = $1")
+        .bind(device.as_str())
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT contiguous_seq, max_seq, duplicates FROM device_state WHERE device_id = $1",
+    )
+    .bind(device.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(DeviceState {
+        contiguous: row.try_get(0)?,
+        max_seq: row.try_get(1)?,
+        duplicates: row.try_get(2)?,
+    })
+}
+
+async fn stored_hashes(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+    seq: u64,
+) -> Result<Option<(String, Digest, Digest)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT event_id, hash, prev_hash FROM events WHERE device_id = $1 AND seq = $2",
+    )
+    .bind(device.as_str())
+    .bind(as_i64(seq))
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let digest = |text: String| {
+        text.parse::<Digest>().map_err(|e| StoreError::Corrupt {
+            what: "event hash",
+            why: e.to_string(),
+        })
+    };
+    Ok(Some((
+        row.try_get(0)?,
+        digest(row.try_get(1)?)?,
+        digest(row.try_get(2)?)?,
+    )))
+}
+
+async fn store_event(
+    tx: &mut Transaction<'static, Any>,
+    state: &mut DeviceState,
+    known: &HashMap<u64, (Digest, Option<Digest>)>,
+    event: &Event,
+    raw: &[u8],
+    now: i64,
+) -> Result<Fate, StoreError> {
+    let device = &event.device_id;
+    if let Some((event_id, hash, _)) = stored_hashes(tx, device, event.seq).await? {
+        if event_id == event.event_id.to_string() && hash == event.hash {
+            state.duplicates += 1;
+            return Ok(Fate::Duplicate);
+        }
+        return Ok(Fate::Quarantined(RejectReason::ReplayedSeq));
+    }
+
+    let prev = match event.seq {
+        1 => None,
+        seq => match known.get(&(seq - 1)) {
+            Some((hash, _)) => Some(*hash),
+            None => stored_hashes(tx, device, seq - 1).await?.map(|(_, h, _)| h),
+        },
+    };
+    let next_prev = if as_i64(event.seq) < state.max_seq {
+        match known.get(&(event.seq + 1)) {
+            Some((_, Some(prev_hash))) => Some(*prev_hash),
+            _ => stored_hashes(tx, device, event.seq + 1)
+                .await?
+                .map(|(_, _, p)| p),
+        }
+    } else {
+        None
+    };
+    if check_link(event, prev.as_ref(), next_prev.as_ref()).is_err() {
+        return Ok(Fate::Quarantined(RejectReason::ChainBroken));
+    }
+
+    let body = match std::str::from_utf8(raw) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(&event.to_wire()).into_owned(),
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO events (event_id, device_id, seq, kind, institution_code, sent_at_ms, \
+         received_at_ms, prev_hash, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(event.event_id.to_string())
+    .bind(device.as_str())
+    .bind(as_i64(event.seq))
+    .bind(event.payload.topic_kind().as_str())
+    .bind(event.institution_code.as_str())
+    .bind(event.sent_at.millis())
+    .bind(now)
+    .bind(event.prev_hash.to_string())
+    .bind(event.hash.to_string())
+    .bind(body)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        // The event_id is taken by another seq: not a resend.
+        return Ok(Fate::Quarantined(RejectReason::ReplayedSeq));
+    }
+
+    let seq = as_i64(event.seq);
+    if seq > state.max_seq + 1 {
+        sqlx::query(
+            "INSERT INTO gaps (device_id, from_seq, to_seq, opened_at_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(device.as_str())
+        .bind(state.max_seq + 1)
+        .bind(seq - 1)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        tracing::warn!(
+            device = %device,
+            from = state.max_seq + 1,
+            to = seq - 1,
+            "gap in the event sequence"
+        );
+    }
+    state.max_seq = state.max_seq.max(seq);
+
+    if let Payload::Presence(p) = &event.payload {
+        let (psn_no, track_id) = match &p.person {
+            Person::PsnNo(psn) => (Some(psn.as_str()), None),
+            Person::UnknownTrack(track) => (None, Some(track.as_str())),
+        };
+        sqlx::query(
+            "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
+             ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
+             median_similarity, liveness, seq, event_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
+             end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
+             best_similarity = excluded.best_similarity, \
+             median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
+             seq = excluded.seq, event_id = excluded.event_id \
+             WHERE presence_intervals.seq < excluded.seq \
+             AND presence_intervals.device_id = excluded.device_id",
+        )
+        .bind(p.interval_id.to_string())
+        .bind(device.as_str())
+        .bind(event.institution_code.as_str())
+        .bind(p.camera_id.as_str())
+        .bind(p.ward_kind.as_str())
+        .bind(psn_no)
+        .bind(track_id)
+        .bind(p.start.millis())
+        .bind(p.end.millis())
+        .bind(i64::from(p.open))
+        .bind(i64::from(p.samples))
+        .bind(p.best_similarity.get())
+        .bind(p.median_similarity.get())
+        .bind(p.liveness.get())
+        .bind(seq)
+        .bind(event.event_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Fate::Stored)
+}
+
+/// Moves the contiguous mark forward over stored events.
+async fn advance_contiguous(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+    mut contiguous: i64,
+) -> Result<i64, StoreError> {
+    const PAGE: i64 = 1000;
+    loop {
+        let rows = sqlx::query(
+            "SELECT seq FROM events WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(device.as_str())
+        .bind(contiguous)
+        .bind(PAGE)
+        .fetch_all(&mut **tx)
+        .await?;
+        let fetched = rows.len();
+        let mut consumed = 0;
+        for row in rows {
+            let seq: i64 = row.try_get(0)?;
+            if seq != contiguous + 1 {
+                break;
+            }
+            contiguous = seq;
+            consumed += 1;
+        }
+        if consumed < fetched || fetched < PAGE as usize {
+            return Ok(contiguous);
+        }
+    }
+}
+
+async fn quarantine(
+    tx: &mut Transaction<'static, Any>,
+    rejection: &Rejection,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut keyed = rejection.topic.as_bytes().to_vec();
+    keyed.push(0);
+    keyed.extend_from_slice(&rejection.raw);
+    let digest = Digest::of(&keyed).to_string();
+    let kept = &rejection.raw[..rejection.raw.len().min(QUARANTINE_RAW_LIMIT)];
+    let detail: String = rejection.detail.chars().take(2000).collect();
+    let topic: String = rejection.topic.chars().take(512).collect();
+    sqlx::query(
+        "INSERT INTO quarantine (digest, reason, detail, topic, raw, raw_size, first_seen_ms, \
+         last_seen_ms, times_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1) \
+         ON CONFLICT (digest) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, \
+         times_seen = quarantine.times_seen + 1",
+    )
+    .bind(digest)
+    .bind(rejection.reason.as_str())
+    .bind(detail)
+    .bind(topic)
+    .bind(kept.to_vec())
+    .bind(i64::try_from(rejection.raw.len()).unwrap_or(i64::MAX))
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    tracing::warn!(
+        reason = rejection.reason.as_str(),
+        topic = %rejection.topic,
+        detail = %rejection.detail,
+        "quarantined a message"
+    );
+    Ok(())
+}
