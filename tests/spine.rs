@@ -1,0 +1,154 @@
+//! The spine end to end, as separate processes: 10,000 events from one agent arrive exactly once, in
+//! `seq` order, through the embedded broker and Mosquitto, on SQLite and PostgreSQL — and still do when
+//! the broker stops, restarts without persistence, or the agent or collector is killed with SIGKILL.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const EVENTS: usize = 10_000;
+/// Sightings per second: the stream lasts ~4 s, long enough to be interrupted midway.
+const RATE: f64 = 2500.0;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(180);
+
+async fn clean_run(test: &str, broker: BrokerKind, db: Option<Database>) {
+    let mut spine = Spine::new(broker, db, EVENTS, 1.0e6).await;
+    println!(
+        "{test}: {} database, {:?}",
+        spine.db.name, spine.broker.kind
+    );
+    spine.start_collector();
+    spine.start_agent();
+    spine.wait_agent_drained(DRAIN_TIMEOUT);
+    let stats = spine.assert_exactly_once().await;
+    println!("{test}: {stats:?}");
+    spine.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_exactly_once_sqlite_embedded_broker() {
+    clean_run("sqlite+embedded", BrokerKind::Embedded, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_exactly_once_postgres_embedded_broker() {
+    let Some(db) = Database::postgres().await else {
+        return skip("postgres+embedded", "WARDWATCH_TEST_PG is not set");
+    };
+    clean_run("postgres+embedded", BrokerKind::Embedded, Some(db)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_exactly_once_sqlite_mosquitto() {
+    let Some(addr) = shared_mosquitto() else {
+        return skip("sqlite+mosquitto", "WARDWATCH_TEST_MQTT is not set");
+    };
+    clean_run("sqlite+mosquitto", BrokerKind::Shared(addr), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_events_exactly_once_postgres_mosquitto() {
+    let Some(addr) = shared_mosquitto() else {
+        return skip("postgres+mosquitto", "WARDWATCH_TEST_MQTT is not set");
+    };
+    let Some(db) = Database::postgres().await else {
+        return skip("postgres+mosquitto", "WARDWATCH_TEST_PG is not set");
+    };
+    clean_run("postgres+mosquitto", BrokerKind::Shared(addr), Some(db)).await;
+}
+
+/// The database for the fault tests: PostgreSQL when configured, else SQLite.
+async fn fault_db() -> Option<Database> {
+    Database::postgres().await
+}
+
+/// Starts a paced stream, waits until `at` events are stored, applies `fault`, then checks that all
+/// 10,000 still arrive exactly once.
+async fn interrupted_run(test: &str, broker: BrokerKind, fault: impl FnOnce(&mut Spine)) {
+    let mut spine = Spine::new(broker, fault_db().await, EVENTS, RATE).await;
+    println!(
+        "{test}: {} database, {:?}",
+        spine.db.name, spine.broker.kind
+    );
+    spine.start_collector();
+    spine.start_agent();
+    spine.wait_stored(2_000, Duration::from_secs(60)).await;
+    fault(&mut spine);
+    spine.wait_agent_drained(DRAIN_TIMEOUT);
+    let stats = spine.assert_exactly_once().await;
+    println!("{test}: {stats:?}");
+    spine.finish().await;
+}
+
+fn stop_broker_for_a_while(spine: &mut Spine) {
+    spine.broker.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    spine.broker.restart();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_broker_stopped_mid_stream_loses_nothing() {
+    // rumqttd keeps sessions in memory: stopping it is also a restart without persistence.
+    interrupted_run(
+        "embedded broker stop",
+        BrokerKind::Embedded,
+        stop_broker_for_a_while,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_stopped_mid_stream_loses_nothing() {
+    if shared_mosquitto().is_none() {
+        return skip(
+            "mosquitto stop",
+            "WARDWATCH_TEST_MQTT is not set (mosquitto tests off)",
+        );
+    }
+    interrupted_run(
+        "mosquitto stop (persistent)",
+        BrokerKind::Mosquitto { persistence: true },
+        stop_broker_for_a_while,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_restarted_without_persistence_loses_nothing() {
+    if shared_mosquitto().is_none() {
+        return skip(
+            "mosquitto restart",
+            "WARDWATCH_TEST_MQTT is not set (mosquitto tests off)",
+        );
+    }
+    interrupted_run(
+        "mosquitto restart without persistence",
+        BrokerKind::Mosquitto { persistence: false },
+        |spine| {
+            spine.broker.stop();
+            spine.broker.restart();
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_with_sigkill_resumes_from_its_spool() {
+    interrupted_run("agent SIGKILL", BrokerKind::Embedded, |spine| {
+        spine.agent.as_mut().expect("agent").kill9();
+        std::thread::sleep(Duration::from_millis(500));
+        spine.start_agent();
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collector_killed_with_sigkill_and_restarted_loses_nothing() {
+    interrupted_run("collector SIGKILL", BrokerKind::Embedded, |spine| {
+        spine.collector.as_mut().expect("collector").kill9();
+        std::thread::sleep(Duration::from_secs(1));
+        spine.start_collector();
+    })
+    .await;
+}
