@@ -32,11 +32,12 @@ enum Command {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     wardwatch_link::process::init_tracing();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Agent { command } => wardwatch_agent::cli::execute(command).await,
         Command::Collector { command } => wardwatch_collector::cli::execute(command).await,
         Command::Demo(args) => demo::run(args).await,
-    }
+    };
+    wardwatch_link::process::exit_code(result)
 }

@@ -104,7 +104,7 @@ fn default_resend_after_secs() -> f64 {
 }
 
 fn default_window() -> u64 {
-    2000
+    500
 }
 
 fn default_keep_alive_secs() -> u64 {
@@ -358,6 +358,13 @@ path = "sightings.jsonl"
         assert_eq!(config.spool_dir, dir.path().join("spool"));
         assert_eq!(config.client_id(), "wardwatch-agent-hd-ward3-box1");
         assert_eq!(config.presence.min_samples, 3);
+    }
+
+    #[test]
+    fn the_deploy_example_parses() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let config = AgentConfig::parse(Path::new("agent.example.toml"), text).unwrap();
+        assert_eq!(config.broker.window, 500);
     }
 
     #[test]

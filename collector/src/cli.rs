@@ -51,16 +51,9 @@ impl StoreArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Ingest events from the broker until Ctrl-C/SIGTERM. Without --broker-url, starts the embedded broker.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage registered devices.
-    Devices {
-        /// Storage.
-        #[command(flatten)]
-        store: StoreArgs,
-        /// What to do with devices.
-        #[command(subcommand)]
-        command: DevicesCommand,
-    },
+    Devices(Box<DevicesArgs>),
     /// Print counts: events by kind, devices, gaps, duplicates, quarantined by reason.
     Stats {
         /// Storage.
@@ -135,8 +128,20 @@ impl ServeArgs {
     }
 }
 
+/// `devices` options.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// What to do with devices.
+    #[command(subcommand)]
+    pub command: DevicesCommand,
+}
+
 /// `devices` subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; boxing would only obscure clap's derive
 pub enum DevicesCommand {
     /// Register a ward box: its id, its institution, and the public key `wardwatch-agent key` printed.
     Add {
@@ -157,8 +162,9 @@ pub enum DevicesCommand {
 /// Executes one collector command.
 pub async fn execute(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(args) => serve(args).await,
-        Command::Devices { store, command } => {
+        Command::Serve(args) => serve(*args).await,
+        Command::Devices(args) => {
+            let DevicesArgs { store, command } = *args;
             let store = store.open().await?;
             match command {
                 DevicesCommand::Add {

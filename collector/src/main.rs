@@ -3,8 +3,8 @@
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     wardwatch_link::process::init_tracing();
     let cli = wardwatch_collector::cli::Cli::parse();
-    wardwatch_collector::cli::execute(cli.command).await
+    wardwatch_link::process::exit_code(wardwatch_collector::cli::execute(cli.command).await)
 }

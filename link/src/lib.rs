@@ -6,10 +6,12 @@
 //! | [`TlsFiles`] | the PEM files for TLS: the pinned CA, and optionally a client certificate and key |
 //! | [`client_options`] | builds `rumqttc::MqttOptions` (persistent session, packet limits, TLS on ring) |
 //! | [`Backoff`] | reconnection back-off (rumqttc has none of its own) |
+//! | [`event_loop`] | drives rumqttc's event loop in a task, reporting connects, outages and messages |
 //! | [`process`] | logging set-up and shutdown on Ctrl-C/SIGTERM for the binaries |
 //!
 //! There is exactly one TLS stack: rustls 0.23 on the `ring` provider, no OpenSSL and no aws-lc.
 
+pub mod event_loop;
 pub mod process;
 
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};

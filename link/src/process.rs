@@ -35,3 +35,15 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
     });
     rx
 }
+
+/// Turns a command's result into the process exit code, printing the error (with its causes, without
+/// a backtrace) on stderr.
+pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -69,7 +69,7 @@ macro_rules! bounded_score {
             type Error = ScoreError;
             fn try_from(value: f64) -> Result<Self, ScoreError> {
                 // NaN fails both comparisons.
-                if value >= $min && value <= $max {
+                if ($min..=$max).contains(&value) {
                     Ok($name(value))
                 } else {
                     Err(ScoreError { value, min: $min, max: $max })

@@ -12,12 +12,13 @@
 pub mod connection;
 
 use crate::spool::{Spool, SpoolError};
-use connection::{Connection, NetEvent};
+use connection::Connection;
 use rumqttc::{ClientError, QoS};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use wardwatch_link::event_loop::LinkEvent;
 use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
 use wardwatch_protocol::{Ack, DeviceId, InstitutionCode, Topic, TopicKind};
 
@@ -118,7 +119,7 @@ pub async fn run_publisher(
             }
             net = connection.next() => match net {
                 None => break,
-                Some(NetEvent::Connected { session_present }) => {
+                Some(LinkEvent::Connected { session_present }) => {
                     connected = true;
                     if let Err(e) = connection.client.try_subscribe(topics.ack.as_str(), QoS::AtLeastOnce) {
                         tracing::warn!(error = %e, "could not queue the ack subscription");
@@ -129,8 +130,9 @@ pub async fn run_publisher(
                     }
                     last_progress = Instant::now();
                 }
-                Some(NetEvent::Disconnected) => connected = false,
-                Some(NetEvent::Message { topic, payload }) => {
+                Some(LinkEvent::Disconnected) => connected = false,
+                Some(LinkEvent::Message(message)) => {
+                    let (topic, payload) = (message.topic, message.payload);
                     if topic != topics.ack {
                         tracing::warn!(%topic, "message on a topic the agent did not subscribe to");
                         continue;

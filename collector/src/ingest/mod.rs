@@ -14,10 +14,11 @@ pub mod verify;
 
 use crate::store::ingest::{BatchOutcome, ChainCache, Fate};
 use crate::store::{Store, StoreError};
-use rumqttc::{AsyncClient, Event, Outgoing, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Publish, QoS};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use verify::{Registry, Verdict, verify};
+use wardwatch_link::event_loop::{LinkEvent, spawn_event_loop};
 use wardwatch_link::{Backoff, BrokerUrl, LinkError, TlsFiles, client_options};
 use wardwatch_protocol::{Ack, Limits, Topic, TopicKind};
 
@@ -91,11 +92,6 @@ pub struct IngestCounts {
     pub batches: u64,
 }
 
-enum NetEvent {
-    Connected,
-    Message(Publish),
-}
-
 /// Runs ingest until `shutdown` turns true.
 pub async fn run_ingest(
     settings: IngestSettings,
@@ -109,38 +105,8 @@ pub async fn run_ingest(
         Duration::from_secs(30),
     )?;
     options.set_manual_acks(true);
-    let (client, mut eventloop) = AsyncClient::new(options, 4096);
-    let (tx, mut rx) = mpsc::channel::<NetEvent>(4096);
-    let url = settings.url.to_string();
-    let poller = tokio::spawn(async move {
-        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-        let mut logged_down = false;
-        loop {
-            let event = match eventloop.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    backoff.reset();
-                    logged_down = false;
-                    tracing::info!(%url, session_present = ack.session_present, "collector connected to broker");
-                    NetEvent::Connected
-                }
-                Ok(Event::Incoming(Packet::Publish(p))) => NetEvent::Message(p),
-                // We asked to leave: the closed connection that follows is not an outage.
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
-                Ok(_) => continue,
-                Err(e) => {
-                    if !logged_down {
-                        tracing::warn!(%url, error = %e, "broker connection lost; retrying with back-off");
-                        logged_down = true;
-                    }
-                    tokio::time::sleep(backoff.next_delay()).await;
-                    continue;
-                }
-            };
-            if tx.send(event).await.is_err() {
-                return;
-            }
-        }
-    });
+    let (client, eventloop) = AsyncClient::new(options, 4096);
+    let (mut rx, poller) = spawn_event_loop(eventloop, settings.url.to_string(), 4096);
 
     let subscription = settings.subscription();
     let mut registry = Registry::new();
@@ -159,7 +125,8 @@ pub async fn run_ingest(
         };
         let mut batch = Vec::new();
         match first {
-            NetEvent::Connected => {
+            LinkEvent::Disconnected => continue,
+            LinkEvent::Connected { .. } => {
                 // Always re-subscribe: a broker restarted without persistence forgot us.
                 if let Err(e) = client
                     .subscribe(subscription.as_str(), QoS::AtLeastOnce)
@@ -169,13 +136,14 @@ pub async fn run_ingest(
                 }
                 continue;
             }
-            NetEvent::Message(p) => batch.push(p),
+            LinkEvent::Message(p) => batch.push(p),
         }
         let deadline = tokio::time::Instant::now() + settings.linger;
         while batch.len() < settings.batch_max {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(NetEvent::Message(p))) => batch.push(p),
-                Ok(Some(NetEvent::Connected)) => {
+                Ok(Some(LinkEvent::Message(p))) => batch.push(p),
+                Ok(Some(LinkEvent::Disconnected)) => {}
+                Ok(Some(LinkEvent::Connected { .. })) => {
                     if let Err(e) = client
                         .subscribe(subscription.as_str(), QoS::AtLeastOnce)
                         .await

@@ -115,7 +115,7 @@ pub async fn verify(
         return Ok(reject(e.reason(), e.to_string()));
     }
     Ok(Verdict::Record(Incoming::Event {
-        event,
+        event: Box::new(event),
         raw: payload.to_vec(),
     }))
 }

@@ -19,7 +19,7 @@ pub enum Incoming {
     /// An event that decoded and whose signature verified.
     Event {
         /// The event.
-        event: Event,
+        event: Box<Event>,
         /// The bytes it arrived as.
         raw: Vec<u8>,
     },
@@ -67,6 +67,9 @@ pub struct BatchOutcome {
 /// the cache stays valid even when several collectors share the database.
 pub type ChainCache = HashMap<DeviceId, (u64, Digest)>;
 
+/// One device's events in a batch: (input position, event, raw bytes).
+type DeviceEvents<'a> = Vec<(usize, &'a Event, &'a [u8])>;
+
 struct DeviceState {
     contiguous: i64,
     max_seq: i64,
@@ -89,7 +92,7 @@ impl Store {
         let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
 
         // Group events by device, in seq order, remembering their input positions.
-        let mut by_device: BTreeMap<&DeviceId, Vec<(usize, &Event, &[u8])>> = BTreeMap::new();
+        let mut by_device: BTreeMap<&DeviceId, DeviceEvents<'_>> = BTreeMap::new();
         for (index, item) in items.iter().enumerate() {
             match item {
                 Incoming::Event { event, raw } => by_device

@@ -1,0 +1,66 @@
+//! Driving rumqttc's event loop in its own task: reconnect with back-off, report what matters on a
+//! channel (connected, disconnected, messages), and stop quietly after a requested disconnect.
+
+use crate::Backoff;
+use rumqttc::{Event, EventLoop, Outgoing, Packet, Publish};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// What the event loop saw.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// The broker accepted the connection.
+    Connected {
+        /// Whether the broker still had our persistent session.
+        session_present: bool,
+    },
+    /// The connection failed or dropped; the task backs off before retrying.
+    Disconnected,
+    /// A message on a subscribed topic.
+    Message(Publish),
+}
+
+/// Spawns the task that polls `eventloop`; events arrive on the returned channel. `url` is for logs.
+pub fn spawn_event_loop(
+    mut eventloop: EventLoop,
+    url: String,
+    capacity: usize,
+) -> (mpsc::Receiver<LinkEvent>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let task = tokio::spawn(async move {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+        let mut outage_logged = false;
+        loop {
+            let event = match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    backoff.reset();
+                    outage_logged = false;
+                    tracing::info!(%url, session_present = ack.session_present, "connected to broker");
+                    LinkEvent::Connected {
+                        session_present: ack.session_present,
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => LinkEvent::Message(p),
+                // We asked to leave: the closed connection that follows is not an outage.
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
+                Ok(_) => continue,
+                Err(e) => {
+                    if !outage_logged {
+                        tracing::warn!(%url, error = %e, "broker connection lost; retrying with back-off");
+                        outage_logged = true;
+                    }
+                    if tx.send(LinkEvent::Disconnected).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    continue;
+                }
+            };
+            if tx.send(event).await.is_err() {
+                return;
+            }
+        }
+    });
+    (rx, task)
+}

@@ -1,0 +1,170 @@
+//! The command lines as an operator uses them: `agent check` and `agent key`, `collector devices`,
+//! `collector stats --json`, and the README's demo.
+
+mod common;
+
+use common::bin;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run wardwatch")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write_agent_config(dir: &Path, body: &str) -> String {
+    std::fs::write(dir.join("sightings.jsonl"), "").expect("write");
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, body).expect("write");
+    path.display().to_string()
+}
+
+const GOOD_CONFIG: &str = r#"
+device_id = "hd-ward3-box1"
+institution_code = "H43060200175"
+ward_kind = "rehabilitation"
+[broker]
+url = "mqtt://127.0.0.1:1883"
+[source]
+kind = "replay"
+path = "sightings.jsonl"
+"#;
+
+#[test]
+fn agent_check_accepts_a_good_config_and_names_what_is_wrong_in_a_bad_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_agent_config(dir.path(), GOOD_CONFIG);
+    let ok = run(&["agent", "check", "--config", &config]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("OK"), "{}", text(&ok));
+
+    let bad = write_agent_config(
+        dir.path(),
+        &GOOD_CONFIG
+            .replace("H43060200175", "X123")
+            .replace("rehabilitation", "spa"),
+    );
+    let out = run(&["agent", "check", "--config", &bad]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    assert!(message.contains("agent.toml"), "{message}");
+    assert!(message.contains("institution_code"), "{message}");
+    assert!(
+        message.contains("line"),
+        "the TOML position is given: {message}"
+    );
+
+    let missing = run(&["agent", "check", "--config", "/nonexistent/agent.toml"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("/nonexistent/agent.toml"));
+}
+
+#[test]
+fn device_registration_round_trip_and_key_conflicts_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_agent_config(dir.path(), GOOD_CONFIG);
+    let key = run(&["agent", "key", "--config", &config]);
+    assert!(key.status.success(), "{}", text(&key));
+    let public = String::from_utf8_lossy(&key.stdout).trim().to_owned();
+    assert_eq!(public.len(), 64);
+    let again = run(&["agent", "key", "--config", &config]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        public,
+        "the key is kept"
+    );
+
+    let data = dir.path().join("data").display().to_string();
+    let add = |pubkey: &str| {
+        run(&[
+            "collector",
+            "devices",
+            "add",
+            "--data-dir",
+            &data,
+            "--id",
+            "hd-ward3-box1",
+            "--institution",
+            "H43060200175",
+            "--pubkey",
+            pubkey,
+        ])
+    };
+    let bad = add("1234");
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("--pubkey"), "{}", text(&bad));
+    let first = add(&public);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("registered"));
+    let second = add(&public);
+    assert!(
+        text(&second).contains("already registered"),
+        "{}",
+        text(&second)
+    );
+    let other = "11".repeat(32);
+    let conflict = add(&other);
+    if conflict.status.success() {
+        panic!(
+            "a different key replaced the registration: {}",
+            text(&conflict)
+        );
+    }
+    assert!(
+        text(&conflict).contains("different key"),
+        "{}",
+        text(&conflict)
+    );
+
+    let stats = run(&["collector", "stats", "--json", "--data-dir", &data]);
+    assert!(stats.status.success(), "{}", text(&stats));
+    let json: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
+    assert_eq!(json["devices"], 1);
+    assert_eq!(json["events"]["presence"], 0);
+    assert!(json["quarantined"].is_object(), "{json}");
+    assert_eq!(json["gaps"]["open"], 0);
+}
+
+#[test]
+fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().display().to_string();
+    let out = run(&["demo", "--data-dir", &data]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", text(&out));
+    // Patient …0002 left for 20 minutes: two intervals. The unknown face is reported too.
+    let lines_with = |needle: &str| printed.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(lines_with("43060000000000000002  "), 2, "{printed}");
+    assert_eq!(lines_with("43060000000000000001  "), 1, "{printed}");
+    assert_eq!(lines_with("unknown:u-20261102-0001"), 1, "{printed}");
+    assert!(printed.contains("presence intervals   5"), "{printed}");
+
+    // Running it again starts from a clean demo directory.
+    let again = run(&["demo", "--data-dir", &data]);
+    assert!(again.status.success(), "{}", text(&again));
+    let stats = run(&[
+        "collector",
+        "stats",
+        "--json",
+        "--data-dir",
+        &dir.path().join("demo/collector").display().to_string(),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("stats JSON");
+    assert_eq!(json["presence_intervals"], 5, "{json}");
+    assert!(
+        json["quarantined"]
+            .as_object()
+            .is_some_and(|q| q.is_empty()),
+        "{json}"
+    );
+}
