@@ -419,20 +419,22 @@ max_rate_per_sec = {rate}
     }
 
     pub fn start_collector(&mut self) {
+        let client_id = self.client_id.clone();
+        self.collector = Some(self.spawn_collector(&client_id, None, "collector"));
+    }
+
+    /// A collector process with its own client id, optionally in a `$share` group; logs to `{log}.log`.
+    pub fn spawn_collector(&self, client_id: &str, share_group: Option<&str>, log: &str) -> Proc {
         let mut command = Command::new(bin());
         command
             .args(["collector", "serve", "--broker-url", &self.broker.url()])
-            .args(["--client-id", &self.client_id])
-            .args([
-                "--topic-filter",
-                &format!("wardwatch/v1/{}/+/#", self.institution),
-            ])
+            .args(["--client-id", client_id])
+            .args(["--topic-filter", &format!("wardwatch/v1/{}/+/#", self.institution)])
             .args(self.db.args());
-        self.collector = Some(Proc::spawn(
-            "collector",
-            &mut command,
-            &self.log("collector"),
-        ));
+        if let Some(group) = share_group {
+            command.args(["--share-group", group]);
+        }
+        Proc::spawn("collector", &mut command, &self.log(log))
     }
 
     pub fn start_agent(&mut self) {
