@@ -160,7 +160,11 @@ fn stored_by(log: &std::path::Path) -> u64 {
         .filter(|l| l.contains("ingest stopped"))
         .filter_map(|l| l.split("stored=").nth(1))
         .filter_map(|rest| rest.split_whitespace().next())
-        .filter_map(|n| n.trim_matches(|c: char| !c.is_ascii_digit()).parse::<u64>().ok())
+        .filter_map(|n| {
+            n.trim_matches(|c: char| !c.is_ascii_digit())
+                .parse::<u64>()
+                .ok()
+        })
         .sum()
 }
 
@@ -169,16 +173,31 @@ async fn two_collectors_in_a_share_group_split_the_stream_and_store_it_once() {
     let mut spine = Spine::new(BrokerKind::Embedded, fault_db().await, EVENTS, RATE).await;
     println!("shared subscription: {} database", spine.db.name);
     let group = format!("ingest{}", unique());
-    let mut first = spine.spawn_collector(&format!("wardwatch-test-a-{group}"), Some(&group), "collector-a");
-    let mut second = spine.spawn_collector(&format!("wardwatch-test-b-{group}"), Some(&group), "collector-b");
+    let mut first = spine.spawn_collector(
+        &format!("wardwatch-test-a-{group}"),
+        Some(&group),
+        "collector-a",
+    );
+    let mut second = spine.spawn_collector(
+        &format!("wardwatch-test-b-{group}"),
+        Some(&group),
+        "collector-b",
+    );
     spine.start_agent();
     spine.wait_agent_drained(DRAIN_TIMEOUT);
     spine.assert_exactly_once().await;
     first.terminate();
     second.terminate();
-    let (a, b) = (stored_by(&spine.log("collector-a")), stored_by(&spine.log("collector-b")));
+    let (a, b) = (
+        stored_by(&spine.log("collector-a")),
+        stored_by(&spine.log("collector-b")),
+    );
     println!("shared subscription: collector a stored {a}, collector b stored {b}");
-    assert_eq!(a + b, EVENTS as u64, "each event stored by exactly one collector");
+    assert_eq!(
+        a + b,
+        EVENTS as u64,
+        "each event stored by exactly one collector"
+    );
     assert!(a > 0 && b > 0, "both collectors took part: {a} + {b}");
     spine.finish().await;
 }

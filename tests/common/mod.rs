@@ -429,7 +429,10 @@ max_rate_per_sec = {rate}
         command
             .args(["collector", "serve", "--broker-url", &self.broker.url()])
             .args(["--client-id", client_id])
-            .args(["--topic-filter", &format!("wardwatch/v1/{}/+/#", self.institution)])
+            .args([
+                "--topic-filter",
+                &format!("wardwatch/v1/{}/+/#", self.institution),
+            ])
             .args(self.db.args());
         if let Some(group) = share_group {
             command.args(["--share-group", group]);
