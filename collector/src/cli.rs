@@ -2,6 +2,8 @@
 
 use crate::broker::start_embedded;
 use crate::ingest::{IngestSettings, run_ingest};
+use crate::settlement::import::{ImportOptions, ImportReport};
+use crate::settlement::source::{EncodingChoice, ReadOptions};
 use crate::store::devices::{AddOutcome, Device};
 use crate::store::{Store, StoreLocation};
 use anyhow::Context;
@@ -62,6 +64,12 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Import records exported from the national medical-insurance platform.
+    Import {
+        /// What to import.
+        #[command(subcommand)]
+        command: ImportCommand,
     },
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker {
@@ -126,6 +134,35 @@ impl ServeArgs {
         };
         Ok(settings)
     }
+}
+
+/// `import` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Settlements and fee lines (CSV in UTF-8 or GB18030, XLSX, JSON Lines; platform field names or
+    /// Chinese headers). Bad rows are reported with row, column and reason; good rows are kept;
+    /// re-importing a file changes nothing. Exits non-zero when any row or file was refused.
+    Settlements(Box<SettlementImportArgs>),
+}
+
+/// `import settlements` options.
+#[derive(Debug, Args)]
+pub struct SettlementImportArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The exported files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// XLSX: the sheet to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// CSV text encoding.
+    #[arg(long, value_enum, default_value_t = EncodingChoice::Auto)]
+    pub encoding: EncodingChoice,
+    /// The time zone of the export's local times (an IANA name).
+    #[arg(long, default_value = "Asia/Shanghai")]
+    pub timezone: chrono_tz::Tz,
 }
 
 /// `devices` options.
@@ -202,6 +239,9 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Import {
+            command: ImportCommand::Settlements(args),
+        } => import_settlements(*args).await,
         Command::Broker { listen } => {
             let broker = start_embedded(listen)?;
             println!("embedded MQTT broker listening on {}", broker.addr);
@@ -237,4 +277,73 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     run_ingest(settings, store.clone(), shutdown_signal()).await?;
     store.close().await;
     Ok(())
+}
+
+async fn import_settlements(args: SettlementImportArgs) -> anyhow::Result<()> {
+    let store = args.store.open().await?;
+    let options = ImportOptions {
+        read: ReadOptions {
+            sheet: args.sheet.clone(),
+            encoding: args.encoding,
+        },
+        zone: args.timezone,
+    };
+    let mut refused = 0u64;
+    let mut unreadable = 0u64;
+    for file in &args.files {
+        let started = std::time::Instant::now();
+        let mut last_shown = 0u64;
+        let mut progress = |rows: u64| {
+            if rows >= last_shown + 100_000 {
+                last_shown = rows;
+                eprintln!("  {}: {rows} rows read …", file.display());
+            }
+        };
+        match store.import_file(file, &options, &mut progress).await {
+            Ok(report) => {
+                refused += report.rows_bad;
+                print_report(&report, started.elapsed());
+            }
+            Err(e) => {
+                unreadable += 1;
+                eprintln!("{}: not imported: {e}", file.display());
+            }
+        }
+    }
+    store.close().await;
+    if refused > 0 || unreadable > 0 {
+        anyhow::bail!(
+            "{refused} row(s) refused and {unreadable} file(s) unreadable; everything else was imported"
+        );
+    }
+    Ok(())
+}
+
+fn print_report(report: &ImportReport, elapsed: std::time::Duration) {
+    println!(
+        "{}: {} {} — {} rows: {} new, {} already imported, {} refused ({:.1} s)",
+        report.file.display(),
+        report.format,
+        report.kind.as_str(),
+        report.rows_read,
+        report.rows_new,
+        report.rows_existing,
+        report.rows_bad,
+        elapsed.as_secs_f64()
+    );
+    if !report.ignored_columns.is_empty() {
+        println!("  ignored columns: {}", report.ignored_columns.join(", "));
+    }
+    for problem in report.problems.iter().take(200) {
+        println!(
+            "  row {}, column {}: {}",
+            problem.row, problem.column, problem.reason
+        );
+    }
+    if report.problems.len() > 200 {
+        println!(
+            "  … {} more problems (all are in the import_errors table)",
+            report.problems.len() - 200
+        );
+    }
 }

@@ -9,12 +9,14 @@
 //! |---|---|
 //! | [`store`] | SQLite/PostgreSQL through sqlx, migrations, devices, ingest writes, stats |
 //! | [`ingest`] | the MQTT side: subscription, batching, verification, acks |
+//! | [`settlement`] | importing settlement and fee-line exports (CSV/XLSX/JSON Lines, UTF-8/GB18030) |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
-//! Settlement import, rules, flags and the review workflow come with the collector issue.
+//! Rules, flags and the review workflow come next (see the collector issue).
 
 pub mod broker;
 pub mod cli;
 pub mod ingest;
+pub mod settlement;
 pub mod store;

@@ -1,0 +1,442 @@
+//! Readers for exported files: CSV (UTF-8 or GB18030, detected or forced), XLSX (first sheet or a named
+//! one) and JSON Lines. Each yields the header mapping and then rows of cells with their row number in
+//! the file (the line for CSV and JSON Lines, the sheet row for XLSX), streaming where the format allows.
+
+use super::columns::{Field, HeaderError, HeaderMap};
+use super::values::Cell;
+use calamine::{Data, Reader};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// Which text encoding a CSV file is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EncodingChoice {
+    /// UTF-8 when the start of the file is valid UTF-8, else GB18030 (a byte-order mark wins).
+    #[default]
+    Auto,
+    /// UTF-8.
+    Utf8,
+    /// GB18030 (a superset of GBK and GB2312).
+    Gb18030,
+}
+
+/// How to read a file.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// XLSX: the sheet to read (default: the first).
+    pub sheet: Option<String>,
+    /// CSV: the encoding.
+    pub encoding: EncodingChoice,
+}
+
+/// A file could not be read as a whole (row-level problems are reported per row instead).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Nothing to import.
+    #[error("{path}: the file is empty (0 bytes or no header row)")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Neither UTF-8 nor GB18030.
+    #[error(
+        "{path}: the text is neither UTF-8 nor GB18030 (first undecodable byte at offset {offset}); \
+         re-export it as UTF-8 or GB18030, or pass --encoding"
+    )]
+    Encoding {
+        /// The file.
+        path: PathBuf,
+        /// Byte offset of the first bad byte.
+        offset: usize,
+    },
+    /// The header row does not fit.
+    #[error("{path}: {source}")]
+    Header {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the header.
+        source: HeaderError,
+    },
+    /// The extension names no supported format.
+    #[error("{path}: unsupported file type (expected .csv, .xlsx or .jsonl)")]
+    Format {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The spreadsheet could not be opened.
+    #[error("{path}: cannot read the workbook: {message}")]
+    Workbook {
+        /// The file.
+        path: PathBuf,
+        /// calamine's message.
+        message: String,
+    },
+    /// A row could not even be split into cells.
+    #[error("{path}: row {row}: {message}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// Row number.
+        row: u64,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A row: its number in the file and its cells (indexed as the header map says), or a problem that
+/// concerns the whole row.
+pub type RowResult = Result<(u64, Vec<Cell>), (u64, String)>;
+
+/// An opened file: what it holds and its rows.
+pub struct Table {
+    /// Columns → fields, and the file kind.
+    pub header: HeaderMap,
+    /// The encoding used (CSV) or the format.
+    pub format: String,
+    /// The rows, in file order.
+    pub rows: Box<dyn Iterator<Item = RowResult>>,
+}
+
+/// Opens a file by its extension.
+pub fn open(path: &Path, options: &ReadOptions) -> Result<Table, ReadError> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if std::fs::metadata(path).map_err(io)?.len() == 0 {
+        return Err(ReadError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    match extension.as_str() {
+        "csv" | "txt" => open_csv(path, options.encoding),
+        "xlsx" | "xlsm" | "xls" => open_workbook(path, options.sheet.as_deref()),
+        "jsonl" | "ndjson" | "json" => open_jsonl(path),
+        _ => Err(ReadError::Format {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+/// Decides a CSV file's encoding from its first 64 KiB.
+fn sniff_encoding(path: &Path, head: &[u8]) -> Result<&'static encoding_rs::Encoding, ReadError> {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return Ok(encoding_rs::UTF_8);
+    }
+    if let Some((encoding, _)) = encoding_rs::Encoding::for_bom(head) {
+        return Ok(encoding);
+    }
+    let first_bad = match std::str::from_utf8(head) {
+        Ok(_) => return Ok(encoding_rs::UTF_8),
+        // A character cut by the 64 KiB window is not an error.
+        Err(e) if e.error_len().is_none() => return Ok(encoding_rs::UTF_8),
+        Err(e) => e.valid_up_to(),
+    };
+    // GB18030 characters are at most 4 bytes: ignore a possibly cut tail.
+    let check = if head.len() == SNIFF_BYTES {
+        &head[..head.len() - 4]
+    } else {
+        head
+    };
+    if encoding_rs::GB18030
+        .decode_without_bom_handling_and_without_replacement(check)
+        .is_some()
+    {
+        Ok(encoding_rs::GB18030)
+    } else {
+        Err(ReadError::Encoding {
+            path: path.to_owned(),
+            offset: first_bad,
+        })
+    }
+}
+
+const SNIFF_BYTES: usize = 64 * 1024;
+
+fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = vec![0u8; SNIFF_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        let n = file.read(&mut head[filled..]).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    head.truncate(filled);
+    let encoding = match choice {
+        EncodingChoice::Auto => sniff_encoding(path, &head)?,
+        EncodingChoice::Utf8 => encoding_rs::UTF_8,
+        EncodingChoice::Gb18030 => encoding_rs::GB18030,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(encoding))
+        .build(file);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(decoded);
+    let headers = reader
+        .headers()
+        .map_err(|e| ReadError::Row {
+            path: path.to_owned(),
+            row: 1,
+            message: e.to_string(),
+        })?
+        .clone();
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err(ReadError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let header =
+        HeaderMap::from_headers(&headers.iter().collect::<Vec<_>>()).map_err(|source| {
+            ReadError::Header {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+    let width = headers.len();
+    let rows = reader.into_records().map(move |record| match record {
+        Ok(record) => {
+            let row = record.position().map_or(0, |p| p.line());
+            if record.iter().all(|c| c.trim().is_empty()) {
+                return Ok((row, Vec::new()));
+            }
+            if record.len() != width {
+                return Err((
+                    row,
+                    format!("has {} fields but the header has {width}", record.len()),
+                ));
+            }
+            if record.iter().any(|c| c.contains('\u{FFFD}')) {
+                return Err((
+                    row,
+                    format!("contains bytes that are not valid {}", encoding.name()),
+                ));
+            }
+            Ok((row, record.iter().map(Cell::text).collect()))
+        }
+        Err(e) => {
+            let row = e.position().map_or(0, |p| p.line());
+            Err((row, e.to_string()))
+        }
+    });
+    Ok(Table {
+        header,
+        format: format!("CSV ({})", encoding.name()),
+        rows: Box::new(rows),
+    })
+}
+
+fn data_cell(data: &Data) -> Cell {
+    match data {
+        Data::Empty => Cell::Empty,
+        Data::String(s) => Cell::text(s),
+        Data::Int(i) => Cell::Number(*i as f64),
+        Data::Float(f) => Cell::Number(*f),
+        Data::Bool(b) => Cell::text(if *b { "true" } else { "false" }),
+        Data::DateTime(t) => t.as_datetime().map_or(Cell::Empty, Cell::DateTime),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::text(s),
+        Data::Error(e) => Cell::text(&format!("#ERROR {e:?}")),
+    }
+}
+
+fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, ReadError> {
+    let workbook_error = |message: String| ReadError::Workbook {
+        path: path.to_owned(),
+        message,
+    };
+    let mut workbook =
+        calamine::open_workbook_auto(path).map_err(|e| workbook_error(e.to_string()))?;
+    let names = workbook.sheet_names();
+    let name = match sheet {
+        Some(wanted) => names
+            .iter()
+            .find(|n| n.as_str() == wanted)
+            .cloned()
+            .ok_or_else(|| {
+                workbook_error(format!("no sheet {wanted:?}; the sheets are {names:?}"))
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| workbook_error("the workbook has no sheets".into()))?,
+    };
+    let range = workbook
+        .worksheet_range(&name)
+        .map_err(|e| workbook_error(e.to_string()))?;
+    let start_row = u64::from(range.start().map_or(0, |(r, _)| r)) + 1;
+    let mut rows = range.rows();
+    let headers: Vec<String> = match rows.next() {
+        Some(cells) => cells.iter().map(|c| c.to_string()).collect(),
+        None => {
+            return Err(ReadError::Empty {
+                path: path.to_owned(),
+            });
+        }
+    };
+    let header = HeaderMap::from_headers(&headers).map_err(|source| ReadError::Header {
+        path: path.to_owned(),
+        source,
+    })?;
+    let data: Vec<RowResult> = rows
+        .enumerate()
+        .map(|(i, cells)| {
+            Ok((
+                start_row + 1 + i as u64,
+                cells.iter().map(data_cell).collect(),
+            ))
+        })
+        .collect();
+    Ok(Table {
+        header,
+        format: format!("XLSX (sheet {name:?})"),
+        rows: Box::new(data.into_iter()),
+    })
+}
+
+/// One JSON Lines row: keys and their raw JSON values.
+type JsonRow = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
+/// Every field, in a fixed order: JSON Lines rows are laid out in it.
+const ALL_FIELDS: [Field; 24] = [
+    Field::SetlId,
+    Field::MdtrtId,
+    Field::PsnNo,
+    Field::PsnName,
+    Field::Certno,
+    Field::FixmedinsCode,
+    Field::FixmedinsName,
+    Field::MedType,
+    Field::SetlTime,
+    Field::MedfeeSumamt,
+    Field::FundPaySumamt,
+    Field::AdmTime,
+    Field::DscgTime,
+    Field::WardareaCodg,
+    Field::Bedno,
+    Field::FeedetlSn,
+    Field::FeeOcurTime,
+    Field::HilistCode,
+    Field::HilistName,
+    Field::MedListCodg,
+    Field::Cnt,
+    Field::Pric,
+    Field::DetItemFeeSumamt,
+    Field::BilgDeptCodg,
+];
+
+/// A JSON value as a cell. Numbers keep their exact text: a 20-digit `psn_no` written as a JSON number
+/// must not pass through f64.
+fn json_cell(raw: &serde_json::value::RawValue) -> Cell {
+    let text = raw.get().trim();
+    if text == "null" {
+        Cell::Empty
+    } else if text.starts_with('"') {
+        serde_json::from_str::<String>(text).map_or_else(|_| Cell::text(text), |s| Cell::text(&s))
+    } else {
+        Cell::text(text)
+    }
+}
+
+fn open_jsonl(path: &Path) -> Result<Table, ReadError> {
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut lines = BufReader::new(std::fs::File::open(path).map_err(io)?).lines();
+    let mut line_no = 0u64;
+    // The first non-blank line decides the kind.
+    let first = loop {
+        line_no += 1;
+        match lines.next() {
+            None => {
+                return Err(ReadError::Empty {
+                    path: path.to_owned(),
+                });
+            }
+            Some(line) => {
+                let line = line.map_err(io)?;
+                if !line.trim().is_empty() {
+                    break line;
+                }
+            }
+        }
+    };
+    let parse = |line: &str| -> Result<JsonRow, String> {
+        serde_json::from_str::<JsonRow>(line).map_err(|e| {
+            if e.is_data() {
+                format!("is not a JSON object of fields: {e}")
+            } else {
+                format!("is not JSON: {e}")
+            }
+        })
+    };
+    let first_map = parse(&first).map_err(|message| ReadError::Row {
+        path: path.to_owned(),
+        row: line_no,
+        message,
+    })?;
+    let keys: Vec<&String> = first_map.keys().collect();
+    let detected = HeaderMap::from_headers(&keys).map_err(|source| ReadError::Header {
+        path: path.to_owned(),
+        source,
+    })?;
+    let header = HeaderMap {
+        kind: detected.kind,
+        columns: ALL_FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (*f, i))
+            .collect(),
+        ignored: detected.ignored,
+    };
+    let to_row = |map: &JsonRow| {
+        let mut cells = vec![Cell::Empty; ALL_FIELDS.len()];
+        for (key, value) in map {
+            if let Some(field) = Field::from_header(key)
+                && let Some(i) = ALL_FIELDS.iter().position(|f| *f == field)
+            {
+                cells[i] = json_cell(value);
+            }
+        }
+        cells
+    };
+    let first_row = (line_no, to_row(&first_map));
+    let path_owned = path.to_owned();
+    let rest = lines.enumerate().map(move |(i, line)| {
+        let row = line_no + 1 + i as u64;
+        let line = line.map_err(|e| (row, format!("cannot read {}: {e}", path_owned.display())))?;
+        if line.trim().is_empty() {
+            return Ok((row, Vec::new()));
+        }
+        parse(&line)
+            .map(|map| (row, to_row(&map)))
+            .map_err(|m| (row, m))
+    });
+    Ok(Table {
+        header,
+        format: "JSON Lines".into(),
+        rows: Box::new(std::iter::once(Ok(first_row)).chain(rest)),
+    })
+}
