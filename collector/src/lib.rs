@@ -10,13 +10,15 @@
 //! | [`store`] | SQLite/PostgreSQL through sqlx, migrations, devices, ingest writes, stats |
 //! | [`ingest`] | the MQTT side: subscription, batching, verification, acks |
 //! | [`settlement`] | importing settlement and fee-line exports (CSV/XLSX/JSON Lines, UTF-8/GB18030) |
+//! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
-//! Rules, flags and the review workflow come next (see the collector issue).
+//! The rules that raise flags, the JSON API, exports and the web UI come next (see the collector issue).
 
 pub mod broker;
 pub mod cli;
+pub mod flags;
 pub mod ingest;
 pub mod settlement;
 pub mod store;
