@@ -2,6 +2,8 @@
 
 use crate::broker::start_embedded;
 use crate::ingest::{IngestSettings, run_ingest};
+use crate::knowledge::KnowledgeFile;
+use crate::rules::{RuleParams, run_rules};
 use crate::settlement::import::{ImportOptions, ImportReport};
 use crate::settlement::source::{EncodingChoice, ReadOptions};
 use crate::store::devices::{AddOutcome, Device};
@@ -71,6 +73,24 @@ pub enum Command {
         #[command(subcommand)]
         command: ImportCommand,
     },
+    /// The knowledge base (知识库): which billed items imply presence.
+    Knowledge {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: KnowledgeCommand,
+    },
+    /// The rules (规则库): cross-match billed sessions with presence and raise flags.
+    Rules {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker {
         /// Address to listen on.
@@ -134,6 +154,39 @@ impl ServeArgs {
         };
         Ok(settings)
     }
+}
+
+/// `knowledge` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KnowledgeCommand {
+    /// Print the knowledge in force (the built-in example table until a bureau imports its own).
+    Show,
+    /// Check a knowledge TOML file and store it as the next version.
+    Import {
+        /// The file (see collector/knowledge/default.toml for the format).
+        file: PathBuf,
+    },
+}
+
+/// `rules` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Run the rules over fee lines billed from --from (inclusive) to --to (exclusive), local dates.
+    /// Repeatable: a finding already flagged is not flagged again.
+    Run {
+        /// First local date, e.g. 2026-11-01.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Day after the last local date, e.g. 2026-12-01.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// The zone of the local dates and of the billed days.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: chrono_tz::Tz,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `import` subcommands.
@@ -242,6 +295,91 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Import {
             command: ImportCommand::Settlements(args),
         } => import_settlements(*args).await,
+        Command::Knowledge { store, command } => {
+            let store = store.open().await?;
+            match command {
+                KnowledgeCommand::Show => {
+                    let knowledge = store.knowledge().await?;
+                    println!("knowledge version {}", knowledge.version);
+                    for item in &knowledge.items {
+                        println!(
+                            "{}\t{}\t{}\t{:?}\t{} min per {:?}",
+                            item.hilist_code,
+                            item.name_zh,
+                            item.ward_kind.as_str(),
+                            item.unit,
+                            item.min_presence_minutes,
+                            item.unit
+                        );
+                    }
+                }
+                KnowledgeCommand::Import { file } => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let parsed = KnowledgeFile::parse(&file.display().to_string(), &text)?;
+                    let version = store
+                        .import_knowledge(&parsed, &file.display().to_string())
+                        .await?;
+                    println!(
+                        "knowledge version {version} in force ({} items)",
+                        parsed.item.len()
+                    );
+                }
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Rules {
+            store,
+            command:
+                RulesCommand::Run {
+                    from,
+                    to,
+                    timezone,
+                    json,
+                },
+        } => {
+            let store = store.open().await?;
+            let bound = |date: chrono::NaiveDate| -> anyhow::Result<i64> {
+                use chrono::TimeZone;
+                let midnight = date.and_hms_opt(0, 0, 0).context("midnight")?;
+                Ok(timezone
+                    .from_local_datetime(&midnight)
+                    .earliest()
+                    .context("local midnight does not exist")?
+                    .timestamp_millis())
+            };
+            anyhow::ensure!(from < to, "--from {from} must be before --to {to}");
+            let params = RuleParams {
+                zone: timezone,
+                ..RuleParams::default()
+            };
+            let report = run_rules(&store, &params, bound(from)?, bound(to)?).await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "rules run {from} → {to} (knowledge v{}): {} billed patient-days checked",
+                    report.knowledge_version, report.checked
+                );
+                for (rule, count) in &report.raised {
+                    println!("  new flags {rule}: {count}");
+                }
+                println!("  already flagged: {}", report.already_raised);
+                println!(
+                    "  no evidence (camera outage or silent device): {}",
+                    report.no_evidence
+                );
+                if report.unlinked_lines > 0 {
+                    println!(
+                        "  fee lines without a settlement (not checked): {}",
+                        report.unlinked_lines
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Broker { listen } => {
             let broker = start_embedded(listen)?;
             println!("embedded MQTT broker listening on {}", broker.addr);

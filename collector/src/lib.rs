@@ -10,15 +10,19 @@
 //! | [`store`] | SQLite/PostgreSQL through sqlx, migrations, devices, ingest writes, stats |
 //! | [`ingest`] | the MQTT side: subscription, batching, verification, acks |
 //! | [`settlement`] | importing settlement and fee-line exports (CSV/XLSX/JSON Lines, UTF-8/GB18030) |
+//! | [`knowledge`] | the versioned knowledge base: billed items → the presence they imply |
+//! | [`rules`] | cross-matching billed sessions with presence, coverage-aware, raising flags |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
-//! The rules that raise flags, the JSON API, exports and the web UI come next (see the collector issue).
+//! More rules, the JSON API, exports and the web UI come next (see the collector issue).
 
 pub mod broker;
 pub mod cli;
 pub mod flags;
 pub mod ingest;
+pub mod knowledge;
+pub mod rules;
 pub mod settlement;
 pub mod store;

@@ -1,0 +1,189 @@
+//! The presence rules on a small ward month: a patient billed for dialysis and never seen is flagged
+//! (假病人), one seen too briefly is flagged, one seen for the session is not, a refunded session is not
+//! checked, and days under a camera outage or with a silent ward box are "no evidence", never flags.
+//! Running the rules again raises nothing new.
+
+mod common;
+
+use common::*;
+use wardwatch_collector::rules::{RuleParams, run_rules};
+use wardwatch_collector::settlement::import::ImportOptions;
+use wardwatch_collector::store::Store;
+use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::ingest::{ChainCache, Incoming};
+use wardwatch_protocol::*;
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().expect("time")
+}
+
+fn presence(psn: &str, start: &str, end: &str) -> Payload {
+    Payload::Presence(Presence {
+        interval_id: uuid::Uuid::now_v7(),
+        camera_id: "cam-1".parse().expect("id"),
+        ward_kind: WardKind::Haemodialysis,
+        person: Person::PsnNo(psn.parse().expect("psn")),
+        start: ts(start),
+        end: ts(end),
+        open: false,
+        samples: 100,
+        best_similarity: Similarity::try_from(0.8).expect("score"),
+        median_similarity: Similarity::try_from(0.7).expect("score"),
+        liveness: Liveness::try_from(0.95).expect("score"),
+    })
+}
+
+fn camera(state: CameraState, since: &str) -> Payload {
+    Payload::Camera(CameraStatus {
+        camera_id: "cam-1".parse().expect("id"),
+        state,
+        since: ts(since),
+    })
+}
+
+/// Stores signed events from one ward box, as ingest would.
+async fn ingest(store: &Store, events: Vec<(&str, Payload)>) {
+    let key = SigningKey::from_bytes(&[0x42; 32]);
+    let device: DeviceId = "hd-box-1".parse().expect("id");
+    let inst: InstitutionCode = "H43060200175".parse().expect("code");
+    store
+        .add_device(&Device {
+            device_id: device.clone(),
+            institution_code: inst.clone(),
+            public_key: PublicKey::of(&key),
+        })
+        .await
+        .expect("register");
+    let mut prev = Digest::GENESIS;
+    let mut items = Vec::new();
+    for (i, (sent_at, payload)) in events.into_iter().enumerate() {
+        let mut draft = EventDraft::new(device.clone(), inst.clone(), i as u64 + 1, prev, payload);
+        draft.sent_at = ts(sent_at);
+        let event = draft.seal(&key);
+        prev = event.hash;
+        items.push(Incoming::Event {
+            raw: event.to_wire(),
+            event: Box::new(event),
+        });
+    }
+    let outcome = store
+        .ingest_batch(&items, &ChainCache::new())
+        .await
+        .expect("ingest");
+    assert!(
+        outcome
+            .fates
+            .iter()
+            .all(|f| *f == wardwatch_collector::store::ingest::Fate::Stored)
+    );
+}
+
+const P: &str = "430600000000000000";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billed_sessions_against_presence_with_coverage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dbs = vec![Database::sqlite(dir.path())];
+    match Database::postgres().await {
+        Some(pg) => dbs.push(pg),
+        None => skip("rules on postgres", "WARDWATCH_TEST_PG is not set"),
+    }
+    for db in dbs {
+        let store = db.open().await;
+        // Beijing 08:00-12:00 on 2026-11-02 is 00:00-04:00 UTC.
+        ingest(
+            &store,
+            vec![
+                (
+                    "2026-11-02T04:00:01.000Z",
+                    presence(
+                        &format!("{P}01"),
+                        "2026-11-02T00:00:00.000Z",
+                        "2026-11-02T04:00:00.000Z",
+                    ),
+                ),
+                (
+                    "2026-11-02T04:00:02.000Z",
+                    presence(
+                        &format!("{P}02"),
+                        "2026-11-02T00:00:00.000Z",
+                        "2026-11-02T00:30:00.000Z",
+                    ),
+                ),
+                (
+                    "2026-11-03T01:00:00.000Z",
+                    camera(CameraState::Obstructed, "2026-11-03T01:00:00.000Z"),
+                ),
+                (
+                    "2026-11-03T03:00:00.000Z",
+                    camera(CameraState::Ok, "2026-11-03T03:00:00.000Z"),
+                ),
+            ],
+        )
+        .await;
+        let mut settlements = String::from(
+            "setl_id,mdtrt_id,psn_no,fixmedins_code,setl_time,medfee_sumamt,fund_pay_sumamt\n",
+        );
+        let mut fees = String::from(
+            "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n",
+        );
+        // A, B, C on the 2nd; D on the 3rd (outage); E on the 4th (the box sent nothing); F refunded.
+        for (who, day, cnt) in [
+            ("01", "02", 1),
+            ("02", "02", 1),
+            ("03", "02", 1),
+            ("04", "03", 1),
+            ("05", "04", 1),
+            ("06", "02", 1),
+            ("06", "02", -1),
+        ] {
+            let n = fees.lines().count();
+            settlements.push_str(&format!(
+                "S{who},M{who},{P}{who},H43060200175,2026-11-{day} 12:30:00,410,328\n"
+            ));
+            fees.push_str(&format!(
+                "FD{n},M{who},{P}{who},2026-11-{day} 08:00:00,EXAMPLE-311000006,{cnt},410,{}\n",
+                410 * cnt
+            ));
+        }
+        for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            let report = store
+                .import_file(&path, &ImportOptions::default(), &mut |_| {})
+                .await
+                .expect("import");
+            assert_eq!(report.rows_bad, 0, "{:?}", report.problems);
+        }
+
+        let from = ts("2026-10-31T16:00:00.000Z").millis(); // 2026-11-01 00:00 Beijing
+        let to = ts("2026-11-30T16:00:00.000Z").millis();
+        let report = run_rules(&store, &RuleParams::default(), from, to)
+            .await
+            .expect("rules");
+        assert_eq!(report.checked, 5, "{report:?}");
+        assert_eq!(report.raised.get("no_presence"), Some(&1), "{report:?}");
+        assert_eq!(report.raised.get("short_presence"), Some(&1), "{report:?}");
+        assert_eq!(report.no_evidence, 2, "{report:?}");
+        let flagged: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT rule_id, psn_no, amount_fen FROM flags ORDER BY rule_id")
+                .fetch_all(store.pool())
+                .await
+                .expect("flags");
+        assert_eq!(
+            flagged,
+            [
+                ("no_presence".to_owned(), format!("{P}03"), 41_000),
+                ("short_presence".to_owned(), format!("{P}02"), 41_000)
+            ]
+        );
+
+        let again = run_rules(&store, &RuleParams::default(), from, to)
+            .await
+            .expect("rules");
+        assert!(again.raised.is_empty(), "{again:?}");
+        assert_eq!(again.already_raised, 2);
+        store.close().await;
+        db.cleanup().await;
+    }
+}
