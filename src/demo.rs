@@ -3,7 +3,9 @@
 //! Starts the embedded broker on a free loopback port and the collector on SQLite in
 //! `DATA_DIR/demo/`, creates an agent (key, config, spool) next to it, registers the agent's key,
 //! replays the bundled haemodialysis morning (`demo/sightings.jsonl`) through the real agent until the
-//! collector has acknowledged every event, then prints what arrived and where to look.
+//! collector has acknowledged every event, then imports the bundled settlement month (`demo/*.csv`),
+//! runs the rules, and prints what arrived, the flags per rule with the amounts at stake, and where to
+//! look.
 
 use anyhow::Context;
 use clap::Args;
@@ -15,11 +17,17 @@ use wardwatch_agent::device_key;
 use wardwatch_agent::run::{RunOptions, run as run_agent};
 use wardwatch_collector::broker::{free_loopback_addr, start_embedded};
 use wardwatch_collector::ingest::{IngestSettings, run_ingest};
+use wardwatch_collector::rules::{RuleParams, run_rules};
+use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::{Store, StoreLocation};
 
 /// The bundled sample: a synthetic haemodialysis morning (see demo/make_sightings.py).
 const SAMPLE_SIGHTINGS: &str = include_str!("../demo/sightings.jsonl");
+/// The bundled settlement month (see demo/make_settlements.py): settlements in UTF-8 with the
+/// platform's field names, fee lines in GB18030 with Chinese headers.
+const SAMPLE_SETTLEMENTS: &[u8] = include_bytes!("../demo/settlements.csv");
+const SAMPLE_FEE_LINES: &[u8] = include_bytes!("../demo/fee_lines.csv");
 const DEMO_DEVICE: &str = "demo-hd-box1";
 const DEMO_INSTITUTION: &str = "H43060200175";
 
@@ -116,6 +124,34 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let stats = store.stats().await?;
     let intervals = store.presence_listing().await?;
+
+    // The bureau's side: import the month's settlements and fee lines, run the rules.
+    let mut imports = Vec::new();
+    for (name, bytes) in [
+        ("settlements.csv", SAMPLE_SETTLEMENTS),
+        ("fee_lines.csv", SAMPLE_FEE_LINES),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes)?;
+        imports.push(
+            store
+                .import_file(&path, &ImportOptions::default(), &mut |_| {})
+                .await?,
+        );
+    }
+    let params = RuleParams::default();
+    let month = |text: &str| -> anyhow::Result<i64> {
+        Ok(text.parse::<wardwatch_protocol::Timestamp>()?.millis())
+    };
+    // November 2026, Beijing time.
+    let rules = run_rules(
+        &store,
+        &params,
+        month("2026-10-31T16:00:00Z")?,
+        month("2026-11-30T16:00:00Z")?,
+    )
+    .await?;
+    let flags = store.list_flags().await?;
     store.close().await;
 
     println!();
@@ -152,6 +188,48 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             row.median_similarity,
             row.liveness,
             if row.open { "  (open)" } else { "" }
+        );
+    }
+    println!();
+    println!("settlements 结算数据:");
+    for report in &imports {
+        println!(
+            "  {} ({}): {} rows, {} new, {} refused",
+            report
+                .file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?"),
+            report.format,
+            report.rows_read,
+            report.rows_new,
+            report.rows_bad
+        );
+    }
+    println!(
+        "rules 规则 (knowledge v{}, example item codes): {} billed patient-days checked, {} without evidence (camera outage or silent box)",
+        rules.knowledge_version, rules.checked, rules.no_evidence
+    );
+    println!("flags 疑点 by rule:");
+    for (rule, count) in &rules.raised {
+        let amount: i64 = flags
+            .iter()
+            .filter(|f| &f.rule_id == rule)
+            .map(|f| f.amount_fen)
+            .sum();
+        println!(
+            "  {rule:<16} {count} flag(s), {:.2} yuan at stake",
+            amount as f64 / 100.0
+        );
+    }
+    for flag in &flags {
+        println!(
+            "  #{:<3} {:<16} {:<22} {:>8.2} yuan  {}",
+            flag.id,
+            flag.rule_id,
+            flag.psn_no.as_deref().unwrap_or("-"),
+            flag.amount_fen as f64 / 100.0,
+            flag.state
         );
     }
     println!();

@@ -148,6 +148,20 @@ fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
     assert_eq!(lines_with("43060000000000000001  "), 1, "{printed}");
     assert_eq!(lines_with("unknown:u-20261102-0001"), 1, "{printed}");
     assert!(printed.contains("presence intervals   5"), "{printed}");
+    // The bureau's side: the month imported (the fee lines are GB18030), the rules run.
+    assert!(
+        printed.contains("fee_lines.csv (CSV (gb18030)): 5 rows, 5 new, 0 refused"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("no_presence      1 flag(s), 410.00 yuan"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("short_presence   1 flag(s), 410.00 yuan"),
+        "{printed}"
+    );
+    assert!(printed.contains("1 without evidence"), "{printed}");
 
     // Running it again starts from a clean demo directory.
     let again = run(&["demo", "--data-dir", &data]);

@@ -314,6 +314,20 @@ impl Store {
         .transpose()
     }
 
+    /// Every flag, newest first (the JSON API will filter and page).
+    pub async fn list_flags(&self) -> Result<Vec<FlagRow>, StoreError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM flags ORDER BY id DESC")
+            .fetch_all(self.pool())
+            .await?;
+        let mut flags = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(flag) = self.flag(id).await? {
+                flags.push(flag);
+            }
+        }
+        Ok(flags)
+    }
+
     /// A flag's audit log, oldest first.
     pub async fn flag_history(&self, id: i64) -> Result<Vec<FlagEvent>, StoreError> {
         let rows = sqlx::query(

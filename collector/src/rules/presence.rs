@@ -5,8 +5,9 @@
 //! - `short_presence`: seen, but for less than `short_ratio` × the presence the billed units imply.
 //!
 //! Coverage first: a day on which the institution's cameras reported an outage (a non-`ok` camera
-//! state), or on which none of its devices sent anything at all, is **no evidence** — counted and
-//! reported, never flagged.
+//! state), or on which its devices showed no sign of life (no event sealed and nobody seen that day),
+//! is **no evidence** — counted and reported, never flagged. (Heartbeats, with the agent-runtime issue,
+//! will make "a silent box" precise to the minute.)
 
 use super::{RuleParams, RulesError, RulesReport};
 use crate::flags::store::NewFlag;
@@ -205,8 +206,12 @@ async fn coverage(
     day_start: i64,
     day_end: i64,
 ) -> Result<Coverage, RulesError> {
+    // Signs of life: events sealed that day, or anyone seen that day (a replayed or delayed box seals
+    // its events later than it saw them).
     let device_events: i64 = sqlx::query(
-        "SELECT COUNT(*) FROM events WHERE institution_code = $1 AND sent_at_ms >= $2 AND sent_at_ms < $3",
+        "SELECT (SELECT COUNT(*) FROM events WHERE institution_code = $1 AND sent_at_ms >= $2 \
+         AND sent_at_ms < $3) + (SELECT COUNT(*) FROM presence_intervals WHERE institution_code = $1 \
+         AND end_ms > $2 AND start_ms < $3)",
     )
     .bind(institution)
     .bind(day_start)
