@@ -102,6 +102,25 @@ impl From<sqlx::Error> for TransitionError {
     }
 }
 
+/// The columns [`flag_from_row`] reads, in order.
+const FLAG_COLUMNS: &str = "id, rule_id, fixmedins_code, psn_no, amount_fen, state, appeal_deadline_ms, \
+     appeal_text, outcome, outcome_amount_fen";
+
+fn flag_from_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
+    Ok(FlagRow {
+        id: r.try_get(0)?,
+        rule_id: r.try_get(1)?,
+        fixmedins_code: r.try_get(2)?,
+        psn_no: r.try_get(3)?,
+        amount_fen: r.try_get(4)?,
+        state: r.try_get(5)?,
+        appeal_deadline_ms: r.try_get(6)?,
+        appeal_text: r.try_get(7)?,
+        outcome: r.try_get(8)?,
+        outcome_amount_fen: r.try_get(9)?,
+    })
+}
+
 async fn append_event(
     tx: &mut Transaction<'static, Any>,
     flag_id: i64,
@@ -290,42 +309,23 @@ impl Store {
 
     /// One flag.
     pub async fn flag(&self, id: i64) -> Result<Option<FlagRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, rule_id, fixmedins_code, psn_no, amount_fen, state, appeal_deadline_ms, \
-             appeal_text, outcome, outcome_amount_fen FROM flags WHERE id = $1",
-        )
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FLAG_COLUMNS} FROM flags WHERE id = $1"
+        )))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(FlagRow {
-                id: r.try_get(0)?,
-                rule_id: r.try_get(1)?,
-                fixmedins_code: r.try_get(2)?,
-                psn_no: r.try_get(3)?,
-                amount_fen: r.try_get(4)?,
-                state: r.try_get(5)?,
-                appeal_deadline_ms: r.try_get(6)?,
-                appeal_text: r.try_get(7)?,
-                outcome: r.try_get(8)?,
-                outcome_amount_fen: r.try_get(9)?,
-            })
-        })
-        .transpose()
+        Ok(row.map(|r| flag_from_row(&r)).transpose()?)
     }
 
     /// Every flag, newest first (the JSON API will filter and page).
     pub async fn list_flags(&self) -> Result<Vec<FlagRow>, StoreError> {
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM flags ORDER BY id DESC")
-            .fetch_all(self.pool())
-            .await?;
-        let mut flags = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(flag) = self.flag(id).await? {
-                flags.push(flag);
-            }
-        }
-        Ok(flags)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {FLAG_COLUMNS} FROM flags ORDER BY id DESC"
+        )))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(flag_from_row).collect::<Result<_, _>>()?)
     }
 
     /// A flag's audit log, oldest first.
