@@ -380,6 +380,18 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
             "upheld"
         );
 
+        // Review outcomes: A, C closed and E upheld stand; B excluded and D reversed do not.
+        let stats = store.rule_stats().await.expect("rule stats");
+        assert_eq!(stats.len(), 1);
+        let s = &stats[0];
+        assert_eq!(
+            (s.raised, s.pending, s.positive, s.negative),
+            (5, 0, 3, 2),
+            "{s:?}"
+        );
+        assert_eq!(s.positive_rate, Some(0.6));
+        assert_eq!(s.false_positive_rate, Some(0.4));
+
         // The audit log cannot be edited or deleted.
         let edit =
             sqlx::query("UPDATE flag_events SET reason = 'nothing happened' WHERE flag_id = $1")

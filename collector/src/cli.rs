@@ -187,6 +187,12 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Review outcomes per rule: positive rate (阳性率, policy target ≥ 50%) and false-positive rate.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `import` subcommands.
@@ -377,6 +383,39 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                         report.unlinked_lines
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Rules {
+            store,
+            command: RulesCommand::Stats { json },
+        } => {
+            let store = store.open().await?;
+            let stats = store.rule_stats().await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+                return Ok(());
+            }
+            let percent =
+                |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.0}%", v * 100.0));
+            println!("rule             raised pending positive negative 阳性率 false+");
+            for s in &stats {
+                println!(
+                    "{:<16} {:>6} {:>7} {:>8} {:>8} {:>6} {:>6}{}",
+                    s.rule_id,
+                    s.raised,
+                    s.pending,
+                    s.positive,
+                    s.negative,
+                    percent(s.positive_rate),
+                    percent(s.false_positive_rate),
+                    if s.positive_rate.is_some_and(|r| r < 0.5) {
+                        "  below the 50% target: review its thresholds"
+                    } else {
+                        ""
+                    }
+                );
             }
             Ok(())
         }

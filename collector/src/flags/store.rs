@@ -74,6 +74,26 @@ pub struct FlagEvent {
     pub amount_fen: Option<i64>,
 }
 
+/// How a rule's flags fared in review (the policy's 阳性率: confirmed share of reviewed flags, target
+/// at least 50%).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleStats {
+    /// The rule.
+    pub rule_id: String,
+    /// Flags raised.
+    pub raised: i64,
+    /// Flags still waiting for first review.
+    pub pending: i64,
+    /// Flags that stand (confirmed at first review and not reversed later).
+    pub positive: i64,
+    /// Flags excluded at first review or reversed at second review.
+    pub negative: i64,
+    /// positive / (positive + negative); `None` before any review.
+    pub positive_rate: Option<f64>,
+    /// negative / (positive + negative).
+    pub false_positive_rate: Option<f64>,
+}
+
 /// A transition could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {
@@ -326,6 +346,37 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(flag_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Review outcomes per rule, by rule id.
+    pub async fn rule_stats(&self) -> Result<Vec<RuleStats>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT rule_id, COUNT(*), \
+             CAST(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN state IN ('excluded', 'reversed') THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM flags GROUP BY rule_id ORDER BY rule_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let raised: i64 = r.try_get(1)?;
+                let pending: i64 = r.try_get(2)?;
+                let negative: i64 = r.try_get(3)?;
+                let positive = raised - pending - negative;
+                let reviewed = positive + negative;
+                let share = |n: i64| (reviewed > 0).then(|| n as f64 / reviewed as f64);
+                Ok(RuleStats {
+                    rule_id: r.try_get(0)?,
+                    raised,
+                    pending,
+                    positive,
+                    negative,
+                    positive_rate: share(positive),
+                    false_positive_rate: share(negative),
+                })
+            })
+            .collect()
     }
 
     /// A flag's audit log, oldest first.
