@@ -187,3 +187,66 @@ async fn billed_sessions_against_presence_with_coverage() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Database::sqlite(dir.path()).open().await;
+    let mut settlements = String::from(
+        "setl_id,mdtrt_id,psn_no,fixmedins_code,setl_time,medfee_sumamt,fund_pay_sumamt\n",
+    );
+    let mut fees = String::from(
+        "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n",
+    );
+    // Patient 11: seven sessions Monday 2026-11-02 to Sunday 2026-11-08. Patient 12: five, plus a
+    // sixth in the next ISO week.
+    let mut line = 0;
+    for (who, days) in [
+        ("11", vec![2, 3, 4, 5, 6, 7, 8]),
+        ("12", vec![2, 3, 4, 5, 6, 9]),
+    ] {
+        for day in days {
+            line += 1;
+            settlements.push_str(&format!(
+                "S{line},M{line},{P}{who},H43060200175,2026-11-{day:02} 12:00:00,410,328\n"
+            ));
+            fees.push_str(&format!(
+                "FD{line},M{line},{P}{who},2026-11-{day:02} 08:00:00,EXAMPLE-311000006,1,410,410\n"
+            ));
+        }
+    }
+    for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        store
+            .import_file(&path, &ImportOptions::default(), &mut |_| {})
+            .await
+            .expect("import");
+    }
+    let from = ts("2026-10-31T16:00:00.000Z").millis();
+    let to = ts("2026-11-30T16:00:00.000Z").millis();
+    let report = run_rules(&store, &RuleParams::default(), from, to)
+        .await
+        .expect("rules");
+    assert_eq!(
+        report.raised.get("dialysis_over_weekly"),
+        Some(&1),
+        "{report:?}"
+    );
+    let (psn, amount): (String, i64) = sqlx::query_as(
+        "SELECT psn_no, amount_fen FROM flags WHERE rule_id = 'dialysis_over_weekly'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("flag");
+    assert_eq!(
+        (psn, amount),
+        (format!("{P}11"), 82_000),
+        "the 6th and 7th sessions are at stake"
+    );
+    let again = run_rules(&store, &RuleParams::default(), from, to)
+        .await
+        .expect("rules");
+    assert_eq!(again.raised.get("dialysis_over_weekly"), None);
+    store.close().await;
+}

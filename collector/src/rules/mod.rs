@@ -1,10 +1,12 @@
 //! Rules (规则库): cross-matching settlement records with presence and raising flags.
 //!
 //! `wardwatch-collector rules run --from … --to …` is repeatable: a finding is identified by its rule,
-//! institution, patient, day and ward kind, and is never raised twice. Rules so far: [`presence`]
-//! (`no_presence` 假病人, `short_presence`); the others of the collector issue come next.
+//! institution, patient, day and ward kind (or week), and is never raised twice. Rules so far:
+//! [`presence`] (`no_presence` 假病人, `short_presence`) and [`weekly`] (`dialysis_over_weekly`); the
+//! others of the collector issue come next.
 
 pub mod presence;
+pub mod weekly;
 
 use crate::knowledge::KnowledgeError;
 use crate::store::{Store, StoreError};
@@ -19,6 +21,8 @@ pub struct RuleParams {
     pub zone: Tz,
     /// `short_presence` fires below this share of the presence the billed units imply.
     pub short_ratio: f64,
+    /// `dialysis_over_weekly` fires above this many haemodialysis sessions per patient and ISO week.
+    pub max_dialysis_per_week: u32,
     /// The rules' version, recorded on each flag.
     pub version: i64,
 }
@@ -28,6 +32,7 @@ impl Default for RuleParams {
         RuleParams {
             zone: chrono_tz::Asia::Shanghai,
             short_ratio: 0.5,
+            max_dialysis_per_week: 5,
             version: 1,
         }
     }
@@ -81,5 +86,6 @@ pub async fn run_rules(
         ..RulesReport::default()
     };
     presence::run(store, &knowledge, params, from_ms, to_ms, &mut report).await?;
+    weekly::run(store, &knowledge, params, from_ms, to_ms, &mut report).await?;
     Ok(report)
 }
