@@ -204,47 +204,79 @@ impl Store {
         problems: &mut Vec<RowProblem>,
     ) -> Result<(), ImportError> {
         let mut tx = self.pool().begin().await?;
-        for (row_no, record) in batch.drain(..) {
-            let digest = record.digest();
-            let inserted = insert_record(&mut tx, &record, &digest, import_id, row_no).await?;
-            if inserted {
-                report.rows_new += 1;
+        let rows: Vec<(u64, Record, String)> = batch
+            .drain(..)
+            .map(|(row_no, record)| {
+                let digest = record.digest();
+                (row_no, record, digest)
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let inserted = insert_chunk(&mut tx, chunk, import_id).await?;
+            if inserted == chunk.len() as u64 {
+                report.rows_new += inserted;
                 continue;
             }
-            let (table, key) = match &record {
-                Record::Settlement(_) => ("settlements", "setl_id"),
-                Record::FeeLine(_) => ("fee_lines", "feedetl_sn"),
-            };
-            let existing = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT row_sha, import_id, source_row FROM {table} WHERE {key} = $1"
-            )))
-            .bind(record.key())
-            .fetch_one(&mut *tx)
-            .await?;
-            let (sha, first_import, first_row): (String, i64, i64) = (
-                existing.try_get(0)?,
-                existing.try_get(1)?,
-                existing.try_get(2)?,
-            );
-            if sha == digest {
-                report.rows_existing += 1;
-            } else {
-                report.rows_bad += 1;
-                problems.push(RowProblem {
-                    row: row_no,
-                    column: key.to_owned(),
-                    reason: format!(
-                        "{key} {} was already imported with different values (import #{first_import}, \
-                         row {first_row}); the stored record is kept",
-                        record.key()
-                    ),
-                });
-            }
+            classify_conflicts(&mut tx, chunk, import_id, report, problems).await?;
         }
         flush_problems(&mut tx, import_id, problems, report).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Rows per multi-row INSERT (18 columns × 100 stays far below both backends' parameter limits).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Some rows of `chunk` were not inserted: tells, from what is stored under each key, which rows were
+/// new, which repeat a stored record exactly, and which conflict with it.
+async fn classify_conflicts(
+    tx: &mut Transaction<'static, Any>,
+    chunk: &[(u64, Record, String)],
+    import_id: i64,
+    report: &mut ImportReport,
+    problems: &mut Vec<RowProblem>,
+) -> Result<(), ImportError> {
+    let (table, key) = match &chunk[0].1 {
+        Record::Settlement(_) => ("settlements", "setl_id"),
+        Record::FeeLine(_) => ("fee_lines", "feedetl_sn"),
+    };
+    let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {key}, row_sha, import_id, source_row FROM {table} WHERE {key} IN ({})",
+        placeholders.join(", ")
+    )));
+    for (_, record, _) in chunk {
+        query = query.bind(record.key().to_owned());
+    }
+    let mut stored = std::collections::HashMap::new();
+    for row in query.fetch_all(&mut **tx).await? {
+        let k: String = row.try_get(0)?;
+        let v: (String, i64, i64) = (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        stored.insert(k, v);
+    }
+    for (row_no, record, digest) in chunk {
+        let Some((sha, first_import, first_row)) = stored.get(record.key()) else {
+            continue; // cannot happen: every key is either inserted or already stored
+        };
+        if *first_import == import_id && *first_row == *row_no as i64 {
+            report.rows_new += 1;
+        } else if sha == digest {
+            report.rows_existing += 1;
+        } else {
+            report.rows_bad += 1;
+            problems.push(RowProblem {
+                row: *row_no,
+                column: key.to_owned(),
+                reason: format!(
+                    "{key} {} was already imported with different values (import #{first_import}, \
+                     row {first_row}); the stored record is kept",
+                    record.key()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Moves problems into `import_errors` and the report, up to the cap.
@@ -272,68 +304,77 @@ async fn flush_problems(
     Ok(())
 }
 
-async fn insert_record(
+/// Inserts a chunk of records of one kind in one statement, skipping stored keys; returns how many
+/// rows were inserted.
+async fn insert_chunk(
     tx: &mut Transaction<'static, Any>,
-    record: &Record,
-    digest: &str,
+    chunk: &[(u64, Record, String)],
     import_id: i64,
-    row_no: u64,
-) -> Result<bool, ImportError> {
-    let result = match record {
-        Record::Settlement(s) => {
-            sqlx::query(
-                "INSERT INTO settlements (setl_id, mdtrt_id, psn_no, psn_name, certno, fixmedins_code, \
-                 fixmedins_name, med_type, setl_time_ms, medfee_sumamt_fen, fund_pay_sumamt_fen, \
-                 adm_time_ms, dscg_time_ms, wardarea_codg, bedno, row_sha, import_id, source_row) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                 ON CONFLICT (setl_id) DO NOTHING",
-            )
-            .bind(&s.setl_id)
-            .bind(&s.mdtrt_id)
-            .bind(&s.psn_no)
-            .bind(&s.psn_name)
-            .bind(&s.certno)
-            .bind(&s.fixmedins_code)
-            .bind(&s.fixmedins_name)
-            .bind(&s.med_type)
-            .bind(s.setl_time_ms)
-            .bind(s.medfee_sumamt_fen)
-            .bind(s.fund_pay_sumamt_fen)
-            .bind(s.adm_time_ms)
-            .bind(s.dscg_time_ms)
-            .bind(&s.wardarea_codg)
-            .bind(&s.bedno)
-            .bind(digest)
-            .bind(import_id)
-            .bind(row_no as i64)
-            .execute(&mut **tx)
-            .await?
-        }
-        Record::FeeLine(f) => {
-            sqlx::query(
-                "INSERT INTO fee_lines (feedetl_sn, mdtrt_id, psn_no, fee_ocur_time_ms, hilist_code, \
-                 hilist_name, med_list_codg, cnt, pric, det_item_fee_sumamt_fen, bilg_dept_codg, \
-                 row_sha, import_id, source_row) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 ON CONFLICT (feedetl_sn) DO NOTHING",
-            )
-            .bind(&f.feedetl_sn)
-            .bind(&f.mdtrt_id)
-            .bind(&f.psn_no)
-            .bind(f.fee_ocur_time_ms)
-            .bind(&f.hilist_code)
-            .bind(&f.hilist_name)
-            .bind(&f.med_list_codg)
-            .bind(f.cnt)
-            .bind(f.pric)
-            .bind(f.det_item_fee_sumamt_fen)
-            .bind(&f.bilg_dept_codg)
-            .bind(digest)
-            .bind(import_id)
-            .bind(row_no as i64)
-            .execute(&mut **tx)
-            .await?
-        }
+) -> Result<u64, ImportError> {
+    let (head, columns, key) = match &chunk[0].1 {
+        Record::Settlement(_) => (
+            "INSERT INTO settlements (setl_id, mdtrt_id, psn_no, psn_name, certno, fixmedins_code, \
+             fixmedins_name, med_type, setl_time_ms, medfee_sumamt_fen, fund_pay_sumamt_fen, \
+             adm_time_ms, dscg_time_ms, wardarea_codg, bedno, row_sha, import_id, source_row) VALUES ",
+            18,
+            "setl_id",
+        ),
+        Record::FeeLine(_) => (
+            "INSERT INTO fee_lines (feedetl_sn, mdtrt_id, psn_no, fee_ocur_time_ms, hilist_code, \
+             hilist_name, med_list_codg, cnt, pric, det_item_fee_sumamt_fen, bilg_dept_codg, \
+             row_sha, import_id, source_row) VALUES ",
+            14,
+            "feedetl_sn",
+        ),
     };
-    Ok(result.rows_affected() == 1)
+    let mut sql = String::from(head);
+    for i in 0..chunk.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let params: Vec<String> = (1..=columns)
+            .map(|c| format!("${}", i * columns + c))
+            .collect();
+        sql.push('(');
+        sql.push_str(&params.join(", "));
+        sql.push(')');
+    }
+    sql.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (row_no, record, digest) in chunk {
+        query = match record {
+            Record::Settlement(s) => query
+                .bind(s.setl_id.clone())
+                .bind(s.mdtrt_id.clone())
+                .bind(s.psn_no.clone())
+                .bind(s.psn_name.clone())
+                .bind(s.certno.clone())
+                .bind(s.fixmedins_code.clone())
+                .bind(s.fixmedins_name.clone())
+                .bind(s.med_type.clone())
+                .bind(s.setl_time_ms)
+                .bind(s.medfee_sumamt_fen)
+                .bind(s.fund_pay_sumamt_fen)
+                .bind(s.adm_time_ms)
+                .bind(s.dscg_time_ms)
+                .bind(s.wardarea_codg.clone())
+                .bind(s.bedno.clone()),
+            Record::FeeLine(f) => query
+                .bind(f.feedetl_sn.clone())
+                .bind(f.mdtrt_id.clone())
+                .bind(f.psn_no.clone())
+                .bind(f.fee_ocur_time_ms)
+                .bind(f.hilist_code.clone())
+                .bind(f.hilist_name.clone())
+                .bind(f.med_list_codg.clone())
+                .bind(f.cnt)
+                .bind(f.pric)
+                .bind(f.det_item_fee_sumamt_fen)
+                .bind(f.bilg_dept_codg.clone()),
+        }
+        .bind(digest.clone())
+        .bind(import_id)
+        .bind(*row_no as i64);
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
