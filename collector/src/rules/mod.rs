@@ -8,10 +8,11 @@
 pub mod presence;
 pub mod weekly;
 
-use crate::knowledge::KnowledgeError;
+use crate::knowledge::{Knowledge, KnowledgeError, KnowledgeItem};
 use crate::store::{Store, StoreError};
 use chrono_tz::Tz;
 use serde::Serialize;
+use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// Thresholds and settings of the rules in force.
@@ -73,6 +74,63 @@ impl From<sqlx::Error> for RulesError {
     }
 }
 
+/// A fee line of a knowledge-listed item, with the institution of its encounter.
+#[derive(Debug, Clone)]
+pub struct BilledLine<'k> {
+    /// The fee line.
+    pub feedetl_sn: String,
+    /// The patient.
+    pub psn_no: String,
+    /// When it was billed (UTC ms).
+    pub at_ms: i64,
+    /// What the knowledge base says about its item.
+    pub item: &'k KnowledgeItem,
+    /// Units (negative for refunds).
+    pub cnt: f64,
+    /// Amount in fen.
+    pub fee_fen: i64,
+    /// The institution, from the encounter's settlement (`None`: no settlement imported for it).
+    pub institution: Option<String>,
+}
+
+/// The fee lines billed in [from_ms, to_ms) for items the knowledge base knows, in billing order.
+async fn billed_lines<'k>(
+    store: &Store,
+    knowledge: &'k Knowledge,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<BilledLine<'k>>, RulesError> {
+    let rows = sqlx::query(
+        "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
+         f.det_item_fee_sumamt_fen, s.fixmedins_code \
+         FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
+         FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
+         WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 \
+         ORDER BY f.fee_ocur_time_ms, f.feedetl_sn",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(store.pool())
+    .await?;
+    let mut lines = Vec::new();
+    for row in rows {
+        let code: String = row.try_get(3)?;
+        let Some(item) = knowledge.item(&code) else {
+            continue;
+        };
+        lines.push(BilledLine {
+            feedetl_sn: row.try_get(0)?,
+            psn_no: row.try_get(1)?,
+            at_ms: row.try_get(2)?,
+            item,
+            cnt: row.try_get(4)?,
+            fee_fen: row.try_get(5)?,
+            institution: row.try_get(6)?,
+        });
+    }
+    Ok(lines)
+}
+
 /// Runs every rule over fee lines billed in [from_ms, to_ms).
 pub async fn run_rules(
     store: &Store,
@@ -85,7 +143,8 @@ pub async fn run_rules(
         knowledge_version: knowledge.version,
         ..RulesReport::default()
     };
-    presence::run(store, &knowledge, params, from_ms, to_ms, &mut report).await?;
-    weekly::run(store, &knowledge, params, from_ms, to_ms, &mut report).await?;
+    let lines = billed_lines(store, &knowledge, from_ms, to_ms).await?;
+    presence::run(store, params, &lines, &mut report).await?;
+    weekly::run(store, params, &lines, &mut report).await?;
     Ok(report)
 }

@@ -9,9 +9,8 @@
 //! is **no evidence** — counted and reported, never flagged. (Heartbeats, with the agent-runtime issue,
 //! will make "a silent box" precise to the minute.)
 
-use super::{RuleParams, RulesError, RulesReport};
+use super::{BilledLine, RuleParams, RulesError, RulesReport};
 use crate::flags::store::NewFlag;
-use crate::knowledge::Knowledge;
 use crate::store::Store;
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -69,52 +68,36 @@ fn covered_minutes(mut intervals: Vec<(i64, i64)>, from: i64, to: i64) -> f64 {
     total as f64 / 60_000.0
 }
 
-/// Runs the presence rules over fee lines billed in [from_ms, to_ms).
+/// Runs the presence rules over the billed lines.
 pub async fn run(
     store: &Store,
-    knowledge: &Knowledge,
     params: &RuleParams,
-    from_ms: i64,
-    to_ms: i64,
+    lines: &[BilledLine<'_>],
     report: &mut RulesReport,
 ) -> Result<(), RulesError> {
-    let rows = sqlx::query(
-        "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
-         f.det_item_fee_sumamt_fen, s.fixmedins_code \
-         FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
-         FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
-         WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 ORDER BY f.fee_ocur_time_ms",
-    )
-    .bind(from_ms)
-    .bind(to_ms)
-    .fetch_all(store.pool())
-    .await?;
-
     let mut days: BTreeMap<DayKey, BilledDay> = BTreeMap::new();
-    for row in rows {
-        let code: String = row.try_get(3)?;
-        let Some(item) = knowledge.item(&code) else {
-            continue;
-        };
-        let institution: Option<String> = row.try_get(6)?;
-        let Some(institution) = institution else {
+    for line in lines {
+        let Some(institution) = line.institution.clone() else {
             report.unlinked_lines += 1;
             continue;
         };
-        let at: i64 = row.try_get(2)?;
-        let Some(date) = local_date(at, params.zone) else {
+        let Some(date) = local_date(line.at_ms, params.zone) else {
             continue;
         };
-        let cnt: f64 = row.try_get(4)?;
         let day = days
-            .entry((row.try_get(1)?, institution, date, item.ward_kind.as_str()))
+            .entry((
+                line.psn_no.clone(),
+                institution,
+                date,
+                line.item.ward_kind.as_str(),
+            ))
             .or_default();
-        day.units += cnt;
-        day.required_minutes += cnt * f64::from(item.min_presence_minutes);
-        day.amount_fen += row.try_get::<i64, _>(5)?;
-        day.lines.push(row.try_get(0)?);
-        if !day.codes.contains(&code) {
-            day.codes.push(code);
+        day.units += line.cnt;
+        day.required_minutes += line.cnt * f64::from(line.item.min_presence_minutes);
+        day.amount_fen += line.fee_fen;
+        day.lines.push(line.feedetl_sn.clone());
+        if !day.codes.contains(&line.item.hilist_code) {
+            day.codes.push(line.item.hilist_code.clone());
         }
     }
 

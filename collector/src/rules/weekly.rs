@@ -4,68 +4,34 @@
 //! the amount at stake; the flag goes to the institution that billed the first of them, and the
 //! evidence lists every session of the week with its institution.
 
-use super::{RuleParams, RulesError, RulesReport};
+use super::{BilledLine, RuleParams, RulesError, RulesReport};
 use crate::flags::store::NewFlag;
-use crate::knowledge::Knowledge;
 use crate::store::Store;
 use chrono::{Datelike, TimeZone};
 use serde_json::json;
-use sqlx::Row;
 use std::collections::BTreeMap;
 use wardwatch_protocol::WardKind;
 
-struct Session {
-    feedetl_sn: String,
-    at_ms: i64,
-    cnt: f64,
-    fee_fen: i64,
-    institution: Option<String>,
-}
-
-/// Runs the rule over fee lines billed in [from_ms, to_ms).
+/// Runs the rule over the billed lines.
 pub async fn run(
     store: &Store,
-    knowledge: &Knowledge,
     params: &RuleParams,
-    from_ms: i64,
-    to_ms: i64,
+    lines: &[BilledLine<'_>],
     report: &mut RulesReport,
 ) -> Result<(), RulesError> {
-    let rows = sqlx::query(
-        "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
-         f.det_item_fee_sumamt_fen, s.fixmedins_code \
-         FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
-         FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
-         WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 ORDER BY f.fee_ocur_time_ms, f.feedetl_sn",
-    )
-    .bind(from_ms)
-    .bind(to_ms)
-    .fetch_all(store.pool())
-    .await?;
-    let mut weeks: BTreeMap<(String, i32, u32), Vec<Session>> = BTreeMap::new();
-    for row in rows {
-        let code: String = row.try_get(3)?;
-        if knowledge
-            .item(&code)
-            .is_none_or(|i| i.ward_kind != WardKind::Haemodialysis)
-        {
+    let mut weeks: BTreeMap<(String, i32, u32), Vec<&BilledLine<'_>>> = BTreeMap::new();
+    for line in lines {
+        if line.item.ward_kind != WardKind::Haemodialysis {
             continue;
         }
-        let at_ms: i64 = row.try_get(2)?;
-        let Some(local) = params.zone.timestamp_millis_opt(at_ms).single() else {
+        let Some(local) = params.zone.timestamp_millis_opt(line.at_ms).single() else {
             continue;
         };
         let week = local.iso_week();
         weeks
-            .entry((row.try_get(1)?, week.year(), week.week()))
+            .entry((line.psn_no.clone(), week.year(), week.week()))
             .or_default()
-            .push(Session {
-                feedetl_sn: row.try_get(0)?,
-                at_ms,
-                cnt: row.try_get(4)?,
-                fee_fen: row.try_get(5)?,
-                institution: row.try_get(6)?,
-            });
+            .push(line);
     }
     let limit = f64::from(params.max_dialysis_per_week);
     for ((psn_no, year, week), sessions) in weeks {
@@ -75,8 +41,8 @@ pub async fn run(
         }
         // Walk the positive sessions in order; those past the limit are at stake.
         let mut counted = 0.0;
-        let mut excess: Vec<&Session> = Vec::new();
-        for s in sessions.iter().filter(|s| s.cnt > 0.0) {
+        let mut excess: Vec<&BilledLine<'_>> = Vec::new();
+        for s in sessions.iter().copied().filter(|s| s.cnt > 0.0) {
             counted += s.cnt;
             if counted > limit {
                 excess.push(s);
@@ -94,6 +60,7 @@ pub async fn run(
             "sessions": sessions.iter().map(|s| json!({
                 "feedetl_sn": s.feedetl_sn,
                 "at_ms": s.at_ms,
+                "hilist_code": s.item.hilist_code,
                 "cnt": s.cnt,
                 "fixmedins_code": s.institution,
             })).collect::<Vec<_>>(),
