@@ -257,7 +257,14 @@ async fn classify_conflicts(
     }
     for (row_no, record, digest) in chunk {
         let Some((sha, first_import, first_row)) = stored.get(record.key()) else {
-            continue; // cannot happen: every key is either inserted or already stored
+            // Neither inserted nor stored: never silently dropped, always reported.
+            report.rows_bad += 1;
+            problems.push(RowProblem {
+                row: *row_no,
+                column: key.to_owned(),
+                reason: format!("{key} {} was neither stored nor found stored", record.key()),
+            });
+            continue;
         };
         if *first_import == import_id && *first_row == *row_no as i64 {
             report.rows_new += 1;
