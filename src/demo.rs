@@ -17,7 +17,7 @@ use wardwatch_agent::device_key;
 use wardwatch_agent::run::{RunOptions, run as run_agent};
 use wardwatch_collector::broker::{free_loopback_addr, start_embedded};
 use wardwatch_collector::ingest::{IngestSettings, run_ingest};
-use wardwatch_collector::rules::{RuleParams, run_rules};
+use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::{Store, StoreLocation};
@@ -139,14 +139,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .await?,
         );
     }
-    let params = RuleParams::default();
     let month = |text: &str| -> anyhow::Result<i64> {
         Ok(text.parse::<wardwatch_protocol::Timestamp>()?.millis())
     };
     // November 2026, Beijing time.
     let rules = run_rules(
         &store,
-        &params,
+        chrono_tz::Asia::Shanghai,
         month("2026-10-31T16:00:00Z")?,
         month("2026-11-30T16:00:00Z")?,
     )

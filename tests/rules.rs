@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use wardwatch_collector::rules::{RuleParams, run_rules};
+use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
 use wardwatch_collector::store::devices::Device;
@@ -158,7 +158,7 @@ async fn billed_sessions_against_presence_with_coverage() {
 
         let from = ts("2026-10-31T16:00:00.000Z").millis(); // 2026-11-01 00:00 Beijing
         let to = ts("2026-11-30T16:00:00.000Z").millis();
-        let report = run_rules(&store, &RuleParams::default(), from, to)
+        let report = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
             .await
             .expect("rules");
         assert_eq!(report.checked, 5, "{report:?}");
@@ -178,7 +178,7 @@ async fn billed_sessions_against_presence_with_coverage() {
             ]
         );
 
-        let again = run_rules(&store, &RuleParams::default(), from, to)
+        let again = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
             .await
             .expect("rules");
         assert!(again.raised.is_empty(), "{again:?}");
@@ -225,7 +225,7 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
     }
     let from = ts("2026-10-31T16:00:00.000Z").millis();
     let to = ts("2026-11-30T16:00:00.000Z").millis();
-    let report = run_rules(&store, &RuleParams::default(), from, to)
+    let report = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
         .await
         .expect("rules");
     assert_eq!(
@@ -244,7 +244,7 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
         (format!("{P}11"), 82_000),
         "the 6th and 7th sessions are at stake"
     );
-    let again = run_rules(&store, &RuleParams::default(), from, to)
+    let again = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
         .await
         .expect("rules");
     assert_eq!(again.raised.get("dialysis_over_weekly"), None);

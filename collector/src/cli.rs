@@ -3,7 +3,8 @@
 use crate::broker::start_embedded;
 use crate::ingest::{IngestSettings, run_ingest};
 use crate::knowledge::KnowledgeFile;
-use crate::rules::{RuleParams, run_rules};
+use crate::rules::base::RulesFile;
+use crate::rules::run_rules;
 use crate::settlement::import::{ImportOptions, ImportReport};
 use crate::settlement::source::{EncodingChoice, ReadOptions};
 use crate::store::devices::{AddOutcome, Device};
@@ -90,6 +91,15 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: RulesCommand,
+    },
+    /// The gallery of enrolled faces (embeddings per institution and insured person).
+    Gallery {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: GalleryCommand,
     },
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker {
@@ -187,12 +197,36 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the rules in force: id, names, enabled, thresholds, version.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a rules TOML file (see collector/rules/default.toml) and store it as the next version.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
     /// Review outcomes per rule: positive rate (阳性率, policy target ≥ 50%) and false-positive rate.
     Stats {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `gallery` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GalleryCommand {
+    /// Import embeddings from JSON Lines (`{"fixmedins_code", "psn_no", "model", "embedding": [...]}` a
+    /// line). Bad lines are reported with their number; good ones kept; re-importing changes nothing.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Count enrolled embeddings per institution.
+    List,
 }
 
 /// `import` subcommands.
@@ -356,27 +390,27 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                     .timestamp_millis())
             };
             anyhow::ensure!(from < to, "--from {from} must be before --to {to}");
-            let params = RuleParams {
-                zone: timezone,
-                ..RuleParams::default()
-            };
-            let report = run_rules(&store, &params, bound(from)?, bound(to)?).await?;
+            let report = run_rules(&store, timezone, bound(from)?, bound(to)?).await?;
             store.close().await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!(
-                    "rules run {from} → {to} (knowledge v{}): {} billed patient-days checked",
-                    report.knowledge_version, report.checked
+                    "rules run {from} → {to} (rules v{}, knowledge v{}): {} billed patient-days checked",
+                    report.rules_version, report.knowledge_version, report.checked
                 );
                 for (rule, count) in &report.raised {
                     println!("  new flags {rule}: {count}");
                 }
                 println!("  already flagged: {}", report.already_raised);
                 println!(
-                    "  no evidence (camera outage or silent device): {}",
-                    report.no_evidence
+                    "  no evidence (camera outage or silent device): {} patient-days, {:.2} yuan",
+                    report.no_evidence,
+                    report.no_evidence_amount_fen as f64 / 100.0
                 );
+                if !report.disabled.is_empty() {
+                    println!("  disabled rules: {}", report.disabled.join(", "));
+                }
                 if report.unlinked_lines > 0 {
                     println!(
                         "  fee lines without a settlement (not checked): {}",
@@ -416,6 +450,105 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                         ""
                     }
                 );
+            }
+            Ok(())
+        }
+        Command::Rules {
+            store,
+            command: RulesCommand::Show { json },
+        } => {
+            let store = store.open().await?;
+            let base = store.rules_base().await?;
+            store.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&base.rules)?);
+                return Ok(());
+            }
+            println!("规则库 rules base version {} — {}", base.version, base.note);
+            for rule in &base.rules {
+                let d = &rule.definition;
+                println!(
+                    "{} v{} [{}] {} / {}\n    {}\n    params: {}",
+                    d.id,
+                    rule.rule_version,
+                    if d.enabled {
+                        "启用 enabled"
+                    } else {
+                        "停用 disabled"
+                    },
+                    d.name_zh,
+                    d.name_en,
+                    d.scenario,
+                    serde_json::to_string(&d.params)?
+                );
+            }
+            Ok(())
+        }
+        Command::Rules {
+            store,
+            command: RulesCommand::Import { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.display().to_string();
+            let parsed = RulesFile::parse(&name, &text)?;
+            let store = store.open().await?;
+            let version = store.import_rules(&parsed, &name, &text).await?;
+            store.close().await;
+            println!(
+                "rules version {version} in force ({} rules)",
+                parsed.rule.len()
+            );
+            Ok(())
+        }
+        Command::Gallery { store, command } => {
+            let store = store.open().await?;
+            match command {
+                GalleryCommand::Import { file } => {
+                    let reader = std::fs::File::open(&file)
+                        .with_context(|| format!("cannot read {}", file.display()))?;
+                    let report = store
+                        .import_gallery(
+                            &file.display().to_string(),
+                            std::io::BufReader::new(reader),
+                        )
+                        .await?;
+                    println!(
+                        "{}: {} lines: {} new, {} already enrolled, {} refused",
+                        file.display(),
+                        report.lines,
+                        report.new,
+                        report.existing,
+                        report.refused.len()
+                    );
+                    for (line, why) in &report.refused {
+                        println!("  line {line}: {why}");
+                    }
+                    store.close().await;
+                    anyhow::ensure!(
+                        report.refused.is_empty(),
+                        "{} line(s) refused; the others were imported",
+                        report.refused.len()
+                    );
+                }
+                GalleryCommand::List => {
+                    let mut counts = std::collections::BTreeMap::<
+                        (String, String),
+                        (u64, std::collections::BTreeSet<String>),
+                    >::new();
+                    for e in store.gallery().await? {
+                        let entry = counts.entry((e.fixmedins_code, e.model)).or_default();
+                        entry.0 += 1;
+                        entry.1.insert(e.psn_no);
+                    }
+                    store.close().await;
+                    for ((institution, model), (embeddings, people)) in counts {
+                        println!(
+                            "{institution}\t{model}\t{} persons\t{embeddings} embeddings",
+                            people.len()
+                        );
+                    }
+                }
             }
             Ok(())
         }

@@ -10,8 +10,9 @@
 //! | [`store`] | SQLite/PostgreSQL through sqlx, migrations, devices, ingest writes, stats |
 //! | [`ingest`] | the MQTT side: subscription, batching, verification, acks |
 //! | [`settlement`] | importing settlement and fee-line exports (CSV/XLSX/JSON Lines, UTF-8/GB18030) |
-//! | [`knowledge`] | the versioned knowledge base: billed items → the presence they imply |
-//! | [`rules`] | cross-matching billed sessions with presence, coverage-aware, raising flags |
+//! | [`knowledge`] | the versioned knowledge base (知识库): billed items → the presence they imply |
+//! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |
+//! | [`gallery`] | enrolled face embeddings per institution and person |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
@@ -21,6 +22,7 @@
 pub mod broker;
 pub mod cli;
 pub mod flags;
+pub mod gallery;
 pub mod ingest;
 pub mod knowledge;
 pub mod rules;
