@@ -250,3 +250,40 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
     assert_eq!(again.raised.get("dialysis_over_weekly"), None);
     store.close().await;
 }
+
+/// A generated ward month with injected fraud of every kind (the `rules_month` bench runs five): every
+/// rule finds what was injected with few mistakes, and nothing is flagged on an honest patient-day that a
+/// camera outage or a silent box hid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_month_is_flagged_as_injected_and_never_under_an_outage() {
+    use wardwatch_collector::simulate::{MonthSpec, generate, load, score};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dbs = vec![Database::sqlite(dir.path())];
+    match Database::postgres().await {
+        Some(pg) => dbs.push(pg),
+        None => skip(
+            "generated month on postgres",
+            "WARDWATCH_TEST_PG is not set",
+        ),
+    }
+    let month = generate(&MonthSpec::default());
+    for db in dbs {
+        let store = db.open().await;
+        load(&store, &month, dir.path()).await.expect("load month");
+        let (from, to) = month.window;
+        run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
+            .await
+            .expect("rules");
+        let scores = score(&store, &month).await.expect("score");
+        for s in &scores {
+            assert_eq!(s.under_outage, 0, "{s:?}");
+            assert!(s.expected > 0, "every rule has injected cases: {s:?}");
+            assert!(s.precision() >= 0.75 && s.recall() >= 0.75, "{s:?}");
+        }
+        let found: u64 = scores.iter().map(|s| s.found).sum();
+        let expected: u64 = scores.iter().map(|s| s.expected).sum();
+        assert!(found * 100 >= expected * 90, "{found}/{expected}");
+        store.close().await;
+        db.cleanup().await;
+    }
+}

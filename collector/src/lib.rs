@@ -13,6 +13,7 @@
 //! | [`knowledge`] | the versioned knowledge base (知识库): billed items → the presence they imply |
 //! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |
 //! | [`gallery`] | enrolled face embeddings per institution and person |
+//! | [`simulate`] | a synthetic ward month with ground truth, for the rules bench and tests |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
@@ -27,4 +28,5 @@ pub mod ingest;
 pub mod knowledge;
 pub mod rules;
 pub mod settlement;
+pub mod simulate;
 pub mod store;

@@ -28,6 +28,8 @@ pub struct BilledAboveObserved {
     pub merge_gap_minutes: u32,
     /// A bout counts as a session when it lasts this share of one session.
     pub min_bout_share: f64,
+    /// Back-to-back sessions: each `unit_share` × a session's length of presence is one observed session.
+    pub unit_share: f64,
     /// Fires when billed units exceed observed sessions by at least this much.
     pub min_excess_units: f64,
 }
@@ -84,6 +86,9 @@ pub struct OutageAlignment {
     pub min_lift: f64,
     /// Distinct days with outages during billed time needed.
     pub min_days: u32,
+    /// At or above this share of billed time under outage, flagged whatever the lift (cameras that are
+    /// always off line up with everything).
+    pub always_share: f64,
 }
 
 /// A rule without thresholds.

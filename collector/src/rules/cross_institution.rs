@@ -2,8 +2,9 @@
 //! person's claims — billed session slots and presence intervals, with their institution — are compared
 //! pairwise; two claims at different institutions with at least `min_overlap_minutes` in common conflict.
 //! Every institution whose own claim conflicts is flagged (per patient and local day) with its own fee
-//! lines in the conflicts: billed at A while seen at B flags A; billed at both flags both; seen at both
-//! flags both with nothing at stake (someone in one of those chairs was not who the camera thought).
+//! lines in the conflicts: billed at A while seen at B flags A; billed at both flags each side whose
+//! billing is not corroborated by the person's presence there during the slot; seen at both flags both
+//! with nothing at stake (someone in one of those chairs was not who the camera thought).
 
 use super::timeline::{local_date, overlap_minutes};
 use super::{BilledLine, RulesError, Run};
@@ -26,6 +27,8 @@ struct Claim {
     feedetl_sn: Option<String>,
     #[serde(skip)]
     fee_fen: i64,
+    /// For billed claims: the person was seen at the same institution during the slot.
+    corroborated: bool,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             end_ms,
             feedetl_sn: Some(line.feedetl_sn.clone()),
             fee_fen: line.fee_fen,
+            corroborated: false,
         });
     }
     for (psn_no, sightings) in &run.observed.by_person {
@@ -67,10 +71,24 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                 end_ms: s.end_ms,
                 feedetl_sn: None,
                 fee_fen: 0,
+                corroborated: false,
             });
         }
     }
     let min_overlap = f64::from(rule.params.min_overlap_minutes);
+    for person_claims in claims.values_mut() {
+        let seen: Vec<(String, (i64, i64))> = person_claims
+            .iter()
+            .filter(|c| c.kind == "seen")
+            .map(|c| (c.institution.clone(), (c.start_ms, c.end_ms)))
+            .collect();
+        for claim in person_claims.iter_mut().filter(|c| c.kind == "billed") {
+            claim.corroborated = seen.iter().any(|(institution, span)| {
+                *institution == claim.institution
+                    && overlap_minutes(*span, (claim.start_ms, claim.end_ms)) >= min_overlap
+            });
+        }
+    }
     let mut findings: BTreeMap<(String, String, NaiveDate), Finding> = BTreeMap::new();
     for (psn_no, mut person_claims) in claims {
         if person_claims
@@ -99,6 +117,10 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                     // A presence at `own` conflicting only with billing elsewhere is the other side's
                     // problem: the patient was here.
                     if own.kind == "seen" && other.kind == "billed" {
+                        continue;
+                    }
+                    // Billed at both, but seen here: the other side's billing is the suspect one.
+                    if own.kind == "billed" && other.kind == "billed" && own.corroborated {
                         continue;
                     }
                     let Some(date) = local_date(own.start_ms, run.zone) else {

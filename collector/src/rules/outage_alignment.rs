@@ -3,12 +3,15 @@
 //! institution that covers its cameras when it bills is. Per institution over the run's window:
 //!
 //! - billed share = minutes of billed session slots under an outage / minutes of billed session slots;
-//! - base share = minutes under an outage / minutes in the window.
+//! - base share = minutes under an outage outside every billed slot / minutes outside every billed slot
+//!   (what its cameras do when nothing is billed).
 //!
-//! Flagged when the billed share is at least `min_billed_share`, at least `min_lift` × the base share, on
-//! at least `min_days` distinct days. At stake: the billing of the institution's no-evidence days.
+//! Flagged when the billed share is at least `min_billed_share` and at least `min_lift` × the base share,
+//! on at least `min_days` distinct days; or when the billed share is at least `always_share` (cameras
+//! that are always off line up with everything). At stake: the billing of the institution's no-evidence
+//! days.
 
-use super::timeline::{covered_minutes, local_date};
+use super::timeline::{covered_minutes, local_date, union};
 use super::{BilledLine, RulesError, Run};
 use crate::flags::store::NewFlag;
 use crate::knowledge::Unit;
@@ -20,6 +23,7 @@ struct Tally {
     billed_minutes: f64,
     billed_under_outage: f64,
     days: BTreeSet<chrono::NaiveDate>,
+    slots: Vec<(i64, i64)>,
 }
 
 /// Runs the rule over the billed lines and the institutions' outages.
@@ -42,6 +46,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             .get(institution)
             .map_or(0.0, |o| covered_minutes(o, start, end));
         tally.billed_under_outage += under;
+        tally.slots.push((start, end));
         if under > 0.0
             && let Some(date) = local_date(start, run.zone)
         {
@@ -53,17 +58,26 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
         if tally.billed_minutes <= 0.0 || window_minutes <= 0.0 {
             continue;
         }
-        let outage_minutes = run
-            .observed
-            .outages
-            .get(institution)
-            .map_or(0.0, |o| covered_minutes(o, run.from_ms, run.to_ms));
+        let outages: &[(i64, i64)] = run.observed.outages.get(institution).map_or(&[], |o| o);
+        let outage_minutes = covered_minutes(outages, run.from_ms, run.to_ms);
+        let slots = union(tally.slots.clone());
+        let slot_minutes = covered_minutes(&slots, run.from_ms, run.to_ms);
+        let outage_in_slots: f64 = slots
+            .iter()
+            .map(|&(s, e)| covered_minutes(outages, s.max(run.from_ms), e.min(run.to_ms)))
+            .sum();
+        let unbilled_minutes = window_minutes - slot_minutes;
+        let base_share = if unbilled_minutes > 0.0 {
+            (outage_minutes - outage_in_slots).max(0.0) / unbilled_minutes
+        } else {
+            0.0
+        };
         let billed_share = tally.billed_under_outage / tally.billed_minutes;
-        let base_share = outage_minutes / window_minutes;
-        if billed_share < rule.params.min_billed_share
-            || billed_share < rule.params.min_lift * base_share
-            || tally.days.len() < rule.params.min_days as usize
-        {
+        let params = &rule.params;
+        let aligned = billed_share >= params.min_billed_share
+            && billed_share >= params.min_lift * base_share
+            && tally.days.len() >= params.min_days as usize;
+        if !aligned && billed_share < params.always_share {
             continue;
         }
         let unjudged: Vec<_> = run
@@ -85,7 +99,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             "billed_minutes_under_outage": tally.billed_under_outage,
             "billed_share_under_outage": billed_share,
             "outage_minutes_in_window": outage_minutes,
-            "base_share_under_outage": base_share,
+            "base_share_under_outage_when_unbilled": base_share,
             "lift": if base_share > 0.0 { billed_share / base_share } else { f64::INFINITY },
             "days_with_outage_in_billed_time": tally.days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
             "no_evidence_patient_days": unjudged.len(),

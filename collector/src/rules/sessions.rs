@@ -3,13 +3,17 @@
 //!
 //! - seen less than `short_presence.min_share` × the presence the billed units imply, and no camera
 //!   outage or silent box that could explain the shortfall:
-//!   - never seen, and an unknown face in that ward during the billed slot → `impersonation` (冒名);
+//!   - never seen, and one unknown face (a single track) in that ward through the billed slot →
+//!     `impersonation` (冒名);
 //!   - never seen → `no_presence` (假病人);
 //!   - seen too briefly → `short_presence`;
-//! - seen long enough, but fewer sessions observed than billed → `billed_above_observed`.
+//! - seen long enough, but fewer sessions observed than billed → `billed_above_observed`: observed
+//!   sessions are the separate bouts of presence that last `min_bout_share` of a session, or the
+//!   presence divided by `unit_share` of a session's length, whichever is more.
 //!
-//! A shortfall that an outage could explain (presence + outage minutes ≥ what is needed) or a day on
-//! which the institution's devices showed no sign of life is **no evidence**: counted, never flagged.
+//! A shortfall that an outage near the billed slot could explain (presence + outage minutes within
+//! [`COVERAGE_MARGIN_MINUTES`] of the slot ≥ what is needed) or a day on which the institution's devices
+//! showed no sign of life is **no evidence**: counted, never flagged.
 
 use super::timeline::{bouts, covered_minutes, day_bounds, local_date};
 use super::{BilledLine, NoEvidenceDay, RulesError, Run};
@@ -65,31 +69,60 @@ fn billed_days(run: &Run<'_>, lines: &[BilledLine<'_>]) -> BTreeMap<DayKey, Bill
     days
 }
 
+/// Outages this close to a billed slot can excuse a shortfall; farther ones cannot (a camera covered at
+/// 3 a.m. does not explain a missing afternoon session).
+pub const COVERAGE_MARGIN_MINUTES: i64 = 120;
+
+/// A finding waiting to be raised.
+struct Finding {
+    key: DayKey,
+    rule: &'static str,
+    rule_version: i64,
+    amount_fen: i64,
+    evidence: serde_json::Value,
+    lines: Vec<String>,
+}
+
+/// A patient-day never seen, with the unknown faces in its slot: (track, minutes, start distance).
+struct Absent {
+    finding: Finding,
+    per_unit: f64,
+    tracks: Vec<(String, f64, i64, super::observed::Sighting)>,
+}
+
 /// Runs the session rules over the billed lines.
 pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), RulesError> {
     let rules = run.rules;
     let observed = run.observed;
-    for ((psn_no, institution, date, ward_kind), billed) in billed_days(run, lines) {
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut absent: Vec<Absent> = Vec::new();
+    for (key, billed) in billed_days(run, lines) {
+        let (psn_no, institution, date, ward_kind) = &key;
+        let (date, ward_kind) = (*date, *ward_kind);
         if billed.units <= 0.0 || billed.amount_fen <= 0 {
             continue; // refunded
         }
-        let Some((day_start, day_end)) = day_bounds(date, run.zone) else {
+        let (Some((day_start, day_end)), Some(slot)) = (day_bounds(date, run.zone), billed.slot)
+        else {
             continue;
         };
         run.report.checked += 1;
         let per_unit = billed.required_minutes / billed.units;
-        let own = observed.presence(&psn_no, &institution, ward_kind, day_start, day_end);
+        let own = observed.presence(psn_no, institution, ward_kind, day_start, day_end);
         let minutes = covered_minutes(&own, day_start, day_end);
-        let coverage = observed.coverage(&institution, date, day_start, day_end);
+        let margin = COVERAGE_MARGIN_MINUTES * 60_000;
+        let (near_start, near_end) = (
+            (slot.0 - margin).max(day_start),
+            (slot.1 + margin).min(day_end),
+        );
+        let coverage = observed.coverage(institution, date, near_start, near_end);
         let need = rules.short_presence.params.min_share * billed.required_minutes;
-        let no_evidence = |run: &mut Run<'_>| {
-            run.no_evidence(NoEvidenceDay {
-                institution: institution.clone(),
-                psn_no: psn_no.clone(),
-                date,
-                lines: billed.lines.clone(),
-                amount_fen: billed.amount_fen,
-            })
+        let no_evidence = NoEvidenceDay {
+            institution: institution.clone(),
+            psn_no: psn_no.clone(),
+            date,
+            lines: billed.lines.clone(),
+            amount_fen: billed.amount_fen,
         };
         let mut evidence = json!({
             "date": date.to_string(),
@@ -100,101 +133,173 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             "required_minutes": billed.required_minutes,
             "presence_minutes": minutes,
             "presence_intervals": own,
-            "camera_outage_minutes": coverage.outage_minutes,
+            "camera_outage_minutes_near_slot": coverage.outage_minutes,
             "device_alive": coverage.device_alive,
         });
-        let (rule, rule_version, amount_fen) = if minutes < need {
-            if !coverage.device_alive || minutes + coverage.outage_minutes >= need {
-                no_evidence(run);
-                continue;
-            }
-            if minutes > 0.0 {
-                if !rules.short_presence.enabled {
-                    continue;
-                }
-                (
-                    "short_presence",
-                    rules.short_presence.version,
-                    billed.amount_fen,
-                )
-            } else {
-                let impostors = impostors_in_slot(run, &institution, ward_kind, billed.slot);
-                let overlap = covered_minutes(
-                    &impostors.iter().map(|s| s.span()).collect::<Vec<_>>(),
-                    i64::MIN,
-                    i64::MAX,
-                );
-                if rules.impersonation.enabled
-                    && overlap >= rules.impersonation.params.min_overlap_share * per_unit
-                {
-                    evidence["unknown_faces"] = json!(impostors);
-                    evidence["unknown_minutes_in_slot"] = json!(overlap);
-                    (
-                        "impersonation",
-                        rules.impersonation.version,
-                        billed.amount_fen,
-                    )
-                } else if rules.no_presence.enabled {
-                    ("no_presence", rules.no_presence.version, billed.amount_fen)
-                } else {
-                    continue;
-                }
-            }
-        } else {
-            let params = &rules.billed_above_observed.params;
-            if !rules.billed_above_observed.enabled || billed.units < 1.0 + params.min_excess_units
-            {
-                continue;
-            }
-            let bouts = bouts(&own, i64::from(params.merge_gap_minutes) * 60_000);
-            let sessions_in_bouts = bouts
-                .iter()
-                .filter(|(s, e)| (e - s) as f64 / 60_000.0 >= params.min_bout_share * per_unit)
-                .count() as f64;
-            let observed_sessions = sessions_in_bouts.max((minutes / per_unit + 1e-9).floor());
-            let excess = billed.units - observed_sessions;
-            if excess < params.min_excess_units {
-                continue;
-            }
-            if ((minutes + coverage.outage_minutes) / per_unit + 1e-9).floor() >= billed.units {
-                no_evidence(run);
-                continue;
-            }
-            evidence["bouts"] = json!(bouts);
-            evidence["observed_sessions"] = json!(observed_sessions);
-            evidence["excess_units"] = json!(excess);
-            let at_stake = (billed.amount_fen as f64 * excess / billed.units).round() as i64;
-            (
-                "billed_above_observed",
-                rules.billed_above_observed.version,
-                at_stake,
-            )
-        };
-        run.raise(NewFlag {
-            dedup_key: format!("{rule}/{institution}/{psn_no}/{date}/{ward_kind}"),
-            rule_id: rule.into(),
+        let finding = |rule: &'static str, rule_version: i64, amount_fen: i64, evidence| Finding {
+            key: key.clone(),
+            rule,
             rule_version,
-            fixmedins_code: institution.clone(),
-            psn_no: Some(psn_no.clone()),
             amount_fen,
             evidence,
             lines: billed.lines.clone(),
+        };
+        if minutes < need {
+            if !coverage.device_alive || minutes + coverage.outage_minutes >= need {
+                run.no_evidence(no_evidence);
+            } else if minutes > 0.0 {
+                if rules.short_presence.enabled {
+                    findings.push(finding(
+                        "short_presence",
+                        rules.short_presence.version,
+                        billed.amount_fen,
+                        evidence,
+                    ));
+                }
+            } else {
+                let tracks = impostors_in_slot(run, institution, ward_kind, slot)
+                    .into_iter()
+                    .map(|s| {
+                        let minutes = (s.end_ms - s.start_ms) as f64 / 60_000.0;
+                        (
+                            s.track_id.clone().unwrap_or_default(),
+                            minutes,
+                            (s.start_ms - slot.0).abs(),
+                            s,
+                        )
+                    })
+                    .collect();
+                absent.push(Absent {
+                    finding: finding(
+                        "no_presence",
+                        rules.no_presence.version,
+                        billed.amount_fen,
+                        evidence,
+                    ),
+                    per_unit,
+                    tracks,
+                });
+            }
+            continue;
+        }
+        let params = &rules.billed_above_observed.params;
+        if !rules.billed_above_observed.enabled || billed.units < 1.0 + params.min_excess_units {
+            continue;
+        }
+        let bouts = bouts(&own, i64::from(params.merge_gap_minutes) * 60_000);
+        let sessions_in_bouts = bouts
+            .iter()
+            .filter(|(s, e)| (e - s) as f64 / 60_000.0 >= params.min_bout_share * per_unit)
+            .count() as f64;
+        let observed_sessions =
+            sessions_in_bouts.max((minutes / (params.unit_share * per_unit) + 1e-9).floor());
+        let excess = billed.units - observed_sessions;
+        if excess < params.min_excess_units {
+            continue;
+        }
+        let could_have_seen = minutes + coverage.outage_minutes;
+        if (could_have_seen / (params.unit_share * per_unit) + 1e-9).floor() >= billed.units {
+            run.no_evidence(no_evidence);
+            continue;
+        }
+        evidence["bouts"] = json!(bouts);
+        evidence["observed_sessions"] = json!(observed_sessions);
+        evidence["excess_units"] = json!(excess);
+        let at_stake = (billed.amount_fen as f64 * excess / billed.units).round() as i64;
+        findings.push(finding(
+            "billed_above_observed",
+            rules.billed_above_observed.version,
+            at_stake,
+            evidence,
+        ));
+    }
+    findings.extend(assign_impostors(run, absent));
+    for f in findings {
+        let (psn_no, institution, date, ward_kind) = f.key;
+        run.raise(NewFlag {
+            dedup_key: format!("{}/{institution}/{psn_no}/{date}/{ward_kind}", f.rule),
+            rule_id: f.rule.into(),
+            rule_version: f.rule_version,
+            fixmedins_code: institution,
+            psn_no: Some(psn_no),
+            amount_fen: f.amount_fen,
+            evidence: f.evidence,
+            lines: f.lines,
         })
         .await?;
     }
     Ok(())
 }
 
+/// Decides `impersonation` against `no_presence` for the patient-days nobody saw. One unknown person sits
+/// in one chair: each unknown track goes to the absent patient whose slot it covers longest (ties: the
+/// slot that starts nearest the track), and a patient-day is impersonation when one track assigned to it
+/// covers `min_overlap_share` of a session.
+fn assign_impostors(run: &Run<'_>, absent: Vec<Absent>) -> Vec<Finding> {
+    let rules = run.rules;
+    let mut best: BTreeMap<&str, (usize, f64, i64)> = BTreeMap::new();
+    for (i, a) in absent.iter().enumerate() {
+        let mut per_track: BTreeMap<&str, (f64, i64)> = BTreeMap::new();
+        for (track, minutes, distance, _) in &a.tracks {
+            let entry = per_track.entry(track.as_str()).or_insert((0.0, *distance));
+            entry.0 += minutes;
+            entry.1 = entry.1.min(*distance);
+        }
+        for (track, (minutes, distance)) in per_track {
+            let better = best
+                .get(track)
+                .is_none_or(|&(_, m, d)| minutes > m || (minutes == m && distance < d));
+            if better {
+                best.insert(track, (i, minutes, distance));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, a) in absent.iter().enumerate() {
+        let mine: Vec<&super::observed::Sighting> = a
+            .tracks
+            .iter()
+            .filter(|(track, ..)| {
+                best.get(track.as_str())
+                    .is_some_and(|(owner, ..)| *owner == i)
+            })
+            .map(|(.., s)| s)
+            .collect();
+        let longest = best
+            .values()
+            .filter(|(owner, ..)| *owner == i)
+            .map(|(_, minutes, _)| *minutes)
+            .fold(0.0, f64::max);
+        let mut finding = Finding {
+            key: a.finding.key.clone(),
+            rule: a.finding.rule,
+            rule_version: a.finding.rule_version,
+            amount_fen: a.finding.amount_fen,
+            evidence: a.finding.evidence.clone(),
+            lines: a.finding.lines.clone(),
+        };
+        if rules.impersonation.enabled
+            && longest >= rules.impersonation.params.min_overlap_share * a.per_unit
+        {
+            finding.rule = "impersonation";
+            finding.rule_version = rules.impersonation.version;
+            finding.evidence["unknown_faces"] = json!(mine);
+            finding.evidence["longest_unknown_track_minutes"] = json!(longest);
+        } else if !rules.no_presence.enabled {
+            continue;
+        }
+        out.push(finding);
+    }
+    out
+}
+
 /// Unknown faces seen in the ward during the billed slot, widened by the rule's margin.
-fn impostors_in_slot<'o>(
-    run: &Run<'o>,
+fn impostors_in_slot(
+    run: &Run<'_>,
     institution: &str,
     ward_kind: &str,
-    slot: Option<(i64, i64)>,
+    (start, end): (i64, i64),
 ) -> Vec<super::observed::Sighting> {
-    let Some((start, end)) = slot else {
-        return Vec::new();
-    };
     let margin = i64::from(run.rules.impersonation.params.slot_margin_minutes) * 60_000;
     let (start, end) = (start - margin, end + margin);
     run.observed
