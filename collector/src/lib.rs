@@ -13,6 +13,7 @@
 //! | [`knowledge`] | the versioned knowledge base: billed items → the presence they imply |
 //! | [`rules`] | cross-matching billed sessions with presence, coverage-aware, raising flags |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
+//! | [`institutions`] | the institutions registry: name, category and region per institution code |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
@@ -22,6 +23,7 @@ pub mod broker;
 pub mod cli;
 pub mod flags;
 pub mod ingest;
+pub mod institutions;
 pub mod knowledge;
 pub mod rules;
 pub mod settlement;
