@@ -1,7 +1,11 @@
 //! The `wardwatch-collector` commands (also reachable as `wardwatch collector …`).
 
 use crate::broker::start_embedded;
+use crate::exports::deductions::{DeductionQuery, deduction_files};
+use crate::exports::period::{Month, Quarter};
+use crate::exports::quarterly::quarterly_file;
 use crate::ingest::{IngestSettings, run_ingest};
+use crate::institutions::read_registry;
 use crate::knowledge::KnowledgeFile;
 use crate::rules::base::RulesFile;
 use crate::rules::run_rules;
@@ -100,6 +104,24 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: GalleryCommand,
+    },
+    /// The institutions registry (定点医药机构): names, categories (机构类别) and regions (医保区划).
+    Institutions {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: InstitutionsCommand,
+    },
+    /// Exports: 扣费明细 (monthly deduction detail) and the quarterly analysis (季度分析).
+    Export {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to export.
+        #[command(subcommand)]
+        command: ExportCommand,
     },
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker {
@@ -227,6 +249,61 @@ pub enum GalleryCommand {
     },
     /// Count enrolled embeddings per institution.
     List,
+}
+
+/// `institutions` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum InstitutionsCommand {
+    /// Register institutions from a CSV file (UTF-8 or GB18030) with the header
+    /// fixmedins_code,fixmedins_name,category,admdvs,region_name or
+    /// 定点医药机构编号,定点医药机构名称,机构类别,医保区划,区划名称. Bad rows are reported with row,
+    /// column and reason; good rows are kept; re-importing updates. Exits non-zero when a row was refused.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Text encoding.
+        #[arg(long, value_enum, default_value_t = EncodingChoice::Auto)]
+        encoding: EncodingChoice,
+    },
+    /// List the registered institutions.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `export` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// 扣费明细: per institution, the fee lines of flags refused (拒付) or recovered (追回) in the month,
+    /// as `扣费明细_<month>_<code>.xlsx` and `.csv` (UTF-8 with BOM).
+    Deductions {
+        /// The month the flags were handled in, e.g. 2026-11.
+        #[arg(long)]
+        month: Month,
+        /// Only this institution.
+        #[arg(long)]
+        institution: Option<InstitutionCode>,
+        /// The zone of the month and of the times written.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: chrono_tz::Tz,
+        /// Where to write the files (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+    },
+    /// 季度分析: the quarter's flags by institution, category, region, rule and amount band (XLSX).
+    Quarterly {
+        /// The quarter the flags were raised in, e.g. 2026-Q4.
+        #[arg(long)]
+        quarter: Quarter,
+        /// The zone of the quarter.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: chrono_tz::Tz,
+        /// The XLSX file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `import` subcommands.
@@ -552,6 +629,8 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Institutions { store, command } => institutions(store, command).await,
+        Command::Export { store, command } => export(store, command).await,
         Command::Broker { listen } => {
             let broker = start_embedded(listen)?;
             println!("embedded MQTT broker listening on {}", broker.addr);
@@ -564,6 +643,131 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn institutions(store: StoreArgs, command: InstitutionsCommand) -> anyhow::Result<()> {
+    let store = store.open().await?;
+    let result = match command {
+        InstitutionsCommand::Import { file, encoding } => {
+            import_institutions(&store, &file, encoding).await
+        }
+        InstitutionsCommand::List { json } => {
+            let institutions = store.institutions().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&institutions)?);
+            } else {
+                println!("定点医药机构编号\t定点医药机构名称\t机构类别\t医保区划\t区划名称");
+                for i in &institutions {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        i.fixmedins_code,
+                        i.fixmedins_name,
+                        i.category,
+                        i.admdvs,
+                        i.region_name.as_deref().unwrap_or("")
+                    );
+                }
+                println!("{} institution(s) registered", institutions.len());
+            }
+            Ok(())
+        }
+    };
+    store.close().await;
+    result
+}
+
+async fn import_institutions(
+    store: &Store,
+    file: &std::path::Path,
+    encoding: EncodingChoice,
+) -> anyhow::Result<()> {
+    let parsed = read_registry(file, encoding)?;
+    let update = store.register_institutions(&parsed.institutions).await?;
+    println!(
+        "{}: {} rows: {} added, {} updated, {} unchanged, {} refused",
+        file.display(),
+        parsed.rows_read,
+        update.added,
+        update.updated,
+        update.unchanged,
+        parsed.problems.len()
+    );
+    if !parsed.ignored_columns.is_empty() {
+        println!("  ignored columns: {}", parsed.ignored_columns.join(", "));
+    }
+    for problem in &parsed.problems {
+        println!(
+            "  row {}, column {}: {}",
+            problem.row, problem.column, problem.reason
+        );
+    }
+    anyhow::ensure!(
+        parsed.problems.is_empty(),
+        "{} row(s) refused; every other row was registered",
+        parsed.problems.len()
+    );
+    Ok(())
+}
+
+async fn export(store: StoreArgs, command: ExportCommand) -> anyhow::Result<()> {
+    let store = store.open().await?;
+    let files = match command {
+        ExportCommand::Deductions {
+            month,
+            institution,
+            timezone,
+            out_dir,
+        } => {
+            let query = DeductionQuery {
+                month,
+                zone: timezone,
+                institution: institution.map(String::from),
+            };
+            let rows = store.deduction_rows(&query).await?;
+            let files = deduction_files(month, timezone, &rows)?;
+            if files.is_empty() {
+                let whose = query
+                    .institution
+                    .map_or(String::new(), |code| format!(" for {code}"));
+                println!(
+                    "{month} 无扣费 no deductions{whose}: no flag was refused (拒付) or recovered (追回) \
+                     in that month ({timezone}); nothing written"
+                );
+            }
+            files
+                .into_iter()
+                .map(|file| (out_dir.join(&file.name), file.bytes))
+                .collect()
+        }
+        ExportCommand::Quarterly {
+            quarter,
+            timezone,
+            out,
+        } => {
+            let report = store.quarterly_report(quarter, timezone).await?;
+            println!(
+                "{quarter}: {} flags raised, {} institutions, 阳性率 {}",
+                report.summary.raised,
+                report.by_institution.len(),
+                report
+                    .summary
+                    .positive_rate()
+                    .map_or("-".to_owned(), |r| format!("{:.1}%", r * 100.0))
+            );
+            vec![(out, quarterly_file(&report)?.bytes)]
+        }
+    };
+    store.close().await;
+    let files: Vec<(PathBuf, Vec<u8>)> = files;
+    for (path, bytes) in &files {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {} ({} bytes)", path.display(), bytes.len());
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -15,16 +15,20 @@
 //! | [`gallery`] | enrolled face embeddings per institution and person |
 //! | [`simulate`] | a synthetic ward month with ground truth, for the rules bench and tests |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
+//! | [`institutions`] | the institutions registry: name, category and region per institution code |
+//! | [`exports`] | 扣费明细 (monthly deduction detail, XLSX/CSV) and the quarterly analysis (XLSX) |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
-//! More rules, the JSON API, exports and the web UI come next (see the collector issue).
+//! More rules, the JSON API and the web UI come next (see the collector issue).
 
 pub mod broker;
 pub mod cli;
+pub mod exports;
 pub mod flags;
 pub mod gallery;
 pub mod ingest;
+pub mod institutions;
 pub mod knowledge;
 pub mod rules;
 pub mod settlement;

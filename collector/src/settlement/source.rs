@@ -166,7 +166,16 @@ fn sniff_encoding(path: &Path, head: &[u8]) -> Result<&'static encoding_rs::Enco
 
 const SNIFF_BYTES: usize = 64 * 1024;
 
-fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
+/// A CSV reader over a file decoded to UTF-8.
+pub(crate) type DecodedCsv = csv::Reader<encoding_rs_io::DecodeReaderBytes<std::fs::File, Vec<u8>>>;
+
+/// A CSV reader over `path` decoded to UTF-8 (the encoding detected from the first 64 KiB, or forced),
+/// with the header row expected and rows of any width allowed. Also used by other CSV importers
+/// (the institutions registry).
+pub(crate) fn csv_reader(
+    path: &Path,
+    choice: EncodingChoice,
+) -> Result<(DecodedCsv, &'static encoding_rs::Encoding), ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
@@ -191,10 +200,15 @@ fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
         .encoding(Some(encoding))
         .build(file);
-    let mut reader = csv::ReaderBuilder::new()
+    let reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
         .from_reader(decoded);
+    Ok((reader, encoding))
+}
+
+fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
+    let (mut reader, encoding) = csv_reader(path, choice)?;
     let headers = reader
         .headers()
         .map_err(|e| ReadError::Row {
