@@ -13,11 +13,14 @@
 //! | [`knowledge`] | the versioned knowledge base: billed items → the presence they imply |
 //! | [`rules`] | cross-matching billed sessions with presence, coverage-aware, raising flags |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
+//! | [`users`] | the API's users: roles, institution binding, tokens stored as SHA-256 |
+//! | [`api`] | the JSON API (`/api/v1`): bearer tokens, roles, append-only access log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
-//! More rules, the JSON API, exports and the web UI come next (see the collector issue).
+//! More rules, exports and the web UI come next (see the collector issue).
 
+pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod flags;
@@ -26,3 +29,4 @@ pub mod knowledge;
 pub mod rules;
 pub mod settlement;
 pub mod store;
+pub mod users;
