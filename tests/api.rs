@@ -478,6 +478,25 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
             reply.error_message()
         );
     }
+    let wrong_method = http
+        .send(
+            "DELETE",
+            &format!("/api/v1/flags/{a}"),
+            Some(auditor),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.json()["error"]["code"], "method_not_allowed");
+    let huge_json = http
+        .send(
+            "POST",
+            &format!("/api/v1/flags/{b}/transitions"),
+            Some(auditor),
+            vec![b' '; 3 * 1024 * 1024],
+        )
+        .await;
+    assert_eq!(huge_json.status, 413);
     let nowhere = http.get("/api/v1/nowhere", Some(auditor)).await;
     assert_eq!(nowhere.status, 404);
     assert_eq!(nowhere.json()["error"]["code"], "not_found");

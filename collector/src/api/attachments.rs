@@ -4,6 +4,7 @@
 
 use super::ApiState;
 use super::access::AccessNote;
+use super::body::read_limited;
 use super::error::ApiError;
 use super::flags::{path_id, visible_flag};
 use super::params::Params;
@@ -15,38 +16,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use http_body_util::BodyExt;
 
 /// The largest attachment accepted (10 MiB).
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
-/// How much of an oversize body is still read (and dropped) so that the client sees the 413 instead
-/// of a reset connection; past this the connection is simply closed.
-const DRAIN_LIMIT: usize = 4 * MAX_ATTACHMENT_BYTES;
-
-/// Reads the body up to `limit` bytes; a larger body is drained (up to [`DRAIN_LIMIT`]) and refused.
-async fn read_limited(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = body;
-    let mut content = Vec::new();
-    let mut seen = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| ApiError::bad_request("body", e))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        seen += data.len();
-        if seen > DRAIN_LIMIT {
-            break;
-        }
-        if seen <= limit {
-            content.extend_from_slice(&data);
-        }
-    }
-    if seen > limit {
-        return Err(ApiError::too_large(limit));
-    }
-    Ok(content)
-}
-
 fn check_file_name(name: &str) -> Result<String, String> {
     if name.chars().count() > 200 {
         return Err("at most 200 characters".into());
@@ -74,6 +46,8 @@ pub async fn upload(
     let file_name = Params::parse(query, &["file_name"])?
         .get("file_name", check_file_name)?
         .ok_or_else(|| ApiError::bad_request("file_name", "required"))?;
+    // Read (bounded) before any refusal, so that a refused client gets the answer, not a reset.
+    let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
     let flag = visible_flag(&state, &user, id).await?;
     if !user.role.is_bureau() {
         let flag_state = FlagState::parse(&flag.state);
@@ -84,7 +58,6 @@ pub async fn upload(
             )));
         }
     }
-    let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
     let meta = state
         .store
         .add_attachment(id, &file_name, &content, &user.name)

@@ -4,6 +4,7 @@
 
 use super::ApiState;
 use super::access::AccessNote;
+use super::body::json_body;
 use super::error::ApiError;
 use super::params::Params;
 use crate::flags::query::{FlagDetail, FlagFilter};
@@ -11,8 +12,8 @@ use crate::flags::store::{FlagEvent, FlagRow, TransitionError};
 use crate::flags::workflow::{Action, FlagState, Refusal, Request, Role, allowed_actions};
 use crate::store::now_ms;
 use crate::users::User;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -192,19 +193,6 @@ pub struct TransitionBody {
     pub amount_fen: Option<i64>,
 }
 
-/// A JSON body parsed into `T`; errors name the field.
-pub fn json_body<T: serde::de::DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| ApiError::bad_request("body", e.body_text()))?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." { "body".to_owned() } else { path };
-        ApiError::bad_request(&field, e.into_inner())
-    })
-}
-
 /// The state a transition reached.
 #[derive(Debug, Serialize)]
 pub struct TransitionDone {
@@ -233,10 +221,10 @@ pub async fn transition(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
     path: Result<Path<Vec<(String, String)>>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let id = path_id(&path, "id")?;
-    let body: TransitionBody = json_body(body)?;
+    let body: TransitionBody = json_body(body).await?;
     let action = Action::parse(&body.action).ok_or_else(|| {
         let all: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
         ApiError::bad_request(

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`access`] | the middleware that authenticates and writes the append-only `access_log` |
 //! | [`auth`] | bearer token → enabled user |
+//! | [`body`] | request bodies read with a limit (413), JSON parsed naming the bad field |
 //! | [`error`] | `{"error": {"code", "message"}}` with the right status |
 //! | [`params`] | query parameters parsed at the edge, 400 naming the bad one |
 //! | [`flags`] | `/flags`: list, show, transitions; institutions see only their own flags |
@@ -15,6 +16,7 @@
 pub mod access;
 pub mod attachments;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod flags;
 pub mod info;
@@ -56,6 +58,14 @@ async fn unknown_route() -> ApiError {
     ApiError::not_found("no such API route")
 }
 
+async fn wrong_method() -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: "方法不允许 method not allowed on this route".into(),
+    }
+}
+
 /// The API's routes, authenticated and logged.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
@@ -65,7 +75,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/flags/{id}/attachments", post(attachments::upload))
         .route("/flags/{id}/attachments/{aid}", get(attachments::download))
         .route("/rules/stats", get(info::rule_stats))
-        .route("/me", get(info::me));
+        .route("/me", get(info::me))
+        .method_not_allowed_fallback(wrong_method);
     Router::new()
         .nest("/api/v1", api)
         .fallback(unknown_route)
