@@ -512,6 +512,11 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
         .expect("server stops cleanly");
 
     // One access-log row per request, in order, refused ones included; no token anywhere.
+    println!(
+        "{} requests, {} access-log rows",
+        http.sent.len(),
+        store.access_log().await.expect("log").len()
+    );
     let log = store.access_log().await.expect("access log");
     let logged: Vec<(String, String, u16)> = log
         .iter()
