@@ -1,5 +1,6 @@
 //! The `wardwatch-collector` commands (also reachable as `wardwatch collector …`).
 
+use crate::api::ApiState;
 use crate::broker::start_embedded;
 use crate::exports::deductions::{DeductionQuery, deduction_files};
 use crate::exports::period::{Month, Quarter};
@@ -13,6 +14,7 @@ use crate::settlement::import::{ImportOptions, ImportReport};
 use crate::settlement::source::{EncodingChoice, ReadOptions};
 use crate::store::devices::{AddOutcome, Device};
 use crate::store::{Store, StoreLocation};
+use crate::users::{UserRole, UserView};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -123,6 +125,27 @@ pub enum Command {
         #[command(subcommand)]
         command: ExportCommand,
     },
+    /// The JSON API's users (令牌 tokens for auditors, admins and institutions).
+    Users {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Serve the JSON API (/api/v1) until Ctrl-C/SIGTERM: plain HTTP, put it behind a TLS reverse proxy.
+    Api {
+        /// Storage.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// API settings.
+        #[command(flatten)]
+        api: ApiOptions,
+    },
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker {
         /// Address to listen on.
@@ -161,6 +184,54 @@ pub struct ServeArgs {
     /// The collector's client key (mutual TLS).
     #[arg(long)]
     pub key_file: Option<PathBuf>,
+    /// Also serve the JSON API on this address (off by default).
+    #[arg(long)]
+    pub listen_http: Option<SocketAddr>,
+    /// API settings (with --listen-http).
+    #[command(flatten)]
+    pub api: ApiOptions,
+}
+
+/// JSON API settings.
+#[derive(Debug, Clone, Args)]
+pub struct ApiOptions {
+    /// Days an institution has to appeal once a flag is issued.
+    #[arg(long, default_value_t = crate::api::DEFAULT_APPEAL_DAYS, value_parser = clap::value_parser!(i64).range(1..=365))]
+    pub appeal_days: i64,
+}
+
+impl ApiOptions {
+    /// The API state over `store`.
+    pub fn state(&self, store: Store) -> ApiState {
+        ApiState {
+            appeal_days: self.appeal_days,
+            ..ApiState::new(store)
+        }
+    }
+}
+
+/// `users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user and print its token once (only its SHA-256 is stored).
+    Add {
+        /// Unique user name.
+        #[arg(long)]
+        name: String,
+        /// admin, auditor or institution.
+        #[arg(long, value_parser = ["admin", "auditor", "institution"])]
+        role: String,
+        /// For institution users: their fixmedins_code (H/P + 11 digits).
+        #[arg(long)]
+        institution: Option<String>,
+    },
+    /// List users (never tokens).
+    List,
+    /// Disable a user: its token is refused from now on.
+    Disable {
+        /// The user's name.
+        name: String,
+    },
 }
 
 impl ServeArgs {
@@ -631,6 +702,21 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         }
         Command::Institutions { store, command } => institutions(store, command).await,
         Command::Export { store, command } => export(store, command).await,
+        Command::Users { store, command } => {
+            let store = store.open().await?;
+            let result = manage_users(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Api { store, listen, api } => {
+            let store = store.open().await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            crate::api::serve(api.state(store.clone()), listener, shutdown_signal()).await?;
+            store.close().await;
+            Ok(())
+        }
         Command::Broker { listen } => {
             let broker = start_embedded(listen)?;
             println!("embedded MQTT broker listening on {}", broker.addr);
@@ -788,8 +874,58 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         devices_filter = %Topic::all_devices_filter(),
         "collector serving"
     );
-    run_ingest(settings, store.clone(), shutdown_signal()).await?;
+    let shutdown = shutdown_signal();
+    let api = match args.listen_http {
+        Some(listen) => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let state = args.api.state(store.clone());
+            Some(tokio::spawn(crate::api::serve(
+                state,
+                listener,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+    run_ingest(settings, store.clone(), shutdown).await?;
+    if let Some(api) = api {
+        api.await.context("JSON API task")??;
+    }
     store.close().await;
+    Ok(())
+}
+
+async fn manage_users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Add {
+            name,
+            role,
+            institution,
+        } => {
+            let role = UserRole::from_parts(&role, institution.as_deref())?;
+            let token = store.add_user(&name, &role).await?;
+            eprintln!("user {name} created; its token is shown only this once:");
+            println!("{token}");
+        }
+        UsersCommand::List => {
+            for user in store.users().await? {
+                let view = UserView::from(&user);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    view.name,
+                    view.role,
+                    view.fixmedins_code.as_deref().unwrap_or("-"),
+                    if view.disabled { "disabled" } else { "enabled" }
+                );
+            }
+        }
+        UsersCommand::Disable { name } => {
+            store.disable_user(&name).await?;
+            println!("user {name} disabled");
+        }
+    }
     Ok(())
 }
 

@@ -17,11 +17,14 @@
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`institutions`] | the institutions registry: name, category and region per institution code |
 //! | [`exports`] | 扣费明细 (monthly deduction detail, XLSX/CSV) and the quarterly analysis (XLSX) |
+//! | [`users`] | the API's users: roles, institution binding, tokens stored as SHA-256 |
+//! | [`api`] | the JSON API (`/api/v1`): bearer tokens, roles, append-only access log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
-//! More rules, the JSON API and the web UI come next (see the collector issue).
+//! The web UI comes next (see the collector issue).
 
+pub mod api;
 pub mod broker;
 pub mod cli;
 pub mod exports;
@@ -34,3 +37,4 @@ pub mod rules;
 pub mod settlement;
 pub mod simulate;
 pub mod store;
+pub mod users;

@@ -5,5 +5,6 @@
 //! [`store`] applies each allowed transition in one transaction and appends it to the append-only
 //! `flag_events` audit log; recovering money marks the fee lines so nothing is recovered twice.
 
+pub mod query;
 pub mod store;
 pub mod workflow;

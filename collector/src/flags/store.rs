@@ -123,10 +123,10 @@ impl From<sqlx::Error> for TransitionError {
 }
 
 /// The columns [`flag_from_row`] reads, in order.
-const FLAG_COLUMNS: &str = "id, rule_id, fixmedins_code, psn_no, amount_fen, state, appeal_deadline_ms, \
+pub(crate) const FLAG_COLUMNS: &str = "id, rule_id, fixmedins_code, psn_no, amount_fen, state, appeal_deadline_ms, \
      appeal_text, outcome, outcome_amount_fen";
 
-fn flag_from_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
+pub(crate) fn flag_from_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
     Ok(FlagRow {
         id: r.try_get(0)?,
         rule_id: r.try_get(1)?,

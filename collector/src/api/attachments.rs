@@ -1,0 +1,143 @@
+//! Appeal attachments: the institution uploads files (raw body, any type, at most
+//! [`MAX_ATTACHMENT_BYTES`]) while its flag is issued or appealed; bureau users at any time. Only those
+//! who may see the flag may download them.
+
+use super::ApiState;
+use super::access::AccessNote;
+use super::body::read_limited;
+use super::error::ApiError;
+use super::flags::{path_id, visible_flag};
+use super::params::Params;
+use crate::flags::workflow::FlagState;
+use crate::users::User;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+
+/// The largest attachment accepted (10 MiB).
+pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+fn check_file_name(name: &str) -> Result<String, String> {
+    if name.chars().count() > 200 {
+        return Err("at most 200 characters".into());
+    }
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '\\')
+        || name == "."
+        || name == ".."
+    {
+        return Err("a plain file name without path separators or control characters".into());
+    }
+    Ok(name.to_owned())
+}
+
+/// `POST /flags/{id}/attachments?file_name=…` with the file as the body.
+pub async fn upload(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+    path: Result<Path<Vec<(String, String)>>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = path_id(&path, "id")?;
+    let file_name = Params::parse(query, &["file_name"])?
+        .get("file_name", check_file_name)?
+        .ok_or_else(|| ApiError::bad_request("file_name", "required"))?;
+    // Read (bounded) before any refusal, so that a refused client gets the answer, not a reset.
+    let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
+    let flag = visible_flag(&state, &user, id).await?;
+    if !user.role.is_bureau() {
+        let flag_state = FlagState::parse(&flag.state);
+        if !matches!(flag_state, Some(FlagState::Issued | FlagState::Appealed)) {
+            return Err(ApiError::conflict(format!(
+                "an institution may attach files only while the flag is issued or appealed; it is {}",
+                flag.state
+            )));
+        }
+    }
+    let meta = state
+        .store
+        .add_attachment(id, &file_name, &content, &user.name)
+        .await?;
+    let note = AccessNote(format!(
+        "uploaded attachment {} ({} bytes, sha256 {})",
+        meta.id, meta.size, meta.sha256
+    ));
+    Ok((StatusCode::CREATED, Extension(note), Json(meta)).into_response())
+}
+
+/// `Content-Disposition` for a stored name: an ASCII fallback and the UTF-8 name (RFC 6266/5987).
+fn content_disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// `GET /flags/{id}/attachments/{aid}`: the bytes.
+pub async fn download(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+    path: Result<Path<Vec<(String, String)>>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&path, "id")?;
+    let aid = path_id(&path, "aid")?;
+    visible_flag(&state, &user, id).await?;
+    let (meta, content) = state
+        .store
+        .attachment(id, aid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("attachment {aid} of flag {id}")))?;
+    let note = AccessNote(format!(
+        "downloaded attachment {} ({} bytes, sha256 {})",
+        meta.id, meta.size, meta.sha256
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                content_disposition(&meta.file_name),
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        Extension(note),
+        content,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_carry_ascii_and_utf8_names() {
+        assert_eq!(
+            content_disposition("申诉 材料.pdf"),
+            "attachment; filename=\"__ __.pdf\"; \
+             filename*=UTF-8''%E7%94%B3%E8%AF%89%20%E6%9D%90%E6%96%99.pdf"
+        );
+        assert!(check_file_name("../etc/passwd").is_err());
+        assert!(check_file_name("a\nb").is_err());
+        assert!(check_file_name("病历.pdf").is_ok());
+    }
+}

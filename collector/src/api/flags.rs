@@ -1,0 +1,267 @@
+//! `/flags`: listing with filters and paging, one flag with everything a reviewer needs, and
+//! workflow transitions. An institution user sees only its own flags; another institution's flag is
+//! answered exactly like a flag that does not exist.
+
+use super::ApiState;
+use super::access::AccessNote;
+use super::body::json_body;
+use super::error::ApiError;
+use super::params::Params;
+use crate::flags::query::{FlagDetail, FlagFilter};
+use crate::flags::store::{FlagEvent, FlagRow, TransitionError};
+use crate::flags::workflow::{Action, FlagState, Refusal, Request, Role, allowed_actions};
+use crate::store::now_ms;
+use crate::users::User;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use chrono::TimeZone;
+use serde::{Deserialize, Serialize};
+use wardwatch_protocol::InstitutionCode;
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: i64 = 100;
+/// The largest page.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// The path's `name` segment as an id.
+pub fn path_id(
+    path: &Result<Path<Vec<(String, String)>>, PathRejection>,
+    name: &str,
+) -> Result<i64, ApiError> {
+    let Ok(Path(segments)) = path else {
+        return Err(ApiError::bad_request(name, "unreadable path"));
+    };
+    let value = segments
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::bad_request(name, format!("{value:?} is not an id")))
+}
+
+/// Flag `id` if `user` may see it; otherwise 404, whether it exists or not.
+pub async fn visible_flag(state: &ApiState, user: &User, id: i64) -> Result<FlagRow, ApiError> {
+    let flag = state.store.flag(id).await?;
+    match (flag, user.role.institution()) {
+        (Some(flag), Some(own)) if flag.fixmedins_code != own.as_str() => {
+            Err(ApiError::not_found(format!("flag {id}")))
+        }
+        (Some(flag), _) => Ok(flag),
+        (None, _) => Err(ApiError::not_found(format!("flag {id}"))),
+    }
+}
+
+fn local_midnight_ms(state: &ApiState, name: &str, date: &str) -> Result<i64, String> {
+    let date = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d")
+        .map_err(|e| format!("a local date YYYY-MM-DD is expected ({e})"))?;
+    let midnight = date.and_hms_opt(0, 0, 0).ok_or("no midnight")?;
+    state
+        .zone
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .ok_or_else(|| format!("{name}: local midnight does not exist in {}", state.zone))
+}
+
+/// `GET /flags?rule=&state=&institution=&psn_no=&from=&to=&limit=&offset=`
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = Params::parse(
+        query,
+        &[
+            "rule",
+            "state",
+            "institution",
+            "psn_no",
+            "from",
+            "to",
+            "limit",
+            "offset",
+        ],
+    )?;
+    let mut filter = FlagFilter {
+        rule: params.text("rule", 64)?,
+        state: params.get("state", |v| {
+            FlagState::parse(v)
+                .map(|s| s.as_str().to_owned())
+                .ok_or_else(|| {
+                    let all: Vec<_> = FlagState::ALL.iter().map(|s| s.as_str()).collect();
+                    format!("unknown state; one of {}", all.join(", "))
+                })
+        })?,
+        institutions: params
+            .get("institution", |v| v.parse::<InstitutionCode>())?
+            .map(|c| c.to_string())
+            .into_iter()
+            .collect(),
+        psn_no: params.text("psn_no", 64)?,
+        from_ms: params.get("from", |v| local_midnight_ms(&state, "from", v))?,
+        to_ms: params.get("to", |v| local_midnight_ms(&state, "to", v))?,
+        limit: params.int("limit", 1..=MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
+        offset: params.int("offset", 0..=i64::MAX)?.unwrap_or(0),
+    };
+    if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms)
+        && from >= to
+    {
+        return Err(ApiError::bad_request("to", "must be after `from`"));
+    }
+    // An institution sees its own flags whatever it asks for.
+    if let Some(own) = user.role.institution() {
+        filter.institutions.push(own.to_string());
+    }
+    let page = state.store.find_flags(&filter).await?;
+    let note = AccessNote(format!(
+        "listed {} of {} flags",
+        page.flags.len(),
+        page.total
+    ));
+    Ok((Extension(note), Json(page)).into_response())
+}
+
+/// One flag as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct FlagView {
+    /// The flag, evidence, fee lines, attachments.
+    #[serde(flatten)]
+    pub detail: FlagDetail,
+    /// The state's Chinese name.
+    pub state_zh: &'static str,
+    /// What the caller's role may do now.
+    pub allowed_actions: Vec<&'static str>,
+    /// The audit log, oldest first.
+    pub history: Vec<FlagEvent>,
+}
+
+/// The actions legal in `state` that `role` may take.
+fn actions_for(state: FlagState, role: Role) -> Vec<&'static str> {
+    allowed_actions(state)
+        .into_iter()
+        .filter(|a| (*a == Action::Appeal) == (role == Role::Institution))
+        .map(Action::as_str)
+        .collect()
+}
+
+fn parse_state(code: &str) -> Result<FlagState, ApiError> {
+    FlagState::parse(code)
+        .ok_or_else(|| ApiError::internal(format!("stored flag state {code:?} is unknown")))
+}
+
+/// `GET /flags/{id}`
+pub async fn show(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+    path: Result<Path<Vec<(String, String)>>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let id = path_id(&path, "id")?;
+    visible_flag(&state, &user, id).await?;
+    let detail = state
+        .store
+        .flag_detail(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("flag {id}")))?;
+    let flag_state = parse_state(&detail.item.flag.state)?;
+    let view = FlagView {
+        state_zh: flag_state.zh(),
+        allowed_actions: actions_for(flag_state, user.role.workflow_role()),
+        history: state.store.flag_history(id).await?,
+        detail,
+    };
+    Ok((Extension(AccessNote("viewed flag".into())), Json(view)).into_response())
+}
+
+/// The body of `POST /flags/{id}/transitions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    /// The action code (`confirm`, `issue`, `appeal`, …).
+    pub action: String,
+    /// Why; the appeal's text for `appeal`.
+    #[serde(default)]
+    pub reason: String,
+    /// For `refuse_payment` and `recover`.
+    #[serde(default)]
+    pub amount_fen: Option<i64>,
+}
+
+/// The state a transition reached.
+#[derive(Debug, Serialize)]
+pub struct TransitionDone {
+    /// The flag.
+    pub id: i64,
+    /// Its new state.
+    pub state: &'static str,
+    /// Chinese name.
+    pub state_zh: &'static str,
+    /// What the caller may do next.
+    pub allowed_actions: Vec<&'static str>,
+}
+
+fn refusal_error(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::WrongState { .. } | Refusal::Deadline(_) => ApiError::conflict(refusal),
+        Refusal::WrongRole { .. } | Refusal::OtherInstitution { .. } => {
+            ApiError::forbidden(refusal)
+        }
+        Refusal::Input(why) => ApiError::bad_request("body", why),
+    }
+}
+
+/// `POST /flags/{id}/transitions` `{"action", "reason", "amount_fen"}`
+pub async fn transition(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+    path: Result<Path<Vec<(String, String)>>, PathRejection>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = path_id(&path, "id")?;
+    let body: TransitionBody = json_body(body).await?;
+    let action = Action::parse(&body.action).ok_or_else(|| {
+        let all: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        ApiError::bad_request(
+            "action",
+            format!(
+                "{:?} is not an action; one of {}",
+                body.action,
+                all.join(", ")
+            ),
+        )
+    })?;
+    if body.reason.chars().count() > 10_000 {
+        return Err(ApiError::bad_request("reason", "at most 10000 characters"));
+    }
+    visible_flag(&state, &user, id).await?;
+    let request = Request {
+        action,
+        reason: body.reason,
+        amount_fen: body.amount_fen,
+        now_ms: now_ms(),
+    };
+    let to = state
+        .store
+        .transition_flag(id, &user.actor(), &request, state.appeal_days)
+        .await
+        .map_err(|e| match e {
+            TransitionError::NotFound(id) => ApiError::not_found(format!("flag {id}")),
+            TransitionError::Refused(refusal) => refusal_error(refusal),
+            e @ TransitionError::AlreadyRecovered { .. } => ApiError::conflict(e),
+            TransitionError::Store(e) => ApiError::internal(e),
+        })?;
+    let done = TransitionDone {
+        id,
+        state: to.as_str(),
+        state_zh: to.zh(),
+        allowed_actions: actions_for(to, user.role.workflow_role()),
+    };
+    let note = AccessNote(format!("{} → {}", action.as_str(), to.as_str()));
+    Ok((Extension(note), Json(done)).into_response())
+}

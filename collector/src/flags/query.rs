@@ -1,0 +1,336 @@
+//! Reading flags for the JSON API (and later the UI and exports): filtered, paged listings; one flag
+//! with its evidence and fee lines; and the appeal attachments (stored in `flag_attachments`).
+
+use super::store::{FLAG_COLUMNS, FlagRow, flag_from_row};
+use crate::store::{Store, StoreError, now_ms};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// Which flags to list. Every field narrows; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagFilter {
+    /// Rule id.
+    pub rule: Option<String>,
+    /// State code.
+    pub state: Option<String>,
+    /// Institution codes the flag must belong to (all of them must match: the API adds the caller's
+    /// own code for institution users, so another code then matches nothing).
+    pub institutions: Vec<String>,
+    /// Patient.
+    pub psn_no: Option<String>,
+    /// `created_at_ms` at or after.
+    pub from_ms: Option<i64>,
+    /// `created_at_ms` before.
+    pub to_ms: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+    /// Rows skipped.
+    pub offset: i64,
+}
+
+/// A flag in a listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagListItem {
+    /// The flag.
+    #[serde(flatten)]
+    pub flag: FlagRow,
+    /// The rule's version that raised it.
+    pub rule_version: i64,
+    /// When it was raised.
+    pub created_at_ms: i64,
+    /// When it last changed.
+    pub updated_at_ms: i64,
+}
+
+/// One page of flags and how many match in all.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagPage {
+    /// Matching flags in all pages.
+    pub total: i64,
+    /// This page, newest first.
+    pub flags: Vec<FlagListItem>,
+}
+
+/// A fee line a flag is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagFeeLine {
+    /// Fee line id.
+    pub feedetl_sn: String,
+    /// Visit.
+    pub mdtrt_id: String,
+    /// Patient.
+    pub psn_no: String,
+    /// When billed.
+    pub fee_ocur_time_ms: i64,
+    /// Item code.
+    pub hilist_code: String,
+    /// Item name.
+    pub hilist_name: Option<String>,
+    /// Count.
+    pub cnt: f64,
+    /// Amount (fen).
+    pub det_item_fee_sumamt_fen: i64,
+    /// The flag that recovered it, if any.
+    pub recovered_by_flag: Option<i64>,
+}
+
+/// An attachment's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentMeta {
+    /// Id.
+    pub id: i64,
+    /// The uploader's file name.
+    pub file_name: String,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// Bytes.
+    pub size: i64,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// When.
+    pub at_ms: i64,
+}
+
+/// A flag with everything an auditor reviews.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FlagDetail {
+    /// The flag.
+    #[serde(flatten)]
+    pub item: FlagListItem,
+    /// The rule's evidence, parsed.
+    pub evidence: serde_json::Value,
+    /// Its fee lines (lines not imported are left out).
+    pub lines: Vec<FlagFeeLine>,
+    /// Attachments (metadata only).
+    pub attachments: Vec<AttachmentMeta>,
+}
+
+/// The columns [`item_from_row`] reads: the flag's, then the listing's own.
+fn list_columns() -> String {
+    format!("{FLAG_COLUMNS}, rule_version, created_at_ms, updated_at_ms")
+}
+
+fn item_from_row(r: &sqlx::any::AnyRow) -> Result<FlagListItem, sqlx::Error> {
+    Ok(FlagListItem {
+        flag: flag_from_row(r)?,
+        rule_version: r.try_get(10)?,
+        created_at_ms: r.try_get(11)?,
+        updated_at_ms: r.try_get(12)?,
+    })
+}
+
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+impl FlagFilter {
+    /// The WHERE clause (with `$n` placeholders) and its values.
+    fn condition(&self) -> (String, Vec<Bound>) {
+        let mut clauses = Vec::new();
+        let mut values = Vec::new();
+        let mut push = |column: &str, op: &str, value: Bound| {
+            values.push(value);
+            clauses.push(format!("{column} {op} ${}", values.len()));
+        };
+        if let Some(rule) = &self.rule {
+            push("rule_id", "=", Bound::Text(rule.clone()));
+        }
+        if let Some(state) = &self.state {
+            push("state", "=", Bound::Text(state.clone()));
+        }
+        for code in &self.institutions {
+            push("fixmedins_code", "=", Bound::Text(code.clone()));
+        }
+        if let Some(psn) = &self.psn_no {
+            push("psn_no", "=", Bound::Text(psn.clone()));
+        }
+        if let Some(from) = self.from_ms {
+            push("created_at_ms", ">=", Bound::Int(from));
+        }
+        if let Some(to) = self.to_ms {
+            push("created_at_ms", "<", Bound::Int(to));
+        }
+        let clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        (clause, values)
+    }
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    values: &[Bound],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for value in values {
+        query = match value {
+            Bound::Text(text) => query.bind(text.clone()),
+            Bound::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
+
+impl Store {
+    /// One page of the flags matching `filter`, newest first, and the total that match.
+    pub async fn find_flags(&self, filter: &FlagFilter) -> Result<FlagPage, StoreError> {
+        let (clause, values) = filter.condition();
+        let total: i64 = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM flags{clause}"
+            ))),
+            &values,
+        )
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        let n = values.len();
+        let rows = bind_all(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {} FROM flags{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
+                list_columns(),
+                n + 1,
+                n + 2
+            ))),
+            &values,
+        )
+        .bind(filter.limit)
+        .bind(filter.offset)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(FlagPage {
+            total,
+            flags: rows.iter().map(item_from_row).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// One flag with its evidence, fee lines and attachments' metadata.
+    pub async fn flag_detail(&self, id: i64) -> Result<Option<FlagDetail>, StoreError> {
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {}, evidence FROM flags WHERE id = $1",
+            list_columns()
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let item = item_from_row(&row)?;
+        let evidence_text: String = row.try_get(13)?;
+        let evidence = serde_json::from_str(&evidence_text).map_err(|e| StoreError::Corrupt {
+            what: "flag evidence",
+            why: e.to_string(),
+        })?;
+        let lines = sqlx::query(
+            "SELECT f.feedetl_sn, f.mdtrt_id, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, \
+             f.hilist_name, f.cnt, f.det_item_fee_sumamt_fen, f.recovered_by_flag \
+             FROM flag_lines l JOIN fee_lines f ON f.feedetl_sn = l.feedetl_sn \
+             WHERE l.flag_id = $1 ORDER BY f.fee_ocur_time_ms, f.feedetl_sn",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(FlagFeeLine {
+                feedetl_sn: r.try_get(0)?,
+                mdtrt_id: r.try_get(1)?,
+                psn_no: r.try_get(2)?,
+                fee_ocur_time_ms: r.try_get(3)?,
+                hilist_code: r.try_get(4)?,
+                hilist_name: r.try_get(5)?,
+                cnt: r.try_get(6)?,
+                det_item_fee_sumamt_fen: r.try_get(7)?,
+                recovered_by_flag: r.try_get(8)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let attachments = sqlx::query(
+            "SELECT id, file_name, sha256, size, uploaded_by, at_ms FROM flag_attachments \
+             WHERE flag_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(attachment_from_row)
+        .collect::<Result<_, _>>()?;
+        Ok(Some(FlagDetail {
+            item,
+            evidence,
+            lines,
+            attachments,
+        }))
+    }
+
+    /// Stores an attachment of flag `flag_id` (the caller checked who may).
+    pub async fn add_attachment(
+        &self,
+        flag_id: i64,
+        file_name: &str,
+        content: &[u8],
+        uploaded_by: &str,
+    ) -> Result<AttachmentMeta, StoreError> {
+        let sha256 = hex::encode(Sha256::digest(content));
+        let size = i64::try_from(content.len()).map_err(|_| StoreError::Corrupt {
+            what: "attachment size",
+            why: content.len().to_string(),
+        })?;
+        let at_ms = now_ms();
+        let id: i64 = sqlx::query(
+            "INSERT INTO flag_attachments (flag_id, file_name, sha256, size, content, uploaded_by, \
+             at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(flag_id)
+        .bind(file_name)
+        .bind(&sha256)
+        .bind(size)
+        .bind(content.to_vec())
+        .bind(uploaded_by)
+        .bind(at_ms)
+        .fetch_one(self.pool())
+        .await?
+        .try_get(0)?;
+        Ok(AttachmentMeta {
+            id,
+            file_name: file_name.to_owned(),
+            sha256,
+            size,
+            uploaded_by: uploaded_by.to_owned(),
+            at_ms,
+        })
+    }
+
+    /// An attachment of flag `flag_id` with its content.
+    pub async fn attachment(
+        &self,
+        flag_id: i64,
+        attachment_id: i64,
+    ) -> Result<Option<(AttachmentMeta, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, file_name, sha256, size, uploaded_by, at_ms, content FROM flag_attachments \
+             WHERE flag_id = $1 AND id = $2",
+        )
+        .bind(flag_id)
+        .bind(attachment_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((attachment_from_row(&row)?, row.try_get(6)?)))
+    }
+}
+
+fn attachment_from_row(r: &sqlx::any::AnyRow) -> Result<AttachmentMeta, sqlx::Error> {
+    Ok(AttachmentMeta {
+        id: r.try_get(0)?,
+        file_name: r.try_get(1)?,
+        sha256: r.try_get(2)?,
+        size: r.try_get(3)?,
+        uploaded_by: r.try_get(4)?,
+        at_ms: r.try_get(5)?,
+    })
+}
