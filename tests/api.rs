@@ -505,6 +505,95 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
     assert_eq!(stats.json()[0]["rule_id"], "no_presence");
     assert_eq!(stats.json()[0]["raised"], 3);
 
+    // Handled flags become the 扣费明细: the institution downloads its own, the bureau names one.
+    let upheld = http
+        .act(
+            a,
+            auditor,
+            json!({"action": "uphold", "reason": "申诉理由不成立 appeal rejected"}),
+        )
+        .await;
+    assert_eq!(upheld.status, 200, "{}", upheld.error_message());
+    let recovered = http
+        .act(
+            a,
+            auditor,
+            json!({"action": "recover", "reason": "追回 recovered", "amount_fen": 20_000}),
+        )
+        .await;
+    assert_eq!(recovered.status, 200, "{}", recovered.error_message());
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string();
+    let csv = http
+        .get(
+            &format!("/api/v1/exports/deductions?month={month}&format=csv"),
+            Some(own),
+        )
+        .await;
+    assert_eq!(csv.status, 200, "{}", csv.error_message());
+    let text = String::from_utf8_lossy(&csv.body).to_string();
+    assert!(
+        text.starts_with('\u{feff}') && text.contains("FA1") && text.contains("200.00"),
+        "{text}"
+    );
+    let nosy = http
+        .get(
+            &format!("/api/v1/exports/deductions?month={month}&institution={OTHER}"),
+            Some(own),
+        )
+        .await;
+    assert_eq!(nosy.status, 403);
+    let unnamed = http
+        .get(
+            &format!("/api/v1/exports/deductions?month={month}"),
+            Some(auditor),
+        )
+        .await;
+    assert_eq!(unnamed.status, 400);
+    assert!(
+        unnamed.error_message().contains("`institution`"),
+        "{}",
+        unnamed.error_message()
+    );
+    let rows = http
+        .get(
+            &format!("/api/v1/exports/deductions?month={month}&institution={OWN}&format=json"),
+            Some(auditor),
+        )
+        .await;
+    assert_eq!(rows.status, 200);
+    assert_eq!(rows.json()[0]["deducted_fen"], 20_000);
+    assert_eq!(rows.json().as_array().map(Vec::len), Some(1));
+    let none = http
+        .get(
+            &format!("/api/v1/exports/deductions?month={month}&institution={OTHER}"),
+            Some(auditor),
+        )
+        .await;
+    assert_eq!(none.status, 404, "no deductions for the other institution");
+    let quarter_of = |m: &str| -> String {
+        let (year, month) = m.split_once('-').expect("yyyy-mm");
+        let month: u32 = month.parse().expect("month");
+        format!("{year}-Q{}", (month - 1) / 3 + 1)
+    };
+    let quarterly = http
+        .get(
+            &format!("/api/v1/exports/quarterly?quarter={}", quarter_of(&month)),
+            Some(auditor),
+        )
+        .await;
+    assert_eq!(quarterly.status, 200, "{}", quarterly.error_message());
+    assert!(quarterly.body.starts_with(b"PK"), "an XLSX (zip) workbook");
+    let refused = http
+        .get(
+            &format!("/api/v1/exports/quarterly?quarter={}", quarter_of(&month)),
+            Some(own),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
     stop.send_replace(true);
     server
         .await

@@ -70,7 +70,7 @@ pub async fn upload(
 }
 
 /// `Content-Disposition` for a stored name: an ASCII fallback and the UTF-8 name (RFC 6266/5987).
-fn content_disposition(name: &str) -> String {
+pub(crate) fn content_disposition(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -12,12 +12,14 @@
 //! | [`flags`] | `/flags`: list, show, transitions; institutions see only their own flags |
 //! | [`attachments`] | `/flags/{id}/attachments`: appeal files up and down |
 //! | [`info`] | `/me`, `/rules/stats` |
+//! | [`exports`] | `/exports/deductions` (扣费明细), `/exports/quarterly` (季度分析) |
 
 pub mod access;
 pub mod attachments;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod exports;
 pub mod flags;
 pub mod info;
 pub mod params;
@@ -76,6 +78,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/flags/{id}/attachments/{aid}", get(attachments::download))
         .route("/rules/stats", get(info::rule_stats))
         .route("/me", get(info::me))
+        .route("/exports/deductions", get(exports::deductions))
+        .route("/exports/quarterly", get(exports::quarterly))
         .method_not_allowed_fallback(wrong_method);
     Router::new()
         .nest("/api/v1", api)
