@@ -287,3 +287,93 @@ async fn a_generated_month_is_flagged_as_injected_and_never_under_an_outage() {
         db.cleanup().await;
     }
 }
+
+/// The rules base is versioned: a tuned file becomes the next version, only the rules whose thresholds
+/// or enabled flag changed get a new rule version, a disabled rule raises nothing, and a bad file is
+/// refused with the rule and field named, leaving the version in force untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_base_is_versioned_per_rule() {
+    use wardwatch_collector::rules::base::{DEFAULT_RULES, RulesFile};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Database::sqlite(dir.path()).open().await;
+    let first = store.rules_base().await.expect("default rules");
+    assert_eq!(first.version, 1);
+    assert!(first.rules.iter().all(|r| r.rule_version == 1));
+
+    let tuned = DEFAULT_RULES
+        .replace("min_share = 0.5", "min_share = 0.6")
+        .replace(
+            "id = \"dialysis_over_weekly\"\nname_zh = \"每周透析次数超限\"",
+            "id = \"dialysis_over_weekly\"\nname_zh = \"每周透析次数超限（停用）\"",
+        );
+    let tuned = tuned.replacen(
+        "enabled = true\nparams = { max_sessions_per_week = 5 }",
+        "enabled = false\nparams = { max_sessions_per_week = 5 }",
+        1,
+    );
+    let file = RulesFile::parse("tuned.toml", &tuned).expect("tuned rules");
+    let version = store
+        .import_rules(&file, "tuned.toml", &tuned)
+        .await
+        .expect("import");
+    assert_eq!(version, 2);
+    let base = store.rules_base().await.expect("rules");
+    let rule_version = |id: &str| {
+        base.rules
+            .iter()
+            .find(|r| r.definition.id == id)
+            .map(|r| r.rule_version)
+    };
+    assert_eq!(rule_version("short_presence"), Some(2));
+    assert_eq!(rule_version("dialysis_over_weekly"), Some(2));
+    assert_eq!(
+        rule_version("no_presence"),
+        Some(1),
+        "unchanged rules keep their version"
+    );
+    assert!(!base.set.dialysis_over_weekly.enabled);
+    assert_eq!(base.set.short_presence.params.min_share, 0.6);
+
+    let bad = DEFAULT_RULES.replace("min_lift = 3.0", "min_lift = 0.5");
+    let err = RulesFile::parse("bad.toml", &bad)
+        .expect_err("min_lift below 1")
+        .to_string();
+    assert!(
+        err.contains("bad.toml") && err.contains("outage_alignment") && err.contains("min_lift"),
+        "{err}"
+    );
+    assert_eq!(store.rules_base().await.expect("rules").version, 2);
+
+    // Seven sessions in a week, but the rule is off: nothing is raised, and the report says so.
+    let mut settlements = String::from(
+        "setl_id,mdtrt_id,psn_no,fixmedins_code,setl_time,medfee_sumamt,fund_pay_sumamt\n",
+    );
+    let mut fees = String::from(
+        "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n",
+    );
+    for day in 2..=8 {
+        settlements.push_str(&format!(
+            "S{day},M{day},{P}11,H43060200175,2026-11-{day:02} 12:00:00,410,328\n"
+        ));
+        fees.push_str(&format!(
+            "FD{day},M{day},{P}11,2026-11-{day:02} 08:00:00,EXAMPLE-311000006,1,410,410\n"
+        ));
+    }
+    for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        store
+            .import_file(&path, &ImportOptions::default(), &mut |_| {})
+            .await
+            .expect("import");
+    }
+    let from = ts("2026-10-31T16:00:00.000Z").millis();
+    let to = ts("2026-11-30T16:00:00.000Z").millis();
+    let report = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
+        .await
+        .expect("rules");
+    assert_eq!(report.rules_version, 2);
+    assert!(report.disabled.contains(&"dialysis_over_weekly".to_owned()));
+    assert_eq!(report.raised.get("dialysis_over_weekly"), None);
+    store.close().await;
+}
