@@ -3,7 +3,8 @@ demo/fee_lines.csv (GB18030, Chinese headers, as many bureau exports are).
 
 Billed on 2026-11-02 at H43060200175, against demo/sightings.jsonl: ...01 dialysis (seen 4 h),
 ...02 haemodiafiltration (seen 3 h 35 min), ...03 dialysis (seen 1 h: too short), ...04 dialysis (never
-seen: a fake patient), and ...05 dialysis on 2026-11-03, when the ward box sent nothing (no evidence).
+seen, and an unknown face sat through the session: impersonation), ...06 dialysis (never seen: a fake
+patient), and ...05 dialysis on 2026-11-03, when the ward box sent nothing (no evidence).
 The item codes are the knowledge base's EXAMPLE codes. Run: python3 demo/make_settlements.py
 """
 import os
@@ -17,6 +18,7 @@ rows = [
     ("03", "02", "EXAMPLE-311000006", "血液透析", "410.00"),
     ("04", "02", "EXAMPLE-311000006", "血液透析", "410.00"),
     ("05", "03", "EXAMPLE-311000006", "血液透析", "410.00"),
+    ("06", "02", "EXAMPLE-311000006", "血液透析", "410.00"),
 ]
 with open(os.path.join(here, "settlements.csv"), "w", encoding="utf-8", newline="") as f:
     f.write("setl_id,mdtrt_id,psn_no,psn_name,fixmedins_code,fixmedins_name,med_type,setl_time,"

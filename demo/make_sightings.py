@@ -1,7 +1,8 @@
 """Regenerates demo/sightings.jsonl: a synthetic haemodialysis morning (2026-11-02, 08:00-12:05 Beijing time).
 
-Three enrolled patients and one unknown face, seen every 30 s by two cameras with 10% of sightings
-missed. Patient ...0002 leaves for 20 minutes, so the demo shows two intervals for them. Deterministic
+Three enrolled patients and one unknown face (sitting through 08:30-11:55, while ...0004 is billed and
+absent), seen every 30 s by two cameras with 10% of sightings missed. Patient ...0002 leaves for 20
+minutes, so the demo shows two intervals for them. Deterministic
 (fixed seed). Run: python3 demo/make_sightings.py (from the repository root).
 """
 import datetime
@@ -22,7 +23,7 @@ people = [
     ({"psn_no": "43060000000000000001"}, "cam-1", [(0, 4 * 3600)], (0.55, 0.82)),
     ({"psn_no": "43060000000000000002"}, "cam-1", [(600, 2 * 3600), (2 * 3600 + 20 * 60, 4 * 3600 + 300)], (0.5, 0.78)),
     ({"psn_no": "43060000000000000003"}, "cam-2", [(0, 3600)], (0.52, 0.8)),
-    ({"unknown_track": "u-20261102-0001"}, "cam-2", [(2 * 3600 + 300, 3 * 3600 + 3300)], (0.18, 0.34)),
+    ({"unknown_track": "u-20261102-0001"}, "cam-2", [(1800, 3 * 3600 + 3300)], (0.18, 0.34)),
 ]
 lines = []
 for person, cam, spans, (lo, hi) in people:

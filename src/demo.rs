@@ -206,8 +206,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "rules 规则 (knowledge v{}, example item codes): {} billed patient-days checked, {} without evidence (camera outage or silent box)",
-        rules.knowledge_version, rules.checked, rules.no_evidence
+        "rules 规则 (rules v{}, knowledge v{}, example item codes): {} billed patient-days checked, {} without evidence (camera outage or silent box)",
+        rules.rules_version, rules.knowledge_version, rules.checked, rules.no_evidence
     );
     println!("flags 疑点 by rule:");
     for (rule, count) in &rules.raised {
@@ -241,6 +241,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         collector_dir
             .join(wardwatch_collector::store::SQLITE_FILE)
             .display()
+    );
+    let dir = collector_dir.display();
+    println!("                   cargo run --release -- collector rules show --data-dir {dir}");
+    println!(
+        "                   cargo run --release -- collector users add --name me --role auditor --data-dir {dir}"
+    );
+    println!(
+        "                   cargo run --release -- collector api --data-dir {dir}   # then GET /api/v1/flags with the token"
     );
     Ok(())
 }

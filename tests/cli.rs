@@ -150,7 +150,7 @@ fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
     assert!(printed.contains("presence intervals   5"), "{printed}");
     // The bureau's side: the month imported (the fee lines are GB18030), the rules run.
     assert!(
-        printed.contains("fee_lines.csv (CSV (gb18030)): 5 rows, 5 new, 0 refused"),
+        printed.contains("fee_lines.csv (CSV (gb18030)): 6 rows, 6 new, 0 refused"),
         "{printed}"
     );
     assert!(
@@ -159,6 +159,11 @@ fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
     );
     assert!(
         printed.contains("short_presence   1 flag(s), 410.00 yuan"),
+        "{printed}"
+    );
+    // …0004 was billed and absent while an unknown face sat through the session: 冒名.
+    assert!(
+        printed.contains("impersonation    1 flag(s), 410.00 yuan"),
         "{printed}"
     );
     assert!(printed.contains("1 without evidence"), "{printed}");
