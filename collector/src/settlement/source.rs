@@ -1,6 +1,8 @@
 //! Readers for exported files: CSV (UTF-8 or GB18030, detected or forced), XLSX (first sheet or a named
 //! one) and JSON Lines. Each yields the header mapping and then rows of cells with their row number in
 //! the file (the line for CSV and JSON Lines, the sheet row for XLSX), streaming where the format allows.
+//! CSV and JSON Lines can also be read from any `Read` ([`read_csv`], [`read_jsonl`]); [`open`] reads a
+//! file by its extension.
 
 use super::columns::{Field, HeaderError, HeaderMap};
 use super::values::Cell;
@@ -167,15 +169,28 @@ fn sniff_encoding(path: &Path, head: &[u8]) -> Result<&'static encoding_rs::Enco
 const SNIFF_BYTES: usize = 64 * 1024;
 
 fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_csv(file, path, choice)
+}
+
+/// Reads a CSV export from any reader (a file, bytes in memory), streaming; `path` only names the
+/// source in errors. The encoding is decided from the first 64 KiB, which are then read again.
+pub fn read_csv(
+    mut input: impl Read + 'static,
+    path: &Path,
+    choice: EncodingChoice,
+) -> Result<Table, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
     let mut head = vec![0u8; SNIFF_BYTES];
     let mut filled = 0;
     while filled < head.len() {
-        let n = file.read(&mut head[filled..]).map_err(io)?;
+        let n = input.read(&mut head[filled..]).map_err(io)?;
         if n == 0 {
             break;
         }
@@ -187,10 +202,9 @@ fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
         EncodingChoice::Utf8 => encoding_rs::UTF_8,
         EncodingChoice::Gb18030 => encoding_rs::GB18030,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
         .encoding(Some(encoding))
-        .build(file);
+        .build(std::io::Cursor::new(head).chain(input));
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -360,11 +374,21 @@ fn json_cell(raw: &serde_json::value::RawValue) -> Cell {
 }
 
 fn open_jsonl(path: &Path) -> Result<Table, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_jsonl(file, path)
+}
+
+/// Reads a JSON Lines export from any reader (a file, bytes in memory), streaming; `path` only names
+/// the source in errors.
+pub fn read_jsonl(input: impl Read + 'static, path: &Path) -> Result<Table, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut lines = BufReader::new(std::fs::File::open(path).map_err(io)?).lines();
+    let mut lines = BufReader::new(input).lines();
     let mut line_no = 0u64;
     // The first non-blank line decides the kind.
     let first = loop {
