@@ -147,22 +147,26 @@ fn sniff_encoding(path: &Path, head: &[u8]) -> Result<&'static encoding_rs::Enco
         Err(e) if e.error_len().is_none() => return Ok(encoding_rs::UTF_8),
         Err(e) => e.valid_up_to(),
     };
-    // GB18030 characters are at most 4 bytes: ignore a possibly cut tail.
-    let check = if head.len() == SNIFF_BYTES {
-        &head[..head.len() - 4]
-    } else {
-        head
-    };
-    if encoding_rs::GB18030
-        .decode_without_bom_handling_and_without_replacement(check)
-        .is_some()
-    {
-        Ok(encoding_rs::GB18030)
-    } else {
-        Err(ReadError::Encoding {
-            path: path.to_owned(),
-            offset: first_bad,
-        })
+    // A full window may end inside a character (cutting off a fixed number of bytes does not help: a
+    // cut can land inside any character), so it is decoded as a stream that goes on.
+    let window_is_full = head.len() == SNIFF_BYTES;
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut scratch = [0u8; 4096];
+    let mut rest = head;
+    loop {
+        let (result, read, _) =
+            decoder.decode_to_utf8_without_replacement(rest, &mut scratch, !window_is_full);
+        rest = &rest[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => return Ok(encoding_rs::GB18030),
+            encoding_rs::DecoderResult::OutputFull => continue,
+            encoding_rs::DecoderResult::Malformed(_, _) => {
+                return Err(ReadError::Encoding {
+                    path: path.to_owned(),
+                    offset: first_bad,
+                });
+            }
+        }
     }
 }
 
@@ -463,4 +467,49 @@ pub fn read_jsonl(input: impl Read + 'static, path: &Path) -> Result<Table, Read
         format: "JSON Lines".into(),
         rows: Box::new(std::iter::once(Ok(first_row)).chain(rest)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GB18030 fee-line file whose 64 KiB sniffing window ends `cut` bytes into a two-byte character
+    /// placed at every offset near the window's end.
+    fn gb18030_with_a_character_at(offset: usize) -> Vec<u8> {
+        let header = "费用明细流水号,就诊ID,人员编号,费用发生时间,医保目录编码,数量,单价,明细项目费用总额,备注\n";
+        let mut bytes = encoding_rs::GB18030.encode(header).0.into_owned();
+        let row = "F1,M1,4306001,2026-11-02 08:00:00,C001,1,410,410.00,x\n";
+        let last = b"F2,M1,4306001,2026-11-02 08:00:00,C001,1,410,410.00,";
+        while bytes.len() + row.len() + last.len() < offset {
+            bytes.extend_from_slice(row.as_bytes());
+        }
+        // Pad with ASCII up to `offset`, then a remark of two-byte characters across the window's end.
+        bytes.extend_from_slice(last);
+        while bytes.len() < offset {
+            bytes.push(b'a');
+        }
+        let (remark, _, _) = encoding_rs::GB18030.encode("血液透析血液透析血液透析\n");
+        bytes.extend_from_slice(&remark);
+        bytes
+    }
+
+    #[test]
+    fn gb18030_is_detected_whatever_character_the_sniffing_window_cuts() {
+        for offset in SNIFF_BYTES - 8..SNIFF_BYTES + 1 {
+            let bytes = gb18030_with_a_character_at(offset);
+            let table = read_csv(
+                std::io::Cursor::new(bytes),
+                Path::new("cut.csv"),
+                EncodingChoice::Auto,
+            )
+            .unwrap_or_else(|e| panic!("offset {offset}: {e}"));
+            assert_eq!(table.format, "CSV (gb18030)", "offset {offset}");
+            let last = table.rows.last().expect("rows").expect("a good row");
+            assert!(
+                matches!(&last.1[8], Cell::Text(t) if t.ends_with("a血液透析血液透析血液透析")),
+                "offset {offset}: {:?}",
+                last.1
+            );
+        }
+    }
 }
