@@ -4,22 +4,13 @@
 //!
 //! `cargo bench -p wardwatch-collector --bench import_fee_lines [-- ROWS]`
 
+mod support;
+
 use std::io::Write;
 use std::time::Instant;
+use support::peak_rss_mib;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::{Store, StoreLocation};
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 fn row(i: usize) -> (String, String, String, String, f64, f64, String) {
     let day = 1 + i % 28;

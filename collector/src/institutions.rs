@@ -125,7 +125,11 @@ pub fn read_registry(
     encoding: EncodingChoice,
 ) -> Result<ParsedRegistry, InstitutionsError> {
     let shown = path.display().to_string();
-    let (mut reader, _) = csv_reader(path, encoding)?;
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let (mut reader, _) = csv_reader(file, path, encoding)?;
     let headers = reader
         .headers()
         .map_err(|e| InstitutionsError::Csv {

@@ -3,7 +3,9 @@
 //! nothing, and a key that comes back with different values is reported, never overwritten.
 
 use super::columns::FileKind;
-use super::record::{Record, cells_by_header, parse_row};
+use super::record::Record;
+pub use super::rows::RowProblem;
+use super::rows::{ParsedRow, parse_table_row};
 use super::source::{ReadError, ReadOptions, open};
 use crate::store::{Store, StoreError, now_ms};
 use chrono_tz::Tz;
@@ -32,17 +34,6 @@ impl Default for ImportOptions {
             zone: chrono_tz::Asia::Shanghai,
         }
     }
-}
-
-/// One bad row (or cell).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowProblem {
-    /// Row number in the file.
-    pub row: u64,
-    /// The column (`cnt (数量)`), or `*` for the whole row.
-    pub column: String,
-    /// What is wrong.
-    pub reason: String,
 }
 
 /// What importing one file did.
@@ -143,33 +134,21 @@ impl Store {
         let mut batch: Vec<(u64, Record)> = Vec::with_capacity(BATCH_ROWS);
         let mut problems: Vec<RowProblem> = Vec::new();
         for row in table.rows {
-            match row {
-                Ok((_, cells)) if cells.iter().all(|c| c.is_empty()) => continue,
-                Ok((row_no, cells)) => {
+            match parse_table_row(&header, row, options.zone) {
+                ParsedRow::Blank => continue,
+                ParsedRow::Record(row_no, record) => {
                     report.rows_read += 1;
-                    match parse_row(kind, &cells_by_header(&header, &cells), options.zone) {
-                        Ok(record) => batch.push((row_no, record)),
-                        Err(errors) => {
-                            report.rows_bad += 1;
-                            problems.extend(errors.into_iter().map(|e| RowProblem {
-                                row: row_no,
-                                column: e.field.to_string(),
-                                reason: e.reason,
-                            }));
-                        }
-                    }
+                    batch.push((row_no, *record));
                 }
-                Err((row_no, message)) => {
+                ParsedRow::Refused(row_problems) => {
                     report.rows_read += 1;
                     report.rows_bad += 1;
-                    problems.push(RowProblem {
-                        row: row_no,
-                        column: "*".into(),
-                        reason: message,
-                    });
+                    problems.extend(row_problems);
                 }
             }
-            if batch.len() >= BATCH_ROWS {
+            // Problems are flushed with each batch, and on their own when bad rows pile up, so
+            // memory stays bounded whatever the file holds.
+            if batch.len() >= BATCH_ROWS || problems.len() >= BATCH_ROWS {
                 self.store_batch(import_id, &mut batch, &mut report, &mut problems)
                     .await?;
                 progress(report.rows_read);

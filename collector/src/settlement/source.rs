@@ -1,6 +1,8 @@
 //! Readers for exported files: CSV (UTF-8 or GB18030, detected or forced), XLSX (first sheet or a named
 //! one) and JSON Lines. Each yields the header mapping and then rows of cells with their row number in
 //! the file (the line for CSV and JSON Lines, the sheet row for XLSX), streaming where the format allows.
+//! CSV and JSON Lines can also be read from any `Read` ([`read_csv`], [`read_jsonl`]); [`open`] reads a
+//! file by its extension.
 
 use super::columns::{Field, HeaderError, HeaderMap};
 use super::values::Cell;
@@ -145,34 +147,47 @@ fn sniff_encoding(path: &Path, head: &[u8]) -> Result<&'static encoding_rs::Enco
         Err(e) if e.error_len().is_none() => return Ok(encoding_rs::UTF_8),
         Err(e) => e.valid_up_to(),
     };
-    // GB18030 characters are at most 4 bytes: ignore a possibly cut tail.
-    let check = if head.len() == SNIFF_BYTES {
-        &head[..head.len() - 4]
-    } else {
-        head
-    };
-    if encoding_rs::GB18030
-        .decode_without_bom_handling_and_without_replacement(check)
-        .is_some()
-    {
-        Ok(encoding_rs::GB18030)
-    } else {
-        Err(ReadError::Encoding {
-            path: path.to_owned(),
-            offset: first_bad,
-        })
+    // A full window may end inside a character (cutting off a fixed number of bytes does not help: a
+    // cut can land inside any character), so it is decoded as a stream that goes on.
+    let window_is_full = head.len() == SNIFF_BYTES;
+    let mut decoder = encoding_rs::GB18030.new_decoder_without_bom_handling();
+    let mut scratch = [0u8; 4096];
+    let mut rest = head;
+    loop {
+        let (result, read, _) =
+            decoder.decode_to_utf8_without_replacement(rest, &mut scratch, !window_is_full);
+        rest = &rest[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => return Ok(encoding_rs::GB18030),
+            encoding_rs::DecoderResult::OutputFull => continue,
+            encoding_rs::DecoderResult::Malformed(_, _) => {
+                return Err(ReadError::Encoding {
+                    path: path.to_owned(),
+                    offset: first_bad,
+                });
+            }
+        }
     }
 }
 
 const SNIFF_BYTES: usize = 64 * 1024;
 
-/// A CSV reader over a file decoded to UTF-8.
-pub(crate) type DecodedCsv = csv::Reader<encoding_rs_io::DecodeReaderBytes<std::fs::File, Vec<u8>>>;
+fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_csv(file, path, choice)
+}
 
-/// A CSV reader over `path` decoded to UTF-8 (the encoding detected from the first 64 KiB, or forced),
-/// with the header row expected and rows of any width allowed. Also used by other CSV importers
-/// (the institutions registry).
+/// A CSV reader over bytes decoded to UTF-8 from their detected (or forced) encoding.
+pub(crate) type DecodedCsv = csv::Reader<Box<dyn Read>>;
+
+/// A CSV reader over `input` decoded to UTF-8 (the encoding detected from the first 64 KiB, which are
+/// then read again, or forced), with the header row expected and rows of any width allowed; `path` only
+/// names the source in errors. Also used by other CSV importers (the institutions registry).
 pub(crate) fn csv_reader(
+    mut input: impl Read + 'static,
     path: &Path,
     choice: EncodingChoice,
 ) -> Result<(DecodedCsv, &'static encoding_rs::Encoding), ReadError> {
@@ -180,11 +195,10 @@ pub(crate) fn csv_reader(
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
     let mut head = vec![0u8; SNIFF_BYTES];
     let mut filled = 0;
     while filled < head.len() {
-        let n = file.read(&mut head[filled..]).map_err(io)?;
+        let n = input.read(&mut head[filled..]).map_err(io)?;
         if n == 0 {
             break;
         }
@@ -196,10 +210,11 @@ pub(crate) fn csv_reader(
         EncodingChoice::Utf8 => encoding_rs::UTF_8,
         EncodingChoice::Gb18030 => encoding_rs::GB18030,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
-        .encoding(Some(encoding))
-        .build(file);
+    let decoded: Box<dyn Read> = Box::new(
+        encoding_rs_io::DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding))
+            .build(std::io::Cursor::new(head).chain(input)),
+    );
     let reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -207,8 +222,14 @@ pub(crate) fn csv_reader(
     Ok((reader, encoding))
 }
 
-fn open_csv(path: &Path, choice: EncodingChoice) -> Result<Table, ReadError> {
-    let (mut reader, encoding) = csv_reader(path, choice)?;
+/// Reads a CSV export from any reader (a file, bytes in memory), streaming; `path` only names the
+/// source in errors. The encoding is decided from the first 64 KiB, which are then read again.
+pub fn read_csv(
+    input: impl Read + 'static,
+    path: &Path,
+    choice: EncodingChoice,
+) -> Result<Table, ReadError> {
+    let (mut reader, encoding) = csv_reader(input, path, choice)?;
     let headers = reader
         .headers()
         .map_err(|e| ReadError::Row {
@@ -374,11 +395,21 @@ fn json_cell(raw: &serde_json::value::RawValue) -> Cell {
 }
 
 fn open_jsonl(path: &Path) -> Result<Table, ReadError> {
+    let file = std::fs::File::open(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_jsonl(file, path)
+}
+
+/// Reads a JSON Lines export from any reader (a file, bytes in memory), streaming; `path` only names
+/// the source in errors.
+pub fn read_jsonl(input: impl Read + 'static, path: &Path) -> Result<Table, ReadError> {
     let io = |source| ReadError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut lines = BufReader::new(std::fs::File::open(path).map_err(io)?).lines();
+    let mut lines = BufReader::new(input).lines();
     let mut line_no = 0u64;
     // The first non-blank line decides the kind.
     let first = loop {
@@ -453,4 +484,49 @@ fn open_jsonl(path: &Path) -> Result<Table, ReadError> {
         format: "JSON Lines".into(),
         rows: Box::new(std::iter::once(Ok(first_row)).chain(rest)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GB18030 fee-line file whose 64 KiB sniffing window ends `cut` bytes into a two-byte character
+    /// placed at every offset near the window's end.
+    fn gb18030_with_a_character_at(offset: usize) -> Vec<u8> {
+        let header = "费用明细流水号,就诊ID,人员编号,费用发生时间,医保目录编码,数量,单价,明细项目费用总额,备注\n";
+        let mut bytes = encoding_rs::GB18030.encode(header).0.into_owned();
+        let row = "F1,M1,4306001,2026-11-02 08:00:00,C001,1,410,410.00,x\n";
+        let last = b"F2,M1,4306001,2026-11-02 08:00:00,C001,1,410,410.00,";
+        while bytes.len() + row.len() + last.len() < offset {
+            bytes.extend_from_slice(row.as_bytes());
+        }
+        // Pad with ASCII up to `offset`, then a remark of two-byte characters across the window's end.
+        bytes.extend_from_slice(last);
+        while bytes.len() < offset {
+            bytes.push(b'a');
+        }
+        let (remark, _, _) = encoding_rs::GB18030.encode("血液透析血液透析血液透析\n");
+        bytes.extend_from_slice(&remark);
+        bytes
+    }
+
+    #[test]
+    fn gb18030_is_detected_whatever_character_the_sniffing_window_cuts() {
+        for offset in SNIFF_BYTES - 8..SNIFF_BYTES + 1 {
+            let bytes = gb18030_with_a_character_at(offset);
+            let table = read_csv(
+                std::io::Cursor::new(bytes),
+                Path::new("cut.csv"),
+                EncodingChoice::Auto,
+            )
+            .unwrap_or_else(|e| panic!("offset {offset}: {e}"));
+            assert_eq!(table.format, "CSV (gb18030)", "offset {offset}");
+            let last = table.rows.last().expect("rows").expect("a good row");
+            assert!(
+                matches!(&last.1[8], Cell::Text(t) if t.ends_with("a血液透析血液透析血液透析")),
+                "offset {offset}: {:?}",
+                last.1
+            );
+        }
+    }
 }
