@@ -178,6 +178,19 @@ async fn billed_sessions_against_presence_with_coverage() {
             ]
         );
 
+        // The evidence carries what the camera saw: intervals with similarity and liveness.
+        let evidence: String =
+            sqlx::query_scalar("SELECT evidence FROM flags WHERE rule_id = 'short_presence'")
+                .fetch_one(store.pool())
+                .await
+                .expect("evidence");
+        let evidence: serde_json::Value = serde_json::from_str(&evidence).expect("json");
+        assert_eq!(
+            evidence["sightings"][0]["median_similarity"], 0.7,
+            "{evidence}"
+        );
+        assert_eq!(evidence["sightings"][0]["liveness"], 0.95, "{evidence}");
+        assert_eq!(evidence["presence_minutes"], 30.0, "{evidence}");
         let again = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
             .await
             .expect("rules");

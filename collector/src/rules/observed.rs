@@ -142,6 +142,36 @@ impl Observations {
         }
     }
 
+    /// The patient's sightings at an institution in a ward kind overlapping [from, to), for evidence
+    /// (camera, times, similarity, liveness).
+    pub fn sightings(
+        &self,
+        psn_no: &str,
+        institution: &str,
+        ward_kind: &str,
+        from: i64,
+        to: i64,
+    ) -> Vec<&Sighting> {
+        self.by_person
+            .get(psn_no)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.institution == institution && s.ward_kind == ward_kind)
+            .filter(|s| s.end_ms > from && s.start_ms < to)
+            .collect()
+    }
+
+    /// The institution's camera outages overlapping [from, to), clipped to it, for evidence.
+    pub fn outages_within(&self, institution: &str, from: i64, to: i64) -> Vec<(i64, i64)> {
+        self.outages
+            .get(institution)
+            .into_iter()
+            .flatten()
+            .filter(|(s, e)| *e > from && *s < to)
+            .map(|(s, e)| (*s.max(&from), *e.min(&to)))
+            .collect()
+    }
+
     /// The patient's presence at an institution in a ward kind, clipped to [from, to).
     pub fn presence(
         &self,

@@ -133,7 +133,9 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             "required_minutes": billed.required_minutes,
             "presence_minutes": minutes,
             "presence_intervals": own,
+            "sightings": observed.sightings(psn_no, institution, ward_kind, day_start, day_end),
             "camera_outage_minutes_near_slot": coverage.outage_minutes,
+            "camera_outages_near_slot": observed.outages_within(institution, near_start, near_end),
             "device_alive": coverage.device_alive,
         });
         let finding = |rule: &'static str, rule_version: i64, amount_fen: i64, evidence| Finding {
