@@ -6,7 +6,7 @@
 //! | stage | module | what it does |
 //! |---|---|---|
 //! | sources | [`sources`] | where input comes from: [`sources::replay`] reads sightings from JSON Lines (cameras come with the runtime issue) |
-//! | vision | — | faces → identities with scores (the face-pipeline issue); its output type is [`sighting::Sighting`] |
+//! | vision | [`vision`] | faces → identities with scores: so far the ONNX models run by tract ([`vision::model`], [`vision::rewrite`]); its output type is [`sighting::Sighting`] |
 //! | presence | [`presence`] | folds sightings into intervals per (person, camera), with checkpoints for long stays |
 //! | seal | [`seal`] | turns payloads into this device's signed, hash-chained events |
 //! | spool | [`spool`] | keeps sealed events on disk (fsynced) until the collector acknowledges them |
@@ -27,3 +27,4 @@ pub mod seal;
 pub mod sighting;
 pub mod sources;
 pub mod spool;
+pub mod vision;
