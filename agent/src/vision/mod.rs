@@ -1,13 +1,19 @@
-//! On-device face vision: from a frame to faces with identities and scores (the face-pipeline issue).
-//! Built so far, model-independent:
+//! On-device face vision: from a frame to faces with identities and scores (the face-pipeline issue),
+//! on the ward box's CPU.
 //!
 //! | module | what it does |
 //! |---|---|
+//! | [`rewrite`] | exact load-time graph rewrites on the ONNX protobuf (`PRelu` → `Relu(x) + (a/2)·(x − abs(x))`, ~2× faster in tract) |
+//! | [`model`] | loads a model file (sha256-checked), plans it per fixed input shape, keeps one plan per shape |
 //! | [`align`] | similarity transform from five landmarks to the recogniser's template; bilinear warp |
 //! | [`matcher`] | gallery matching: cosine top-1 with threshold and margin, several embeddings per person, open set |
 //!
-//! Detection, landmarks, liveness and embedding run the ONNX models in `models/` (see
-//! `models/manifest.toml`) with tract; they come next.
+//! Detection, quality, liveness and embedding stages built on these come next (see `models/manifest.toml`);
+//! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
 pub mod matcher;
+pub mod model;
+pub mod rewrite;
+
+pub use model::{ModelError, ModelPlan, ModelPlans, OnnxModel, Rewrites, Sha256Digest};
