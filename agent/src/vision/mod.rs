@@ -7,13 +7,17 @@
 //! | [`model`] | loads a model file (sha256-checked), plans it per fixed input shape, keeps one plan per shape |
 //! | [`align`] | similarity transform from five landmarks to the recogniser's template; bilinear warp |
 //! | [`matcher`] | gallery matching: cosine top-1 with threshold and margin, several embeddings per person, open set |
+//! | [`quality`] | the quality gate: size, roll, yaw, pitch, sharpness, exposure, and the reason a face is skipped |
+//! | [`boxes`] | face boxes and non-maximum suppression for the detectors |
 //!
-//! Detection, quality, liveness and embedding stages built on these come next (see `models/manifest.toml`);
+//! Detection, liveness and embedding stages built on these come next (see `models/manifest.toml`);
 //! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
+pub mod boxes;
 pub mod matcher;
 pub mod model;
+pub mod quality;
 pub mod rewrite;
 
 pub use model::{ModelError, ModelPlan, ModelPlans, OnnxModel, Rewrites, Sha256Digest};
