@@ -101,6 +101,24 @@ pub struct RgbView<'a> {
     pub data: &'a [u8],
 }
 
+/// Bilinear sample of channel `c` at (x, y); outside the frame is 0 (black).
+pub(crate) fn bilinear(frame: RgbView<'_>, x: f32, y: f32, c: usize) -> f32 {
+    let (x0, y0) = (x.floor(), y.floor());
+    let (fx, fy) = (x - x0, y - y0);
+    let (x0, y0) = (x0 as isize, y0 as isize);
+    let (w, h) = (frame.width as isize, frame.height as isize);
+    let at = |x: isize, y: isize| -> f32 {
+        if x < 0 || y < 0 || x >= w || y >= h {
+            0.0
+        } else {
+            f32::from(frame.data[(y as usize * frame.width + x as usize) * 3 + c])
+        }
+    };
+    let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
+    let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
 /// Warps the face that `to_template` maps onto the template into `out` (`size × size × 3` RGB bytes,
 /// reused between faces): each output pixel samples the source bilinearly; outside the frame is black.
 /// Returns `false` (and leaves `out` untouched) when the transform cannot be inverted or the buffer has
@@ -112,24 +130,11 @@ pub fn warp(frame: RgbView<'_>, to_template: &Similarity, size: usize, out: &mut
     if out.len() != size * size * 3 || frame.data.len() < frame.width * frame.height * 3 {
         return false;
     }
-    let (w, h) = (frame.width as isize, frame.height as isize);
-    let pixel = |x: isize, y: isize, c: usize| -> f32 {
-        if x < 0 || y < 0 || x >= w || y >= h {
-            0.0
-        } else {
-            f32::from(frame.data[(y as usize * frame.width + x as usize) * 3 + c])
-        }
-    };
     for v in 0..size {
         for u in 0..size {
             let [sx, sy] = back.apply([u as f32, v as f32]);
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as isize, y0 as isize);
             for c in 0..3 {
-                let top = pixel(x0, y0, c) * (1.0 - fx) + pixel(x0 + 1, y0, c) * fx;
-                let bottom = pixel(x0, y0 + 1, c) * (1.0 - fx) + pixel(x0 + 1, y0 + 1, c) * fx;
-                let value = top * (1.0 - fy) + bottom * fy;
+                let value = bilinear(frame, sx, sy, c);
                 out[(v * size + u) * 3 + c] = value.round().clamp(0.0, 255.0) as u8;
             }
         }

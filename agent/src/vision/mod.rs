@@ -9,15 +9,21 @@
 //! | [`matcher`] | gallery matching: cosine top-1 with threshold and margin, several embeddings per person, open set |
 //! | [`quality`] | the quality gate: size, roll, yaw, pitch, sharpness, exposure, and the reason a face is skipped |
 //! | [`boxes`] | face boxes and non-maximum suppression for the detectors |
+//! | [`manifest`] | `models/manifest.toml`: which file plays which role, its tensors and preprocessing |
+//! | [`preprocess`] | frame region → a model's input tensor (resize, layout, colour order, normalisation) |
+//! | [`single_pass`] | the single-pass detector (UltraFace layout) on the whole frame |
 //!
-//! Detection, liveness and embedding stages built on these come next (see `models/manifest.toml`);
+//! MTCNN, landmarks, liveness and embedding stages built on these come next (see `models/manifest.toml`);
 //! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
 pub mod boxes;
+pub mod manifest;
 pub mod matcher;
 pub mod model;
+pub mod preprocess;
 pub mod quality;
 pub mod rewrite;
+pub mod single_pass;
 
 pub use model::{ModelError, ModelPlan, ModelPlans, OnnxModel, Rewrites, Sha256Digest};

@@ -1,0 +1,133 @@
+//! The single-pass face detector (UltraFace layout, `detector_single_pass` in the manifest): the whole
+//! frame resized to the model's fixed input (320×240), face scores and decoded corner boxes out, boxes
+//! above the score threshold kept (best `top_k`), overlapping ones suppressed. Fast, but small faces in a
+//! large frame shrink below what it sees; MTCNN's pyramid is the detector for those.
+
+use super::align::RgbView;
+use super::boxes::{FaceBox, Overlap, suppress};
+use super::manifest::{InputSpec, Manifest, ManifestError, Role, SinglePassSpec};
+use super::model::{ModelError, ModelPlan, OnnxModel, Rewrites, Sha256Digest};
+use super::preprocess::{Region, fill_input};
+use tract_onnx::prelude::Tensor;
+
+/// The detector could not be built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectorError {
+    /// The manifest lacks what is needed.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The manifest has no model for the role, or it is malformed.
+    #[error("model manifest: {0}")]
+    Missing(String),
+    /// Loading or running the model failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The model's outputs are not what the manifest says.
+    #[error("{model}: unexpected output: {why}")]
+    Output {
+        /// The model file.
+        model: String,
+        /// What was wrong.
+        why: String,
+    },
+}
+
+/// A loaded single-pass detector with its plan and input buffer.
+pub struct SinglePassDetector {
+    plan: ModelPlan,
+    input: InputSpec,
+    spec: SinglePassSpec,
+    buffer: Vec<f32>,
+    name: String,
+}
+
+impl SinglePassDetector {
+    /// Loads the manifest's single-pass detector (sha256-checked, planned for its fixed size).
+    pub fn load(manifest: &Manifest) -> Result<SinglePassDetector, DetectorError> {
+        let entry = manifest
+            .role(Role::DetectorSinglePass)
+            .ok_or_else(|| DetectorError::Missing("no detector_single_pass model".into()))?;
+        let spec = entry.single_pass.clone().ok_or_else(|| {
+            DetectorError::Missing("detector_single_pass lacks [model.single_pass]".into())
+        })?;
+        let sha: Sha256Digest = entry
+            .sha256
+            .parse()
+            .map_err(|e| DetectorError::Missing(format!("{}: {e}", entry.file.display())))?;
+        let model = OnnxModel::load(&manifest.path_of(entry), Some(sha), Rewrites::default())?;
+        let [width, height] = spec.input_size;
+        let plan = model.plan(&[1, 3, height, width])?;
+        Ok(SinglePassDetector {
+            plan,
+            input: entry.input.clone(),
+            buffer: vec![0.0; 3 * width * height],
+            spec,
+            name: entry.file.display().to_string(),
+        })
+    }
+
+    /// Faces in `frame`, best first, in frame pixels.
+    pub fn detect(&mut self, frame: RgbView<'_>) -> Result<Vec<FaceBox>, DetectorError> {
+        let [width, height] = self.spec.input_size;
+        let bad = |why: String| DetectorError::Output {
+            model: self.name.clone(),
+            why,
+        };
+        if !fill_input(
+            frame,
+            Region::whole(frame),
+            (width, height),
+            &self.input,
+            &mut self.buffer,
+        ) {
+            return Err(bad(
+                "the frame's pixel buffer is shorter than its size".into()
+            ));
+        }
+        let tensor = Tensor::from_shape(&[1, 3, height, width], &self.buffer)
+            .map_err(|e| bad(format!("input tensor: {e}")))?;
+        let outputs = self.plan.run(tensor)?;
+        let (Some(scores), Some(boxes)) = (outputs.first(), outputs.get(1)) else {
+            return Err(bad(format!(
+                "{} outputs, expected scores and boxes",
+                outputs.len()
+            )));
+        };
+        let scores = scores
+            .to_plain_array_view::<f32>()
+            .map_err(|e| bad(format!("scores: {e}")))?;
+        let boxes = boxes
+            .to_plain_array_view::<f32>()
+            .map_err(|e| bad(format!("boxes: {e}")))?;
+        let (scores, boxes) = (
+            scores.iter().copied().collect::<Vec<f32>>(),
+            boxes.iter().copied().collect::<Vec<f32>>(),
+        );
+        let columns = scores.len() / (boxes.len() / 4).max(1);
+        if boxes.len() % 4 != 0 || columns <= self.spec.score_index {
+            return Err(bad(format!(
+                "{} scores for {} box values",
+                scores.len(),
+                boxes.len()
+            )));
+        }
+        let (fw, fh) = (frame.width as f32, frame.height as f32);
+        let mut candidates: Vec<FaceBox> = boxes
+            .chunks_exact(4)
+            .zip(scores.chunks_exact(columns))
+            .filter(|(_, s)| s[self.spec.score_index] >= self.spec.score_threshold)
+            .map(|(b, s)| FaceBox {
+                x1: b[0].clamp(0.0, 1.0) * fw,
+                y1: b[1].clamp(0.0, 1.0) * fh,
+                x2: b[2].clamp(0.0, 1.0) * fw,
+                y2: b[3].clamp(0.0, 1.0) * fh,
+                score: s[self.spec.score_index],
+            })
+            .filter(|b| b.area() > 0.0)
+            .collect();
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        candidates.truncate(self.spec.top_k);
+        let kept = suppress(&candidates, self.spec.nms_iou, Overlap::Union);
+        Ok(kept.into_iter().map(|i| candidates[i]).collect())
+    }
+}
