@@ -41,6 +41,54 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Compare the largest face in two images: cosine similarity and the decision at the threshold.
+    /// Exits non-zero, saying why, when an image cannot be read or has no face.
+    Verify {
+        /// First image (JPEG, PNG, PGM/PPM).
+        first: PathBuf,
+        /// Second image.
+        second: PathBuf,
+        /// Print `{"similarity", "threshold", "same"}` as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Decision threshold (cosine similarity).
+        #[arg(long, default_value_t = crate::vision::engine::DEFAULT_VERIFY_THRESHOLD)]
+        threshold: f32,
+        /// The model manifest.
+        #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
+        models: PathBuf,
+    },
+    /// Embeddings of the largest face in each image, one JSON line per image; with --psn-no and
+    /// --institution the lines are ready for `wardwatch-collector gallery import`.
+    EnrollEmbed {
+        /// The enrolment photos.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// The insured person's number (人员编号).
+        #[arg(long, requires = "institution")]
+        psn_no: Option<wardwatch_protocol::PsnNo>,
+        /// The enrolling institution's code.
+        #[arg(long, requires = "psn_no")]
+        institution: Option<wardwatch_protocol::InstitutionCode>,
+        /// The model manifest.
+        #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
+        models: PathBuf,
+    },
+}
+
+/// The largest face's embedding in an image file, or an error naming the file.
+fn embed_file(
+    engine: &mut crate::vision::engine::FaceEngine,
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<f32>> {
+    let frame = crate::vision::image_io::load_rgb(path)?;
+    let found = engine
+        .largest_face(frame.view())
+        .with_context(|| format!("{}: face pipeline failed", path.display()))?;
+    match found {
+        Some(face) => Ok(face.embedding),
+        None => anyhow::bail!("{}: no face found", path.display()),
+    }
 }
 
 /// Executes one agent command.
@@ -65,6 +113,64 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                 eprintln!("created a new device key in {}", loaded.key_file.display());
             }
             println!("{}", device_key::public_key(&key));
+            Ok(())
+        }
+        Command::Verify {
+            first,
+            second,
+            json,
+            threshold,
+            models,
+        } => {
+            let manifest = crate::vision::manifest::Manifest::load(&models)?;
+            let mut engine = crate::vision::engine::FaceEngine::load(&manifest)?;
+            let a = embed_file(&mut engine, &first)?;
+            let b = embed_file(&mut engine, &second)?;
+            let similarity = crate::vision::engine::cosine(&a, &b);
+            let same = similarity >= threshold;
+            if json {
+                let round = |v: f32| (f64::from(v) * 1e6).round() / 1e6;
+                println!(
+                    "{}",
+                    serde_json::json!({"similarity": round(similarity), "threshold": round(threshold), "same": same})
+                );
+            } else {
+                println!(
+                    "similarity {similarity:.3} (threshold {threshold:.3}): {}",
+                    if same {
+                        "same person 同一人"
+                    } else {
+                        "different people 不同人"
+                    }
+                );
+            }
+            Ok(())
+        }
+        Command::EnrollEmbed {
+            images,
+            psn_no,
+            institution,
+            models,
+        } => {
+            let manifest = crate::vision::manifest::Manifest::load(&models)?;
+            let model = manifest
+                .role(crate::vision::manifest::Role::Recogniser)
+                .and_then(|e| e.file.file_stem())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "recogniser".into());
+            let mut engine = crate::vision::engine::FaceEngine::load(&manifest)?;
+            for image in &images {
+                let embedding = embed_file(&mut engine, image)?;
+                let line = match (&psn_no, &institution) {
+                    (Some(psn), Some(inst)) => serde_json::json!({
+                        "fixmedins_code": inst.as_str(), "psn_no": psn.as_str(), "model": model, "embedding": embedding
+                    }),
+                    _ => {
+                        serde_json::json!({"image": image.display().to_string(), "model": model, "embedding": embedding})
+                    }
+                };
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Run {

@@ -120,6 +120,32 @@ pub struct SinglePassSpec {
     pub variances: [f32; 2],
 }
 
+/// Facts of the 68-point landmark model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Landmarks68Spec {
+    /// The crop is the detector box scaled by this about its centre.
+    pub crop_scale: f32,
+    /// Width, height of the crop fed to the model.
+    pub input_size: [usize; 2],
+    /// Which of the 68 points average into each of the five (eyes, nose, mouth corners).
+    pub five_point_groups: Vec<Vec<usize>>,
+}
+
+/// Facts of the recogniser.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecogniserSpec {
+    /// Values in an embedding.
+    pub embedding_size: usize,
+    /// Side of the aligned square crop.
+    pub aligned_size: usize,
+    /// Where the five landmarks go in the aligned crop.
+    pub alignment_template: Vec<[f32; 2]>,
+    /// How embeddings compare (`cosine`).
+    pub similarity: String,
+}
+
 /// One model of the manifest.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,10 +172,10 @@ pub struct ModelEntry {
     pub single_pass: Option<SinglePassSpec>,
     /// Landmark model facts.
     #[serde(default)]
-    pub landmarks68: Option<toml::Table>,
+    pub landmarks68: Option<Landmarks68Spec>,
     /// Recogniser facts.
     #[serde(default)]
-    pub recogniser: Option<toml::Table>,
+    pub recogniser: Option<RecogniserSpec>,
     /// Liveness facts.
     #[serde(default)]
     pub liveness: Option<toml::Table>,

@@ -12,17 +12,25 @@
 //! | [`manifest`] | `models/manifest.toml`: which file plays which role, its tensors and preprocessing |
 //! | [`preprocess`] | frame region → a model's input tensor (resize, layout, colour order, normalisation) |
 //! | [`single_pass`] | the single-pass detector (UltraFace layout) on the whole frame |
+//! | [`landmarks`] | five landmarks per detected face from the 68-point model |
+//! | [`recogniser`] | aligned crop → unit-length embedding |
+//! | [`image_io`] | still images (JPEG, PNG, PGM) → RGB frames with bounded memory |
+//! | [`engine`] | detect → landmarks → align → embed, for still images (`verify`, `enroll-embed`) |
 //!
-//! MTCNN, landmarks, liveness and embedding stages built on these come next (see `models/manifest.toml`);
+//! MTCNN and liveness come next (see `models/manifest.toml`);
 //! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
 pub mod boxes;
+pub mod engine;
+pub mod image_io;
+pub mod landmarks;
 pub mod manifest;
 pub mod matcher;
 pub mod model;
 pub mod preprocess;
 pub mod quality;
+pub mod recogniser;
 pub mod rewrite;
 pub mod single_pass;
 

@@ -1,11 +1,12 @@
 //! The single-pass face detector (UltraFace layout, `detector_single_pass` in the manifest): the whole
-//! frame resized to the model's fixed input (320×240), face scores and decoded corner boxes out, boxes
+//! frame resized to the model's fixed input (320×240) keeping its aspect (padded with black on the right
+//! or bottom, so a portrait photo is not squashed), face scores and decoded corner boxes out, boxes
 //! above the score threshold kept (best `top_k`), overlapping ones suppressed. Fast, but small faces in a
 //! large frame shrink below what it sees; MTCNN's pyramid is the detector for those.
 
 use super::align::RgbView;
 use super::boxes::{FaceBox, Overlap, suppress};
-use super::manifest::{InputSpec, Manifest, ManifestError, Role, SinglePassSpec};
+use super::manifest::{InputSpec, Manifest, ManifestError, ModelEntry, Role, SinglePassSpec};
 use super::model::{ModelError, ModelPlan, OnnxModel, Rewrites, Sha256Digest};
 use super::preprocess::{Region, fill_input};
 use tract_onnx::prelude::Tensor;
@@ -32,6 +33,22 @@ pub enum DetectorError {
     },
 }
 
+/// The manifest's model for `role`, loaded (sha256-checked, PRelu rewritten) and ready to plan.
+pub fn load_role(
+    manifest: &Manifest,
+    role: Role,
+) -> Result<(&ModelEntry, OnnxModel), DetectorError> {
+    let entry = manifest
+        .role(role)
+        .ok_or_else(|| DetectorError::Missing(format!("no {role:?} model")))?;
+    let sha: Sha256Digest = entry
+        .sha256
+        .parse()
+        .map_err(|e| DetectorError::Missing(format!("{}: {e}", entry.file.display())))?;
+    let model = OnnxModel::load(&manifest.path_of(entry), Some(sha), Rewrites::default())?;
+    Ok((entry, model))
+}
+
 /// A loaded single-pass detector with its plan and input buffer.
 pub struct SinglePassDetector {
     plan: ModelPlan,
@@ -44,17 +61,10 @@ pub struct SinglePassDetector {
 impl SinglePassDetector {
     /// Loads the manifest's single-pass detector (sha256-checked, planned for its fixed size).
     pub fn load(manifest: &Manifest) -> Result<SinglePassDetector, DetectorError> {
-        let entry = manifest
-            .role(Role::DetectorSinglePass)
-            .ok_or_else(|| DetectorError::Missing("no detector_single_pass model".into()))?;
+        let (entry, model) = load_role(manifest, Role::DetectorSinglePass)?;
         let spec = entry.single_pass.clone().ok_or_else(|| {
             DetectorError::Missing("detector_single_pass lacks [model.single_pass]".into())
         })?;
-        let sha: Sha256Digest = entry
-            .sha256
-            .parse()
-            .map_err(|e| DetectorError::Missing(format!("{}: {e}", entry.file.display())))?;
-        let model = OnnxModel::load(&manifest.path_of(entry), Some(sha), Rewrites::default())?;
         let [width, height] = spec.input_size;
         let plan = model.plan(&[1, 3, height, width])?;
         Ok(SinglePassDetector {
@@ -73,9 +83,17 @@ impl SinglePassDetector {
             model: self.name.clone(),
             why,
         };
+        let (fw, fh) = (frame.width as f32, frame.height as f32);
+        let aspect = width as f32 / height as f32;
+        let region = Region {
+            x: 0.0,
+            y: 0.0,
+            width: fw.max(fh * aspect),
+            height: fh.max(fw / aspect),
+        };
         if !fill_input(
             frame,
-            Region::whole(frame),
+            region,
             (width, height),
             &self.input,
             &mut self.buffer,
@@ -111,16 +129,16 @@ impl SinglePassDetector {
                 boxes.len()
             )));
         }
-        let (fw, fh) = (frame.width as f32, frame.height as f32);
+        let (rw, rh) = (region.width, region.height);
         let mut candidates: Vec<FaceBox> = boxes
             .chunks_exact(4)
             .zip(scores.chunks_exact(columns))
             .filter(|(_, s)| s[self.spec.score_index] >= self.spec.score_threshold)
             .map(|(b, s)| FaceBox {
-                x1: b[0].clamp(0.0, 1.0) * fw,
-                y1: b[1].clamp(0.0, 1.0) * fh,
-                x2: b[2].clamp(0.0, 1.0) * fw,
-                y2: b[3].clamp(0.0, 1.0) * fh,
+                x1: (b[0].clamp(0.0, 1.0) * rw).min(fw),
+                y1: (b[1].clamp(0.0, 1.0) * rh).min(fh),
+                x2: (b[2].clamp(0.0, 1.0) * rw).min(fw),
+                y2: (b[3].clamp(0.0, 1.0) * rh).min(fh),
                 score: s[self.spec.score_index],
             })
             .filter(|b| b.area() > 0.0)

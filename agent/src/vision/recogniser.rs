@@ -1,0 +1,98 @@
+//! Face embeddings (`recogniser` in the manifest): the five landmarks aligned onto the manifest's
+//! template with a similarity transform, the face warped into the aligned square, fed in the model's
+//! colour order and normalisation, and the embedding L2-normalised so that a dot product is the cosine.
+
+use super::align::{RgbView, Similarity, warp};
+use super::manifest::{InputSpec, Manifest, RecogniserSpec, Role};
+use super::matcher::normalised;
+use super::model::ModelPlan;
+use super::preprocess::{Region, fill_input};
+use super::single_pass::{DetectorError, load_role};
+use tract_onnx::prelude::Tensor;
+
+/// A loaded recogniser with its buffers.
+pub struct Recogniser {
+    plan: ModelPlan,
+    input: InputSpec,
+    spec: RecogniserSpec,
+    aligned: Vec<u8>,
+    buffer: Vec<f32>,
+    name: String,
+}
+
+impl Recogniser {
+    /// Loads the manifest's recogniser (PRelu rewritten).
+    pub fn load(manifest: &Manifest) -> Result<Recogniser, DetectorError> {
+        let (entry, model) = load_role(manifest, Role::Recogniser)?;
+        let spec = entry
+            .recogniser
+            .clone()
+            .ok_or_else(|| DetectorError::Missing("recogniser lacks [model.recogniser]".into()))?;
+
+        let size = spec.aligned_size;
+        Ok(Recogniser {
+            plan: model.plan(&[1, 3, size, size])?,
+            input: entry.input.clone(),
+            aligned: vec![0; size * size * 3],
+            buffer: vec![0.0; 3 * size * size],
+            spec,
+            name: entry.file.display().to_string(),
+        })
+    }
+
+    /// The aligned crop of the last [`Recogniser::embed`] (`aligned_size²` RGB bytes), for the quality gate.
+    pub fn aligned(&self) -> (&[u8], usize) {
+        (&self.aligned, self.spec.aligned_size)
+    }
+
+    /// The unit-length embedding of the face with these five landmarks.
+    pub fn embed(
+        &mut self,
+        frame: RgbView<'_>,
+        five: &[[f32; 2]; 5],
+    ) -> Result<Vec<f32>, DetectorError> {
+        let bad = |why: String| DetectorError::Output {
+            model: self.name.clone(),
+            why,
+        };
+        let size = self.spec.aligned_size;
+        let transform = Similarity::estimate(five, &self.spec.alignment_template)
+            .ok_or_else(|| bad("landmarks coincide: no alignment".into()))?;
+        if !warp(frame, &transform, size, &mut self.aligned) {
+            return Err(bad("the alignment cannot be inverted".into()));
+        }
+        let crop = RgbView {
+            width: size,
+            height: size,
+            data: &self.aligned,
+        };
+        if !fill_input(
+            crop,
+            Region::whole(crop),
+            (size, size),
+            &self.input,
+            &mut self.buffer,
+        ) {
+            return Err(bad("aligned buffer size".into()));
+        }
+        let tensor = Tensor::from_shape(&[1, 3, size, size], &self.buffer)
+            .map_err(|e| bad(format!("input tensor: {e}")))?;
+        let outputs = self.plan.run(tensor)?;
+        let raw: Vec<f32> = outputs
+            .first()
+            .ok_or_else(|| bad("no output".into()))?
+            .to_plain_array_view::<f32>()
+            .map_err(|e| bad(format!("embedding: {e}")))?
+            .iter()
+            .copied()
+            .collect();
+        if raw.len() != self.spec.embedding_size {
+            return Err(bad(format!(
+                "{} values, expected {}",
+                raw.len(),
+                self.spec.embedding_size
+            )));
+        }
+        normalised(&raw).ok_or_else(|| bad("zero or non-finite embedding".into()))
+    }
+}

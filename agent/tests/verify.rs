@@ -1,0 +1,159 @@
+//! `wardwatch-agent verify` and `enroll-embed` as a user runs them, on ORL photos (../shared/faces/orl,
+//! used in place, never copied into the repository) and on bad input: unreadable, truncated, corrupt,
+//! zero-size, oversized, no face; grey and RGBA images.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn orl(rel: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/faces/orl")
+        .join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: the accuracy data sits beside the repository",
+        path.display()
+    );
+    path
+}
+
+fn agent(args: &[&str]) -> (bool, String, String) {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/manifest.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_wardwatch-agent"))
+        .args(args)
+        .env("WARDWATCH_MODELS", models)
+        .output()
+        .expect("run wardwatch-agent");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn verify(a: &Path, b: &Path) -> serde_json::Value {
+    let (ok, stdout, stderr) = agent(&[
+        "verify",
+        &a.display().to_string(),
+        &b.display().to_string(),
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    serde_json::from_str(&stdout).expect("JSON")
+}
+
+#[test]
+fn same_and_different_people() {
+    let same = verify(&orl("s5/1.pgm"), &orl("s5/2.pgm"));
+    assert_eq!(same["same"], true, "{same}");
+    assert_eq!(same["threshold"], 0.39);
+    let different = verify(&orl("s5/1.pgm"), &orl("s6/1.pgm"));
+    assert_eq!(different["same"], false, "{different}");
+    assert!(same["similarity"].as_f64() > different["similarity"].as_f64());
+}
+
+#[test]
+fn bad_images_are_named_and_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = orl("s5/1.pgm");
+    let bytes = std::fs::read(&good).expect("read");
+    let truncated = dir.path().join("truncated.pgm");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nthis is not a png").expect("write");
+    let empty = dir.path().join("empty.jpg");
+    std::fs::write(&empty, b"").expect("write");
+    // A PNG header that claims 100,000 × 100,000 pixels: refused before any allocation.
+    let huge = png_header(100_000, 100_000);
+    let huge_path = dir.path().join("huge.png");
+    std::fs::write(&huge_path, &huge).expect("write");
+    let blank = dir.path().join("blank.png");
+    image::RgbImage::from_pixel(200, 150, image::Rgb([120, 120, 120]))
+        .save(&blank)
+        .expect("blank png");
+    let missing = dir.path().join("missing.jpg");
+    for (path, expected) in [
+        (&truncated, "truncated.pgm"),
+        (&corrupt, "corrupt.png"),
+        (&empty, "empty.jpg"),
+        (&huge_path, "huge.png"),
+        (&blank, "no face found"),
+        (&missing, "cannot read"),
+    ] {
+        let (ok, _, stderr) = agent(&[
+            "verify",
+            &good.display().to_string(),
+            &path.display().to_string(),
+        ]);
+        assert!(!ok, "{} must fail", path.display());
+        assert!(stderr.contains(expected), "{}: {stderr}", path.display());
+    }
+}
+
+/// A minimal PNG: signature and an IHDR chunk (8-bit RGB) with the given size; no image data.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(b"IHDR");
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let crc = crc32(&ihdr);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(&ihdr);
+    out.extend_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in bytes {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn rgba_and_grey_images_embed_alike_and_enrol_for_the_collector() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let grey = orl("s7/3.pgm");
+    let face = image::open(&grey).expect("ORL").to_luma8();
+    let rgba = image::RgbaImage::from_fn(face.width(), face.height(), |x, y| {
+        let v = face.get_pixel(x, y)[0];
+        image::Rgba([v, v, v, 255])
+    });
+    let rgba_path = dir.path().join("face.png");
+    rgba.save(&rgba_path).expect("save");
+    let same = verify(&grey, &rgba_path);
+    assert!(
+        same["similarity"].as_f64().is_some_and(|s| s > 0.99),
+        "{same}"
+    );
+
+    let (ok, stdout, stderr) = agent(&[
+        "enroll-embed",
+        &grey.display().to_string(),
+        &rgba_path.display().to_string(),
+        "--psn-no",
+        "43060000000000000007",
+        "--institution",
+        "H43060200175",
+    ]);
+    assert!(ok, "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["psn_no"], "43060000000000000007");
+    assert_eq!(lines[0]["fixmedins_code"], "H43060200175");
+    assert_eq!(lines[0]["model"], "fr_feature");
+    assert_eq!(lines[0]["embedding"].as_array().map(Vec::len), Some(512));
+}
