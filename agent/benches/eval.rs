@@ -1,0 +1,129 @@
+//! Bench: face accuracy on the ORL database (40 people × 10 grey 92×112 photos; pass its folder, default
+//! `../shared/faces/orl` beside the repository — it is never copied into the repository). Runs the agent's
+//! still-image pipeline (single-pass detector → 68→5 landmarks → five-point alignment → fr_feature) on
+//! every photo and prints, one line each: detection rate, EER, TAR at FAR 1e-3 and 1e-4 with their
+//! thresholds, and rank-1 identification with photo 1 of each person as the gallery.
+//!
+//! `cargo bench -p wardwatch-agent --bench eval [-- ORL_DIR]`
+
+use std::path::{Path, PathBuf};
+use wardwatch_agent::vision::engine::{FaceEngine, cosine};
+use wardwatch_agent::vision::image_io::load_rgb;
+use wardwatch_agent::vision::manifest::Manifest;
+
+/// The threshold at which at most `far` of impostor scores are accepted, and the share of genuine
+/// scores accepted there.
+fn tar_at_far(genuine: &[f32], impostor_desc: &[f32], far: f64) -> (f64, f32) {
+    let allowed = (far * impostor_desc.len() as f64).floor() as usize;
+    // Accept strictly above the (allowed+1)-th highest impostor score.
+    let threshold = impostor_desc
+        .get(allowed)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY);
+    let accepted = genuine.iter().filter(|g| **g > threshold).count();
+    (accepted as f64 / genuine.len().max(1) as f64, threshold)
+}
+
+/// Equal error rate: where the false-accept and false-reject rates cross.
+fn eer(genuine: &[f32], impostor: &[f32]) -> (f64, f32) {
+    let mut best = (f64::INFINITY, 0.0f64, 0.0f32);
+    for step in 0..=2000 {
+        let t = -0.2 + step as f32 * 0.0006;
+        let far =
+            impostor.iter().filter(|s| **s >= t).count() as f64 / impostor.len().max(1) as f64;
+        let frr = genuine.iter().filter(|s| **s < t).count() as f64 / genuine.len().max(1) as f64;
+        if (far - frr).abs() < best.0 {
+            best = ((far - frr).abs(), (far + frr) / 2.0, t);
+        }
+    }
+    (best.1, best.2)
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let orl: PathBuf = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("../shared/faces/orl"));
+    anyhow::ensure!(
+        orl.join("s1/1.pgm").exists(),
+        "{} does not hold ORL (s1/1.pgm …)",
+        orl.display()
+    );
+    let manifest = Manifest::load(&root.join("models/manifest.toml"))?;
+    let mut engine = FaceEngine::load(&manifest)?;
+    // embeddings[person][shot]
+    let mut embeddings: Vec<Vec<Option<Vec<f32>>>> = Vec::new();
+    let mut missed = Vec::new();
+    for person in 1..=40 {
+        let mut shots = Vec::new();
+        for shot in 1..=10 {
+            let frame = load_rgb(&orl.join(format!("s{person}/{shot}.pgm")))?;
+            let face = engine.largest_face(frame.view())?;
+            if face.is_none() {
+                missed.push(format!("s{person}/{shot}"));
+            }
+            shots.push(face.map(|f| f.embedding));
+        }
+        embeddings.push(shots);
+    }
+    let detected = 400 - missed.len();
+    println!("detection {detected}/400 (missed {missed:?})");
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    let all: Vec<(usize, &Vec<f32>)> = embeddings
+        .iter()
+        .enumerate()
+        .flat_map(|(p, shots)| shots.iter().flatten().map(move |e| (p, e)))
+        .collect();
+    for (i, (pa, a)) in all.iter().enumerate() {
+        for (pb, b) in &all[i + 1..] {
+            let s = cosine(a, b);
+            if pa == pb {
+                genuine.push(s);
+            } else {
+                impostor.push(s);
+            }
+        }
+    }
+    // A photo without a face cannot match: its genuine pairs count as rejected.
+    let lost_genuine = 45 * 40 - genuine.len();
+    genuine.extend(std::iter::repeat_n(f32::NEG_INFINITY, lost_genuine));
+    let mut impostor_desc = impostor.clone();
+    impostor_desc.sort_by(|a, b| b.total_cmp(a));
+    let (eer, at) = eer(&genuine, &impostor);
+    println!(
+        "EER {:.2}% (at {at:.3}; {} genuine pairs, {} impostor pairs)",
+        eer * 100.0,
+        genuine.len(),
+        impostor.len()
+    );
+    for far in [1e-3, 1e-4] {
+        let (tar, threshold) = tar_at_far(&genuine, &impostor_desc, far);
+        println!(
+            "TAR {:.1}% at FAR {far:.0e} (threshold {threshold:.3})",
+            tar * 100.0
+        );
+    }
+    // Rank-1: photo 1 of each person enrolled, photos 2–10 as probes.
+    let (mut correct, mut probes) = (0, 0);
+    for (person, shots) in embeddings.iter().enumerate() {
+        for probe in shots.iter().skip(1) {
+            probes += 1;
+            let Some(probe) = probe else { continue };
+            let best = embeddings
+                .iter()
+                .enumerate()
+                .filter_map(|(p, s)| s[0].as_ref().map(|g| (p, cosine(g, probe))))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if best.is_some_and(|(p, _)| p == person) {
+                correct += 1;
+            }
+        }
+    }
+    println!(
+        "rank-1 {:.1}% ({correct}/{probes}, photo 1 as the gallery)",
+        correct as f64 * 100.0 / probes as f64
+    );
+    Ok(())
+}
