@@ -1,13 +1,14 @@
 //! Bench: face accuracy on the ORL database (40 people × 10 grey 92×112 photos; pass its folder, default
 //! `../shared/faces/orl` beside the repository — it is never copied into the repository). Runs the agent's
-//! still-image pipeline (single-pass detector → 68→5 landmarks → five-point alignment → fr_feature) on
+//! still-image pipeline (MTCNN with its five landmarks, or `--single-pass`: the single-pass detector with
+//! 68→5 landmarks; then five-point alignment → fr_feature) on
 //! every photo and prints, one line each: detection rate, EER, TAR at FAR 1e-3 and 1e-4 with their
 //! thresholds, and rank-1 identification with photo 1 of each person as the gallery.
 //!
-//! `cargo bench -p wardwatch-agent --bench eval [-- ORL_DIR]`
+//! `cargo bench -p wardwatch-agent --bench eval [-- ORL_DIR] [--single-pass]` (default detector: MTCNN)
 
 use std::path::{Path, PathBuf};
-use wardwatch_agent::vision::engine::{FaceEngine, cosine};
+use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine, cosine};
 use wardwatch_agent::vision::image_io::load_rgb;
 use wardwatch_agent::vision::manifest::Manifest;
 
@@ -52,7 +53,13 @@ fn main() -> anyhow::Result<()> {
         orl.display()
     );
     let manifest = Manifest::load(&root.join("models/manifest.toml"))?;
-    let mut engine = FaceEngine::load(&manifest)?;
+    let kind = if std::env::args().any(|a| a == "--single-pass") {
+        DetectorKind::SinglePass
+    } else {
+        DetectorKind::Mtcnn
+    };
+    println!("detector {kind:?}");
+    let mut engine = FaceEngine::load(&manifest, kind)?;
     // embeddings[person][shot]
     let mut embeddings: Vec<Vec<Option<Vec<f32>>>> = Vec::new();
     let mut missed = Vec::new();

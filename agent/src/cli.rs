@@ -57,6 +57,9 @@ pub enum Command {
         /// The model manifest.
         #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
         models: PathBuf,
+        /// Which detector finds the faces.
+        #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
+        detector: crate::vision::engine::DetectorKind,
     },
     /// Embeddings of the largest face in each image, one JSON line per image; with --psn-no and
     /// --institution the lines are ready for `wardwatch-collector gallery import`.
@@ -73,6 +76,9 @@ pub enum Command {
         /// The model manifest.
         #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
         models: PathBuf,
+        /// Which detector finds the faces.
+        #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
+        detector: crate::vision::engine::DetectorKind,
     },
 }
 
@@ -121,9 +127,10 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             json,
             threshold,
             models,
+            detector,
         } => {
             let manifest = crate::vision::manifest::Manifest::load(&models)?;
-            let mut engine = crate::vision::engine::FaceEngine::load(&manifest)?;
+            let mut engine = crate::vision::engine::FaceEngine::load(&manifest, detector)?;
             let a = embed_file(&mut engine, &first)?;
             let b = embed_file(&mut engine, &second)?;
             let similarity = crate::vision::engine::cosine(&a, &b);
@@ -151,6 +158,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             psn_no,
             institution,
             models,
+            detector,
         } => {
             let manifest = crate::vision::manifest::Manifest::load(&models)?;
             let model = manifest
@@ -158,7 +166,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                 .and_then(|e| e.file.file_stem())
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "recogniser".into());
-            let mut engine = crate::vision::engine::FaceEngine::load(&manifest)?;
+            let mut engine = crate::vision::engine::FaceEngine::load(&manifest, detector)?;
             for image in &images {
                 let embedding = embed_file(&mut engine, image)?;
                 let line = match (&psn_no, &institution) {

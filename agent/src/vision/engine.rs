@@ -1,11 +1,13 @@
-//! The face engine for still images: detect (single-pass), five landmarks, align and embed — what
-//! `wardwatch-agent verify` and `enroll-embed` run. Liveness and the MTCNN pyramid for small faces in
-//! large frames join it with the rest of the face-pipeline issue.
+//! The face engine for still images: detect, five landmarks, align and embed — what `wardwatch-agent
+//! verify` and `enroll-embed` run. Two detectors: MTCNN (pyramid; its third network gives the five
+//! landmarks) and the single-pass detector (whose five landmarks come from the 68-point model).
+//! Liveness joins it with the rest of the face-pipeline issue.
 
 use super::align::RgbView;
 use super::boxes::FaceBox;
 use super::landmarks::LandmarkModel;
 use super::manifest::Manifest;
+use super::mtcnn::Mtcnn;
 use super::recogniser::Recogniser;
 use super::single_pass::{DetectorError, SinglePassDetector};
 
@@ -25,29 +27,68 @@ pub struct FaceFound {
     pub embedding: Vec<f32>,
 }
 
+/// A face's box and five landmarks (left eye, right eye, nose, mouth left, mouth right).
+pub type Located = (FaceBox, [[f32; 2]; 5]);
+
+/// Which detector finds the faces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DetectorKind {
+    /// MTCNN: pyramid, three networks, five landmarks of its own.
+    Mtcnn,
+    /// Single-pass detector + 68-point landmarks.
+    SinglePass,
+}
+
+enum Detector {
+    Mtcnn(Box<Mtcnn>),
+    SinglePass(Box<SinglePassDetector>, Box<LandmarkModel>),
+}
+
 /// Loaded models and their buffers.
 pub struct FaceEngine {
-    detector: SinglePassDetector,
-    landmarks: LandmarkModel,
+    detector: Detector,
     recogniser: Recogniser,
 }
 
 impl FaceEngine {
-    /// Loads the detector, landmark model and recogniser named by the manifest.
-    pub fn load(manifest: &Manifest) -> Result<FaceEngine, DetectorError> {
+    /// Loads the detector and recogniser named by the manifest.
+    pub fn load(manifest: &Manifest, kind: DetectorKind) -> Result<FaceEngine, DetectorError> {
+        let detector = match kind {
+            DetectorKind::Mtcnn => Detector::Mtcnn(Box::new(Mtcnn::load(manifest)?)),
+            DetectorKind::SinglePass => Detector::SinglePass(
+                Box::new(SinglePassDetector::load(manifest)?),
+                Box::new(LandmarkModel::load(manifest)?),
+            ),
+        };
         Ok(FaceEngine {
-            detector: SinglePassDetector::load(manifest)?,
-            landmarks: LandmarkModel::load(manifest)?,
+            detector,
             recogniser: Recogniser::load(manifest)?,
         })
     }
 
-    /// Every face in the frame, best detection first.
+    /// Every face's box and five landmarks, best detection first.
+    pub fn locate(&mut self, frame: RgbView<'_>) -> Result<Vec<Located>, DetectorError> {
+        match &mut self.detector {
+            Detector::Mtcnn(mtcnn) => Ok(mtcnn
+                .detect(frame)?
+                .into_iter()
+                .map(|f| (f.face, f.landmarks))
+                .collect()),
+            Detector::SinglePass(detector, landmarks) => {
+                let boxes = detector.detect(frame)?;
+                boxes
+                    .into_iter()
+                    .map(|b| Ok((b, landmarks.five_points(frame, &b)?)))
+                    .collect()
+            }
+        }
+    }
+
+    /// Every face in the frame with its embedding, best detection first.
     pub fn faces(&mut self, frame: RgbView<'_>) -> Result<Vec<FaceFound>, DetectorError> {
-        let boxes = self.detector.detect(frame)?;
-        let mut found = Vec::with_capacity(boxes.len());
-        for face in boxes {
-            let landmarks = self.landmarks.five_points(frame, &face)?;
+        let located = self.locate(frame)?;
+        let mut found = Vec::with_capacity(located.len());
+        for (face, landmarks) in located {
             let embedding = self.recogniser.embed(frame, &landmarks)?;
             found.push(FaceFound {
                 face,
@@ -60,14 +101,13 @@ impl FaceEngine {
 
     /// The largest face in the frame, if any.
     pub fn largest_face(&mut self, frame: RgbView<'_>) -> Result<Option<FaceFound>, DetectorError> {
-        let boxes = self.detector.detect(frame)?;
-        let Some(face) = boxes
+        let located = self.locate(frame)?;
+        let Some((face, landmarks)) = located
             .into_iter()
-            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .max_by(|a, b| a.0.area().total_cmp(&b.0.area()))
         else {
             return Ok(None);
         };
-        let landmarks = self.landmarks.five_points(frame, &face)?;
         let embedding = self.recogniser.embed(frame, &landmarks)?;
         Ok(Some(FaceFound {
             face,

@@ -120,6 +120,66 @@ pub struct SinglePassSpec {
     pub variances: [f32; 2],
 }
 
+/// A non-maximum suppression setting.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NmsSpec {
+    /// Overlap above which the weaker box goes.
+    pub iou: f32,
+    /// `union` or `min`.
+    pub method: NmsMethod,
+}
+
+/// How NMS measures overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NmsMethod {
+    /// Intersection over union.
+    Union,
+    /// Intersection over the smaller box.
+    Min,
+}
+
+/// Facts of one MTCNN stage (stage 1 has the pyramid; stages 2 and 3 the crop size and one NMS).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtcnnSpec {
+    /// 1, 2 or 3.
+    pub stage: u8,
+    /// Smallest face looked for, in pixels (stage 1).
+    #[serde(default)]
+    pub min_face_size: Option<f32>,
+    /// Pyramid scale step (stage 1).
+    #[serde(default)]
+    pub pyramid_factor: Option<f32>,
+    /// How pyramid levels are resized (stage 1, informative).
+    #[serde(default)]
+    pub resize: Option<String>,
+    /// Output cell stride in pixels (stage 1).
+    #[serde(default)]
+    pub stride: Option<u32>,
+    /// Receptive cell size in pixels (stage 1).
+    #[serde(default)]
+    pub cell_size: Option<u32>,
+    /// Kept when the face score passes this.
+    pub score_threshold: f32,
+    /// NMS within one pyramid level (stage 1).
+    #[serde(default)]
+    pub nms_per_scale: Option<NmsSpec>,
+    /// NMS across pyramid levels (stage 1).
+    #[serde(default)]
+    pub nms_all_scales: Option<NmsSpec>,
+    /// Crop side (stages 2 and 3).
+    #[serde(default)]
+    pub crop_size: Option<usize>,
+    /// NMS of the stage (stages 2 and 3).
+    #[serde(default)]
+    pub nms: Option<NmsSpec>,
+    /// Landmark order (stage 3).
+    #[serde(default)]
+    pub landmark_order: Option<Vec<String>>,
+}
+
 /// Facts of the 68-point landmark model.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,9 +224,9 @@ pub struct ModelEntry {
     pub input: InputSpec,
     /// The outputs, in graph order.
     pub output: Vec<OutputSpec>,
-    /// MTCNN facts (read by the MTCNN detector).
+    /// MTCNN stage facts.
     #[serde(default)]
-    pub mtcnn: Option<toml::Table>,
+    pub mtcnn: Option<MtcnnSpec>,
     /// Single-pass detector facts.
     #[serde(default)]
     pub single_pass: Option<SinglePassSpec>,

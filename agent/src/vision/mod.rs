@@ -12,12 +12,13 @@
 //! | [`manifest`] | `models/manifest.toml`: which file plays which role, its tensors and preprocessing |
 //! | [`preprocess`] | frame region → a model's input tensor (resize, layout, colour order, normalisation) |
 //! | [`single_pass`] | the single-pass detector (UltraFace layout) on the whole frame |
+//! | [`mtcnn`] | the MTCNN detector: pyramid, refinement, five landmarks (small faces in large frames) |
 //! | [`landmarks`] | five landmarks per detected face from the 68-point model |
 //! | [`recogniser`] | aligned crop → unit-length embedding |
 //! | [`image_io`] | still images (JPEG, PNG, PGM) → RGB frames with bounded memory |
 //! | [`engine`] | detect → landmarks → align → embed, for still images (`verify`, `enroll-embed`) |
 //!
-//! MTCNN and liveness come next (see `models/manifest.toml`);
+//! Liveness comes next (see `models/manifest.toml`);
 //! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
@@ -28,6 +29,7 @@ pub mod landmarks;
 pub mod manifest;
 pub mod matcher;
 pub mod model;
+pub mod mtcnn;
 pub mod preprocess;
 pub mod quality;
 pub mod recogniser;

@@ -1,5 +1,6 @@
 //! Frame pixels → a model's input tensor: a region of the frame resized (bilinear, pixel centres
-//! aligned) to the model's size, in its layout (NCHW, NHWC or MTCNN's transposed NWHC), colour order
+//! aligned; when shrinking, each output pixel averages a grid of samples over its footprint, close to
+//! OpenCV's area resize) to the model's size, in its layout (NCHW, NHWC or MTCNN's transposed NWHC), colour order
 //! (RGB, BGR or grey) and normalisation ((pixel − mean) / std), written into a caller's buffer.
 
 use super::align::{RgbView, bilinear};
@@ -48,15 +49,24 @@ pub fn fill_input(
         return false;
     }
     let (sx, sy) = (region.width / width as f32, region.height / height as f32);
+    // Samples per output pixel along each axis when shrinking (1 when enlarging).
+    let (nx, ny) = (
+        sx.ceil().clamp(1.0, 4.0) as usize,
+        sy.ceil().clamp(1.0, 4.0) as usize,
+    );
+    let weight = 1.0 / (nx * ny) as f32;
     for v in 0..height {
-        let y = region.y + (v as f32 + 0.5) * sy - 0.5;
         for u in 0..width {
-            let x = region.x + (u as f32 + 0.5) * sx - 0.5;
-            let (r, g, b) = (
-                bilinear(frame, x, y, 0),
-                bilinear(frame, x, y, 1),
-                bilinear(frame, x, y, 2),
-            );
+            let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
+            for j in 0..ny {
+                let y = region.y + (v as f32 + (j as f32 + 0.5) / ny as f32) * sy - 0.5;
+                for i in 0..nx {
+                    let x = region.x + (u as f32 + (i as f32 + 0.5) / nx as f32) * sx - 0.5;
+                    r += bilinear(frame, x, y, 0) * weight;
+                    g += bilinear(frame, x, y, 1) * weight;
+                    b += bilinear(frame, x, y, 2) * weight;
+                }
+            }
             for c in 0..channels {
                 let pixel = match spec.colour_order {
                     ColourOrder::Rgb => [r, g, b][c],
