@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine, cosine};
 use wardwatch_agent::vision::image_io::load_rgb;
+use wardwatch_agent::vision::liveness::LivenessModel;
 use wardwatch_agent::vision::manifest::Manifest;
 
 /// The threshold at which at most `far` of impostor scores are accepted, and the share of genuine
@@ -60,20 +61,26 @@ fn main() -> anyhow::Result<()> {
     };
     println!("detector {kind:?}");
     let mut engine = FaceEngine::load(&manifest, kind)?;
+    let mut liveness = LivenessModel::load(&manifest)?;
+    // live[person] = live probabilities of the person's detected photos
+    let mut live: Vec<Vec<f32>> = Vec::new();
     // embeddings[person][shot]
     let mut embeddings: Vec<Vec<Option<Vec<f32>>>> = Vec::new();
     let mut missed = Vec::new();
     for person in 1..=40 {
         let mut shots = Vec::new();
+        let mut person_live = Vec::new();
         for shot in 1..=10 {
             let frame = load_rgb(&orl.join(format!("s{person}/{shot}.pgm")))?;
             let face = engine.largest_face(frame.view())?;
-            if face.is_none() {
-                missed.push(format!("s{person}/{shot}"));
+            match &face {
+                Some(f) => person_live.push(liveness.live_probability(frame.view(), &f.face)?),
+                None => missed.push(format!("s{person}/{shot}")),
             }
             shots.push(face.map(|f| f.embedding));
         }
         embeddings.push(shots);
+        live.push(person_live);
     }
     let detected = 400 - missed.len();
     println!("detection {detected}/400 (missed {missed:?})");
@@ -131,6 +138,24 @@ fn main() -> anyhow::Result<()> {
     println!(
         "rank-1 {:.1}% ({correct}/{probes}, photo 1 as the gallery)",
         correct as f64 * 100.0 / probes as f64
+    );
+    // Liveness on real (if scanned) faces: false rejects at 0.5, per photo and per person's track of
+    // photos (its median).
+    let photos: Vec<f32> = live.iter().flatten().copied().collect();
+    let rejected = photos.iter().filter(|p| **p < 0.5).count();
+    let tracks_rejected = live
+        .iter()
+        .filter(|person| {
+            let mut sorted = (*person).clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            sorted.get(sorted.len() / 2).is_some_and(|m| *m < 0.5)
+        })
+        .count();
+    println!(
+        "liveness FRR {:.1}% per photo ({rejected}/{}), {:.1}% per person-track ({tracks_rejected}/40) at 0.5",
+        rejected as f64 * 100.0 / photos.len().max(1) as f64,
+        photos.len(),
+        tracks_rejected as f64 * 100.0 / 40.0
     );
     Ok(())
 }

@@ -49,3 +49,42 @@ fn small_faces_in_a_full_hd_frame() {
     assert!(found >= 18, "{found}/20");
     assert!(faces.len() <= 24, "{} detections for 20 faces", faces.len());
 }
+
+/// The liveness model runs on a detected face and gives a probability; the same face twice gives the
+/// same answer, and a face and a flat grey patch the size of a face get different answers.
+#[test]
+fn liveness_scores_a_detected_face() {
+    use wardwatch_agent::vision::liveness::LivenessModel;
+    let manifest = common::manifest();
+    let mut mtcnn = Mtcnn::load(&manifest).expect("mtcnn");
+    let mut liveness = LivenessModel::load(&manifest).expect("liveness");
+    let (width, height) = (640usize, 480usize);
+    let mut frame = vec![118u8; width * height * 3];
+    let face = image::open(common::orl_dir().join("s9/1.pgm"))
+        .expect("ORL")
+        .to_luma8();
+    common::paste(&mut frame, width, &face, (250, 150), 1.5);
+    let view = RgbView {
+        width,
+        height,
+        data: &frame,
+    };
+    let found = mtcnn.detect(view).expect("detect");
+    let first = found.first().expect("a face");
+    let p = liveness
+        .live_probability(view, &first.face)
+        .expect("liveness");
+    assert!((0.0..=1.0).contains(&p), "{p}");
+    assert_eq!(
+        liveness.live_probability(view, &first.face).expect("again"),
+        p
+    );
+    let mut flat_box = first.face;
+    flat_box.x1 -= 240.0;
+    flat_box.x2 -= 240.0;
+    let q = liveness.live_probability(view, &flat_box).expect("flat");
+    assert!(
+        (q - p).abs() > 1e-4,
+        "a grey patch scored like a face: {q} vs {p}"
+    );
+}

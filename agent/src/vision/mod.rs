@@ -15,10 +15,11 @@
 //! | [`mtcnn`] | the MTCNN detector: pyramid, refinement, five landmarks (small faces in large frames) |
 //! | [`landmarks`] | five landmarks per detected face from the 68-point model |
 //! | [`recogniser`] | aligned crop → unit-length embedding |
+//! | [`liveness`] | the presentation-attack model: live probability of a face |
 //! | [`image_io`] | still images (JPEG, PNG, PGM) → RGB frames with bounded memory |
 //! | [`engine`] | detect → landmarks → align → embed, for still images (`verify`, `enroll-embed`) |
 //!
-//! Liveness comes next (see `models/manifest.toml`);
+//! Tracks over video and the camera runtime come with the agent-runtime issue (see `models/manifest.toml`);
 //! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
@@ -26,6 +27,7 @@ pub mod boxes;
 pub mod engine;
 pub mod image_io;
 pub mod landmarks;
+pub mod liveness;
 pub mod manifest;
 pub mod matcher;
 pub mod model;
