@@ -7,8 +7,7 @@ use super::boxes::FaceBox;
 use super::manifest::{InputSpec, Landmarks68Spec, Manifest, Role};
 use super::model::ModelPlan;
 use super::preprocess::{Region, fill_input};
-use super::single_pass::{DetectorError, load_role};
-use tract_onnx::prelude::Tensor;
+use super::single_pass::{DetectorError, load_role, run_first_output};
 
 /// A loaded landmark model.
 pub struct LandmarkModel {
@@ -51,33 +50,16 @@ impl LandmarkModel {
             (face.x2 - face.x1) * self.spec.crop_scale,
             (face.y2 - face.y1) * self.spec.crop_scale,
         );
-        let (cx, cy) = ((face.x1 + face.x2) / 2.0, (face.y1 + face.y2) / 2.0);
-        // Shifted back inside the frame where it can be.
-        let x = (cx - w / 2.0).clamp(0.0, (frame.width as f32 - w).max(0.0));
-        let y = (cy - h / 2.0).clamp(0.0, (frame.height as f32 - h).max(0.0));
-        let region = Region {
-            x,
-            y,
-            width: w,
-            height: h,
-        };
+        let region = Region::centred_on(face, w, h, frame);
+        let (x, y) = (region.x, region.y);
         let [iw, ih] = self.spec.input_size;
         if !fill_input(frame, region, (iw, ih), &self.input, &mut self.buffer) {
             return Err(bad(
                 "the frame's pixel buffer is shorter than its size".into()
             ));
         }
-        let tensor = Tensor::from_shape(&[1, 1, ih, iw], &self.buffer)
-            .map_err(|e| bad(format!("input tensor: {e}")))?;
-        let outputs = self.plan.run(tensor)?;
-        let points = outputs
-            .first()
-            .ok_or_else(|| bad("no output".into()))?
-            .to_plain_array_view::<f32>()
-            .map_err(|e| bad(format!("points: {e}")))?
-            .iter()
-            .copied()
-            .collect::<Vec<f32>>();
+        let points: Vec<f32> =
+            run_first_output(&mut self.plan, &[1, 1, ih, iw], &self.buffer, &self.name)?;
         if points.len() != 136 {
             return Err(bad(format!("{} values, expected 136", points.len())));
         }

@@ -9,9 +9,8 @@ use super::boxes::FaceBox;
 use super::manifest::{InputSpec, Manifest, Role};
 use super::model::ModelPlan;
 use super::preprocess::{Region, fill_input};
-use super::single_pass::{DetectorError, load_role};
+use super::single_pass::{DetectorError, load_role, run_first_output};
 use serde::Deserialize;
-use tract_onnx::prelude::Tensor;
 
 /// Facts of the liveness model (`[model.liveness]`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -75,30 +74,15 @@ impl LivenessModel {
             .min((fw - 1.0) / bw)
             .max(1.0);
         let (w, h) = (bw * scale, bh * scale);
-        let (cx, cy) = ((face.x1 + face.x2) / 2.0, (face.y1 + face.y2) / 2.0);
-        let region = Region {
-            x: (cx - w / 2.0).clamp(0.0, (fw - w).max(0.0)),
-            y: (cy - h / 2.0).clamp(0.0, (fh - h).max(0.0)),
-            width: w,
-            height: h,
-        };
+        let region = Region::centred_on(face, w, h, frame);
         let [iw, ih] = self.spec.input_size;
         if !fill_input(frame, region, (iw, ih), &self.input, &mut self.buffer) {
             return Err(bad(
                 "the frame's pixel buffer is shorter than its size".into()
             ));
         }
-        let tensor = Tensor::from_shape(&[1, 3, ih, iw], &self.buffer)
-            .map_err(|e| bad(format!("input tensor: {e}")))?;
-        let outputs = self.plan.run(tensor)?;
-        let logits: Vec<f32> = outputs
-            .first()
-            .ok_or_else(|| bad("no output".into()))?
-            .to_plain_array_view::<f32>()
-            .map_err(|e| bad(format!("logits: {e}")))?
-            .iter()
-            .copied()
-            .collect();
+        let logits: Vec<f32> =
+            run_first_output(&mut self.plan, &[1, 3, ih, iw], &self.buffer, &self.name)?;
         let live = *logits
             .get(self.spec.live_class_index)
             .ok_or_else(|| bad(format!("{} logits", logits.len())))?;

@@ -20,6 +20,22 @@ pub struct Region {
 }
 
 impl Region {
+    /// A `width × height` region centred on `face`'s centre, shifted back inside the frame where it fits.
+    pub fn centred_on(
+        face: &super::boxes::FaceBox,
+        width: f32,
+        height: f32,
+        frame: RgbView<'_>,
+    ) -> Region {
+        let (cx, cy) = ((face.x1 + face.x2) / 2.0, (face.y1 + face.y2) / 2.0);
+        Region {
+            x: (cx - width / 2.0).clamp(0.0, (frame.width as f32 - width).max(0.0)),
+            y: (cy - height / 2.0).clamp(0.0, (frame.height as f32 - height).max(0.0)),
+            width,
+            height,
+        }
+    }
+
     /// The whole frame.
     pub fn whole(frame: RgbView<'_>) -> Region {
         Region {

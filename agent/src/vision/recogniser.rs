@@ -7,8 +7,7 @@ use super::manifest::{InputSpec, Manifest, RecogniserSpec, Role};
 use super::matcher::normalised;
 use super::model::ModelPlan;
 use super::preprocess::{Region, fill_input};
-use super::single_pass::{DetectorError, load_role};
-use tract_onnx::prelude::Tensor;
+use super::single_pass::{DetectorError, load_role, run_first_output};
 
 /// A loaded recogniser with its buffers.
 pub struct Recogniser {
@@ -75,17 +74,12 @@ impl Recogniser {
         ) {
             return Err(bad("aligned buffer size".into()));
         }
-        let tensor = Tensor::from_shape(&[1, 3, size, size], &self.buffer)
-            .map_err(|e| bad(format!("input tensor: {e}")))?;
-        let outputs = self.plan.run(tensor)?;
-        let raw: Vec<f32> = outputs
-            .first()
-            .ok_or_else(|| bad("no output".into()))?
-            .to_plain_array_view::<f32>()
-            .map_err(|e| bad(format!("embedding: {e}")))?
-            .iter()
-            .copied()
-            .collect();
+        let raw: Vec<f32> = run_first_output(
+            &mut self.plan,
+            &[1, 3, size, size],
+            &self.buffer,
+            &self.name,
+        )?;
         if raw.len() != self.spec.embedding_size {
             return Err(bad(format!(
                 "{} values, expected {}",

@@ -49,6 +49,30 @@ pub fn load_role(
     Ok((entry, model))
 }
 
+/// Runs a one-input plan on `input` (of `shape`) and returns its first output's values; `name` names
+/// the model in errors.
+pub fn run_first_output(
+    plan: &mut ModelPlan,
+    shape: &[usize],
+    input: &[f32],
+    name: &str,
+) -> Result<Vec<f32>, DetectorError> {
+    let bad = |why: String| DetectorError::Output {
+        model: name.to_owned(),
+        why,
+    };
+    let tensor = Tensor::from_shape(shape, input).map_err(|e| bad(format!("input tensor: {e}")))?;
+    let outputs = plan.run(tensor)?;
+    Ok(outputs
+        .first()
+        .ok_or_else(|| bad("no output".into()))?
+        .to_plain_array_view::<f32>()
+        .map_err(|e| bad(format!("output: {e}")))?
+        .iter()
+        .copied()
+        .collect())
+}
+
 /// A loaded single-pass detector with its plan and input buffer.
 pub struct SinglePassDetector {
     plan: ModelPlan,
