@@ -3,6 +3,7 @@
 use crate::config::AgentConfig;
 use crate::device_key;
 use crate::run::{RunOptions, run};
+use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -61,6 +62,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
         detector: crate::vision::engine::DetectorKind,
     },
+    /// Every face in each image: box, landmarks, quality (or why it is skipped), liveness, and — with a
+    /// gallery — who it is (open set: unknown below the threshold or without a margin over the runner-up).
+    Identify {
+        /// The images (JPEG, PNG, PGM/PPM).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Enrolled people: JSON Lines as `enroll-embed --psn-no … --institution …` prints them.
+        #[arg(long)]
+        gallery: Option<PathBuf>,
+        /// Print JSON (one document for all images).
+        #[arg(long)]
+        json: bool,
+        /// Minimum similarity for a known person.
+        #[arg(long, default_value_t = crate::vision::engine::DEFAULT_VERIFY_THRESHOLD)]
+        threshold: f32,
+        /// Minimum lead over the best other person.
+        #[arg(long, default_value_t = 0.05)]
+        margin: f32,
+        /// The model manifest.
+        #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
+        models: PathBuf,
+        /// Which detector finds the faces.
+        #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
+        detector: crate::vision::engine::DetectorKind,
+    },
     /// Embeddings of the largest face in each image, one JSON line per image; with --psn-no and
     /// --institution the lines are ready for `wardwatch-collector gallery import`.
     EnrollEmbed {
@@ -80,6 +106,109 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
         detector: crate::vision::engine::DetectorKind,
     },
+}
+
+/// `identify`: every face of every image, as a table or JSON.
+fn identify(
+    images: &[PathBuf],
+    gallery: Option<&std::path::Path>,
+    json: bool,
+    policy: MatchPolicy,
+    models: &std::path::Path,
+    detector: crate::vision::engine::DetectorKind,
+) -> anyhow::Result<()> {
+    use crate::vision::manifest::{Manifest, Role};
+    let manifest = Manifest::load(models)?;
+    let dims = manifest
+        .role(Role::Recogniser)
+        .and_then(|e| e.recogniser.as_ref())
+        .map_or(512, |r| r.embedding_size);
+    let gallery = gallery
+        .map(|path| crate::vision::gallery_file::read_gallery(path, dims))
+        .transpose()?;
+    let mut engine = crate::vision::engine::FaceEngine::load(&manifest, detector)?;
+    let mut liveness = crate::vision::liveness::LivenessModel::load(&manifest)?;
+    let quality_policy = crate::vision::quality::QualityPolicy::default();
+    let mut scratch = MatchScratch::default();
+    let mut report = Vec::new();
+    if !json {
+        println!(
+            "image 图像                      face  box (x1,y1,x2,y2)          quality 质量              live  identity 身份              similarity"
+        );
+    }
+    for path in images {
+        let frame = crate::vision::image_io::load_rgb(path)?;
+        let faces = engine
+            .faces(frame.view())
+            .with_context(|| format!("{}: face pipeline failed", path.display()))?;
+        let mut described = Vec::new();
+        for (n, face) in faces.iter().enumerate() {
+            let live = liveness.live_probability(frame.view(), &face.face)?;
+            let skipped = quality_policy.check(&face.quality).err();
+            let identity = match (&gallery, skipped) {
+                (Some(g), None) => Some(g.identify(&face.embedding, policy, &mut scratch)),
+                _ => None,
+            };
+            let (who, similarity) = match &identity {
+                Some(Identity::Known {
+                    person, similarity, ..
+                }) => (
+                    gallery
+                        .as_ref()
+                        .map_or("?", |g| g.people()[*person].as_str())
+                        .to_owned(),
+                    Some(*similarity),
+                ),
+                Some(Identity::Unknown { best }) => ("unknown 未知".to_owned(), *best),
+                None => ("-".to_owned(), None),
+            };
+            let b = &face.face;
+            if !json {
+                println!(
+                    "{:<30} {:>4}  ({:>5.0},{:>5.0},{:>5.0},{:>5.0})  {:<24} {:>5.2}  {:<24} {}",
+                    path.display(),
+                    n + 1,
+                    b.x1,
+                    b.y1,
+                    b.x2,
+                    b.y2,
+                    skipped.map_or("ok".to_owned(), |r| r.to_string()),
+                    live,
+                    who,
+                    similarity.map_or("-".to_owned(), |s| format!("{s:.3}"))
+                );
+            }
+            described.push(serde_json::json!({
+                "box": [b.x1, b.y1, b.x2, b.y2],
+                "score": b.score,
+                "landmarks": face.landmarks,
+                "quality": {
+                    "eye_distance_px": face.quality.eye_distance_px,
+                    "roll_deg": face.quality.roll_deg,
+                    "yaw": face.quality.yaw,
+                    "pitch": face.quality.pitch,
+                    "sharpness": face.quality.sharpness,
+                    "brightness": face.quality.brightness,
+                    "clipped": face.quality.clipped,
+                    "skipped": skipped.map(|r| r.to_string()),
+                },
+                "liveness": live,
+                "identity": match &identity {
+                    Some(Identity::Known { similarity, margin, .. }) => serde_json::json!({"psn_no": who, "similarity": similarity, "margin": margin}),
+                    Some(Identity::Unknown { best }) => serde_json::json!({"psn_no": null, "best_similarity": best}),
+                    None => serde_json::Value::Null,
+                },
+            }));
+        }
+        if !json && faces.is_empty() {
+            println!("{:<30}    -  no face 未检测到人脸", path.display());
+        }
+        report.push(serde_json::json!({"image": path.display().to_string(), "width": frame.width, "height": frame.height, "faces": described}));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
 }
 
 /// The largest face's embedding in an image file, or an error naming the file.
@@ -153,6 +282,22 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Identify {
+            images,
+            gallery,
+            json,
+            threshold,
+            margin,
+            models,
+            detector,
+        } => identify(
+            &images,
+            gallery.as_deref(),
+            json,
+            MatchPolicy { threshold, margin },
+            &models,
+            detector,
+        ),
         Command::EnrollEmbed {
             images,
             psn_no,

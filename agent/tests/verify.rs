@@ -157,3 +157,71 @@ fn rgba_and_grey_images_embed_alike_and_enrol_for_the_collector() {
     assert_eq!(lines[0]["model"], "fr_feature");
     assert_eq!(lines[0]["embedding"].as_array().map(Vec::len), Some(512));
 }
+
+#[test]
+fn identify_names_enrolled_people_and_calls_others_unknown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gallery = dir.path().join("gallery.jsonl");
+    let mut lines = String::new();
+    for (person, psn) in [
+        ("s5", "43060000000000000005"),
+        ("s6", "43060000000000000006"),
+    ] {
+        let (ok, stdout, stderr) = agent(&[
+            "enroll-embed",
+            &orl(&format!("{person}/1.pgm")).display().to_string(),
+            "--psn-no",
+            psn,
+            "--institution",
+            "H43060200175",
+        ]);
+        assert!(ok, "{stderr}");
+        lines.push_str(&stdout);
+    }
+    std::fs::write(&gallery, lines).expect("write gallery");
+    let (ok, stdout, stderr) = agent(&[
+        "identify",
+        &orl("s5/3.pgm").display().to_string(),
+        &orl("s7/1.pgm").display().to_string(),
+        "--gallery",
+        &gallery.display().to_string(),
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let first = &report[0]["faces"][0];
+    assert_eq!(
+        first["identity"]["psn_no"], "43060000000000000005",
+        "{first}"
+    );
+    assert!(
+        first["liveness"]
+            .as_f64()
+            .is_some_and(|l| (0.0..=1.0).contains(&l))
+    );
+    assert_eq!(
+        first["quality"]["skipped"],
+        serde_json::Value::Null,
+        "{first}"
+    );
+    assert_eq!(first["landmarks"].as_array().map(Vec::len), Some(5));
+    let stranger = &report[1]["faces"][0];
+    assert_eq!(
+        stranger["identity"]["psn_no"],
+        serde_json::Value::Null,
+        "{stranger}"
+    );
+
+    std::fs::write(&gallery, "{\"psn_no\": \"1\", \"embedding\": [1.0, 2.0]}\n").expect("write");
+    let (ok, _, stderr) = agent(&[
+        "identify",
+        &orl("s5/3.pgm").display().to_string(),
+        "--gallery",
+        &gallery.display().to_string(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 1") && stderr.contains("512"),
+        "{stderr}"
+    );
+}

@@ -8,6 +8,7 @@ use super::boxes::FaceBox;
 use super::landmarks::LandmarkModel;
 use super::manifest::Manifest;
 use super::mtcnn::Mtcnn;
+use super::quality::{Quality, measure};
 use super::recogniser::Recogniser;
 use super::single_pass::{DetectorError, SinglePassDetector};
 
@@ -25,6 +26,8 @@ pub struct FaceFound {
     pub landmarks: [[f32; 2]; 5],
     /// Unit-length embedding.
     pub embedding: Vec<f32>,
+    /// What the quality gate measured (on the aligned crop and the landmarks).
+    pub quality: Quality,
 }
 
 /// A face's box and five landmarks (left eye, right eye, nose, mouth left, mouth right).
@@ -89,14 +92,26 @@ impl FaceEngine {
         let located = self.locate(frame)?;
         let mut found = Vec::with_capacity(located.len());
         for (face, landmarks) in located {
-            let embedding = self.recogniser.embed(frame, &landmarks)?;
-            found.push(FaceFound {
-                face,
-                landmarks,
-                embedding,
-            });
+            found.push(self.describe(frame, face, landmarks)?);
         }
         Ok(found)
+    }
+
+    /// Embeds and measures one located face.
+    fn describe(
+        &mut self,
+        frame: RgbView<'_>,
+        face: FaceBox,
+        landmarks: [[f32; 2]; 5],
+    ) -> Result<FaceFound, DetectorError> {
+        let embedding = self.recogniser.embed(frame, &landmarks)?;
+        let (crop, size) = self.recogniser.aligned();
+        Ok(FaceFound {
+            face,
+            landmarks,
+            embedding,
+            quality: measure(&landmarks, crop, size),
+        })
     }
 
     /// The largest face in the frame, if any.
@@ -108,12 +123,7 @@ impl FaceEngine {
         else {
             return Ok(None);
         };
-        let embedding = self.recogniser.embed(frame, &landmarks)?;
-        Ok(Some(FaceFound {
-            face,
-            landmarks,
-            embedding,
-        }))
+        Ok(Some(self.describe(frame, face, landmarks)?))
     }
 }
 

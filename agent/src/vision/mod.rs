@@ -17,6 +17,7 @@
 //! | [`recogniser`] | aligned crop → unit-length embedding |
 //! | [`liveness`] | the presentation-attack model: live probability of a face |
 //! | [`image_io`] | still images (JPEG, PNG, PGM) → RGB frames with bounded memory |
+//! | [`gallery_file`] | a gallery from `enroll-embed`'s JSON Lines, for `identify --gallery` |
 //! | [`engine`] | detect → landmarks → align → embed, for still images (`verify`, `enroll-embed`) |
 //!
 //! Tracks over video and the camera runtime come with the agent-runtime issue (see `models/manifest.toml`);
@@ -25,6 +26,7 @@
 pub mod align;
 pub mod boxes;
 pub mod engine;
+pub mod gallery_file;
 pub mod image_io;
 pub mod landmarks;
 pub mod liveness;
