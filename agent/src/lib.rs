@@ -6,7 +6,7 @@
 //! | stage | module | what it does |
 //! |---|---|---|
 //! | sources | [`sources`] | where input comes from: [`sources::replay`] reads sightings from JSON Lines (cameras come with the runtime issue) |
-//! | vision | [`vision`] | faces → identities with scores (the face-pipeline issue, in progress: the ONNX models run by tract, alignment, gallery matching); its output type is [`sighting::Sighting`] |
+//! | vision | [`vision`] | faces → identities with scores: detection (MTCNN, single-pass), landmarks, quality, alignment, embedding, liveness, gallery matching, all on tract; on video it joins the pipeline with the agent-runtime issue; its output type is [`sighting::Sighting`] |
 //! | presence | [`presence`] | folds sightings into intervals per (person, camera), with checkpoints for long stays |
 //! | seal | [`seal`] | turns payloads into this device's signed, hash-chained events |
 //! | spool | [`spool`] | keeps sealed events on disk (fsynced) until the collector acknowledges them |
