@@ -21,6 +21,24 @@ pub struct MtcnnFace {
     pub landmarks: [[f32; 2]; 5],
 }
 
+/// Where the last [`Mtcnn::detect`] spent its time, and the network inputs it ran (for comparing with
+/// another runtime on the same inputs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MtcnnTimings {
+    /// Stage 1 (pyramid resizing and the proposal network), ms.
+    pub pnet_ms: f64,
+    /// Stage 2 (crops and the refinement network), ms.
+    pub rnet_ms: f64,
+    /// Stage 3 (crops and the output network), ms.
+    pub onet_ms: f64,
+    /// The proposal network's input shapes, one per pyramid level.
+    pub pnet_shapes: Vec<[usize; 4]>,
+    /// Refinement-network runs (one per candidate).
+    pub rnet_runs: usize,
+    /// Output-network runs.
+    pub onet_runs: usize,
+}
+
 /// A candidate box with its regression offsets.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
@@ -41,6 +59,7 @@ pub struct Mtcnn {
     onet: ModelPlan,
     stages: [Stage; 3],
     buffer: Vec<f32>,
+    timings: MtcnnTimings,
 }
 
 fn overlap(nms: NmsSpec) -> Overlap {
@@ -132,6 +151,7 @@ impl Mtcnn {
             onet: onet.plan(&[1, o_size, o_size, 3])?,
             stages: [p, r, o],
             buffer: Vec::new(),
+            timings: MtcnnTimings::default(),
         })
     }
 
@@ -180,6 +200,7 @@ impl Mtcnn {
                     why: format!("input tensor: {e}"),
                 }
             })?;
+            self.timings.pnet_shapes.push([1, w, h, 3]);
             let outputs = self.pnet.run(tensor)?;
             let reg = output(&outputs, 0, &self.stages[0])?;
             let prob = output(&outputs, 1, &self.stages[0])?;
@@ -252,6 +273,11 @@ impl Mtcnn {
                 why: format!("input tensor: {e}"),
             }
         })?;
+        if which == 1 {
+            self.timings.rnet_runs += 1;
+        } else {
+            self.timings.onet_runs += 1;
+        }
         Ok(if which == 1 {
             self.rnet.run(tensor)?
         } else {
@@ -259,9 +285,18 @@ impl Mtcnn {
         })
     }
 
+    /// Where the last detection spent its time.
+    pub fn timings(&self) -> &MtcnnTimings {
+        &self.timings
+    }
+
     /// Faces in the frame with their landmarks, best first.
     pub fn detect(&mut self, frame: RgbView<'_>) -> Result<Vec<MtcnnFace>, DetectorError> {
+        self.timings = MtcnnTimings::default();
+        let started = std::time::Instant::now();
         let proposals = self.propose(frame)?;
+        let stage2 = std::time::Instant::now();
+        self.timings.pnet_ms = (stage2 - started).as_secs_f64() * 1e3;
         // Stage 2.
         let mut refined = Vec::new();
         for b in proposals {
@@ -280,6 +315,8 @@ impl Mtcnn {
             refined = keep(refined, nms);
         }
         let refined: Vec<FaceBox> = refined.iter().map(|c| square(regress(c))).collect();
+        let stage3 = std::time::Instant::now();
+        self.timings.rnet_ms = (stage3 - stage2).as_secs_f64() * 1e3;
         // Stage 3.
         let mut faces: Vec<(Candidate, [[f32; 2]; 5])> = Vec::new();
         for b in refined {
@@ -304,6 +341,7 @@ impl Mtcnn {
                 landmarks,
             ));
         }
+        self.timings.onet_ms = stage3.elapsed().as_secs_f64() * 1e3;
         let regressed: Vec<FaceBox> = faces.iter().map(|(c, _)| regress(c)).collect();
         let kept = match self.stages[2].spec.nms {
             Some(nms) => suppress(&regressed, nms.iou, overlap(nms)),
