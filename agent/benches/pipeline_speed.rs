@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             height: 1080,
             data: &data,
         };
+        let mut resize = Vec::new();
         let (mut pnet, mut rnet, mut onet, mut embed, mut live, mut total) = (
             Vec::new(),
             Vec::new(),
@@ -104,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             let done = Instant::now();
             found = detected.len();
             pnet.push(t.pnet_ms);
+            resize.push(t.pnet_resize_ms);
             rnet.push(t.rnet_ms);
             onet.push(t.onet_ms);
             embed.push((lived - embedded).as_secs_f64() * 1e3);
@@ -167,6 +169,7 @@ fn main() -> anyhow::Result<()> {
                 median(pnet),
                 ort_pnet,
             ),
+            ("  of which resizing".to_owned(), median(resize), f64::NAN),
             (
                 format!("MTCNN rnet ({} crops)", t.rnet_runs),
                 median(rnet),

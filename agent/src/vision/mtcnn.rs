@@ -27,6 +27,8 @@ pub struct MtcnnFace {
 pub struct MtcnnTimings {
     /// Stage 1 (pyramid resizing and the proposal network), ms.
     pub pnet_ms: f64,
+    /// Of which: resizing the pyramid levels into the network's input, ms.
+    pub pnet_resize_ms: f64,
     /// Stage 2 (crops and the refinement network), ms.
     pub rnet_ms: f64,
     /// Stage 3 (crops and the output network), ms.
@@ -185,13 +187,16 @@ impl Mtcnn {
                 (frame.height as f32 * scale).ceil() as usize,
             );
             self.buffer.resize(w * h * 3, 0.0);
-            if !fill_input(
+            let resizing = std::time::Instant::now();
+            let filled = fill_input(
                 frame,
                 Region::whole(frame),
                 (w, h),
                 &self.stages[0].input,
                 &mut self.buffer,
-            ) {
+            );
+            self.timings.pnet_resize_ms += resizing.elapsed().as_secs_f64() * 1e3;
+            if !filled {
                 continue;
             }
             let tensor = Tensor::from_shape(&[1, w, h, 3], &self.buffer).map_err(|e| {
