@@ -78,6 +78,28 @@ async fn ingest(store: &Store, events: Vec<(&str, Payload)>) {
     );
 }
 
+/// Writes the two exports into `dir` and imports them; every row must be accepted.
+async fn import_month(store: &Store, dir: &std::path::Path, settlements: String, fees: String) {
+    for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write");
+        let report = store
+            .import_file(&path, &ImportOptions::default(), &mut |_| {})
+            .await
+            .expect("import");
+        assert_eq!(report.rows_bad, 0, "{:?}", report.problems);
+    }
+}
+
+/// Runs the rules over November 2026 (Beijing days).
+async fn run_november(store: &Store) -> wardwatch_collector::rules::RulesReport {
+    let from = ts("2026-10-31T16:00:00.000Z").millis(); // 2026-11-01 00:00 Beijing
+    let to = ts("2026-11-30T16:00:00.000Z").millis();
+    run_rules(store, chrono_tz::Asia::Shanghai, from, to)
+        .await
+        .expect("rules")
+}
+
 const P: &str = "430600000000000000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,21 +168,8 @@ async fn billed_sessions_against_presence_with_coverage() {
                 410 * cnt
             ));
         }
-        for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).expect("write");
-            let report = store
-                .import_file(&path, &ImportOptions::default(), &mut |_| {})
-                .await
-                .expect("import");
-            assert_eq!(report.rows_bad, 0, "{:?}", report.problems);
-        }
-
-        let from = ts("2026-10-31T16:00:00.000Z").millis(); // 2026-11-01 00:00 Beijing
-        let to = ts("2026-11-30T16:00:00.000Z").millis();
-        let report = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
-            .await
-            .expect("rules");
+        import_month(&store, dir.path(), settlements, fees).await;
+        let report = run_november(&store).await;
         assert_eq!(report.checked, 5, "{report:?}");
         assert_eq!(report.raised.get("no_presence"), Some(&1), "{report:?}");
         assert_eq!(report.raised.get("short_presence"), Some(&1), "{report:?}");
@@ -191,9 +200,7 @@ async fn billed_sessions_against_presence_with_coverage() {
         );
         assert_eq!(evidence["sightings"][0]["liveness"], 0.95, "{evidence}");
         assert_eq!(evidence["presence_minutes"], 30.0, "{evidence}");
-        let again = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
-            .await
-            .expect("rules");
+        let again = run_november(&store).await;
         assert!(again.raised.is_empty(), "{again:?}");
         assert_eq!(again.already_raised, 2);
         store.close().await;
@@ -228,19 +235,8 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
             ));
         }
     }
-    for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("write");
-        store
-            .import_file(&path, &ImportOptions::default(), &mut |_| {})
-            .await
-            .expect("import");
-    }
-    let from = ts("2026-10-31T16:00:00.000Z").millis();
-    let to = ts("2026-11-30T16:00:00.000Z").millis();
-    let report = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
-        .await
-        .expect("rules");
+    import_month(&store, dir.path(), settlements, fees).await;
+    let report = run_november(&store).await;
     assert_eq!(
         report.raised.get("dialysis_over_weekly"),
         Some(&1),
@@ -257,9 +253,7 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
         (format!("{P}11"), 82_000),
         "the 6th and 7th sessions are at stake"
     );
-    let again = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
-        .await
-        .expect("rules");
+    let again = run_november(&store).await;
     assert_eq!(again.raised.get("dialysis_over_weekly"), None);
     store.close().await;
 }
@@ -372,21 +366,45 @@ async fn the_rules_base_is_versioned_per_rule() {
             "FD{day},M{day},{P}11,2026-11-{day:02} 08:00:00,EXAMPLE-311000006,1,410,410\n"
         ));
     }
-    for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("write");
-        store
-            .import_file(&path, &ImportOptions::default(), &mut |_| {})
-            .await
-            .expect("import");
-    }
-    let from = ts("2026-10-31T16:00:00.000Z").millis();
-    let to = ts("2026-11-30T16:00:00.000Z").millis();
-    let report = run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
-        .await
-        .expect("rules");
+    import_month(&store, dir.path(), settlements, fees).await;
+    let report = run_november(&store).await;
     assert_eq!(report.rules_version, 2);
     assert!(report.disabled.contains(&"dialysis_over_weekly".to_owned()));
     assert_eq!(report.raised.get("dialysis_over_weekly"), None);
+    store.close().await;
+}
+
+/// Gallery import keeps every good line and reports each bad one by number: broken JSON, bytes that are
+/// not UTF-8, a wrong length, a zero vector; the same embedding again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gallery_import_refuses_bad_lines_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Database::sqlite(dir.path()).open().await;
+    let line = |psn: &str, embedding: Vec<f32>| {
+        serde_json::json!({"fixmedins_code": "H43060200175", "psn_no": psn, "model": "m", "embedding": embedding})
+            .to_string()
+    };
+    let mut file = Vec::new();
+    for text in [
+        line("4306001", vec![1.0; 64]),
+        "{not json".to_owned(),
+        line("4306002", vec![1.0; 65]),
+        line("4306003", vec![0.0; 64]),
+        line("4306001", vec![2.0; 64]), // the same direction: the same normalised embedding
+    ] {
+        file.extend_from_slice(text.as_bytes());
+        file.push(b'\n');
+    }
+    file.extend_from_slice(b"\xff\xfe not utf-8\n");
+    file.extend_from_slice(line("4306004", vec![0.5; 64]).as_bytes());
+    let report = store.import_gallery(file.as_slice()).await.expect("import");
+    assert_eq!((report.new, report.existing), (2, 1), "{report:?}");
+    let refused: Vec<u64> = report.refused.iter().map(|(n, _)| *n).collect();
+    assert_eq!(refused, [2, 3, 4, 6], "{report:?}");
+    assert!(
+        report.refused[1].1.contains("64 values") && report.refused[3].1.contains("UTF-8"),
+        "{report:?}"
+    );
+    assert_eq!(store.gallery().await.expect("gallery").len(), 2);
     store.close().await;
 }

@@ -656,10 +656,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                     let reader = std::fs::File::open(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?;
                     let report = store
-                        .import_gallery(
-                            &file.display().to_string(),
-                            std::io::BufReader::new(reader),
-                        )
+                        .import_gallery(std::io::BufReader::new(reader))
                         .await?;
                     println!(
                         "{}: {} lines: {} new, {} already enrolled, {} refused",

@@ -55,17 +55,9 @@ pub struct GalleryImport {
     pub refused: Vec<(u64, String)>,
 }
 
-/// An import failed as a whole.
+/// An import failed as a whole (bad lines are refused one by one, in the report).
 #[derive(Debug, thiserror::Error)]
 pub enum GalleryError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -109,7 +101,6 @@ impl Store {
     /// Imports embeddings from JSON Lines; bad lines are reported, good ones kept.
     pub async fn import_gallery(
         &self,
-        source_name: &str,
         reader: impl BufRead,
     ) -> Result<GalleryImport, GalleryError> {
         let mut report = GalleryImport::default();
@@ -118,10 +109,22 @@ impl Store {
             self.gallery_dimensions().await?;
         for (index, line) in reader.lines().enumerate() {
             let number = index as u64 + 1;
-            let text = line.map_err(|source| GalleryError::Read {
-                path: source_name.to_owned(),
-                source,
-            })?;
+            // A line that is not UTF-8 is refused like any bad line; a failing read ends the file, but
+            // what was accepted before it is still stored.
+            let text = match line {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    report.lines += 1;
+                    report.refused.push((number, "not UTF-8 text".into()));
+                    continue;
+                }
+                Err(e) => {
+                    report
+                        .refused
+                        .push((number, format!("reading stopped here: {e}")));
+                    break;
+                }
+            };
             if text.trim().is_empty() {
                 continue;
             }

@@ -275,7 +275,7 @@ impl Builder {
                 }
             }
         }
-        // Psychiatric inpatients: admitted all month, billed a bed-day daily at 12:00, seen 2–4 times a day.
+        // Psychiatric inpatients: admitted all month, billed a bed-day daily at 12:00, seen 3–5 times a day.
         let institution = INSTITUTIONS[3].0;
         for p in 0..self.spec.psych_patients {
             let psn = format!("43064{:014}", p);
@@ -361,10 +361,10 @@ impl Builder {
             },
             visits,
         ));
-        self.expect(rule, institution, psn, period);
+        self.truth(rule, institution, psn, period);
     }
 
-    fn expect(&mut self, rule: &str, institution: &str, psn: &str, period: String) {
+    fn truth(&mut self, rule: &str, institution: &str, psn: &str, period: String) {
         self.month.expected.insert(Expected {
             rule: rule.into(),
             institution: institution.into(),
@@ -495,7 +495,7 @@ impl Builder {
             let (psn, date) = (fake.psn_no.clone(), fake.date.to_string());
             self.visits.push(fake);
             let fake = self.visits.len() - 1;
-            self.expect("cross_institution", INSTITUTIONS[1].0, &psn, date.clone());
+            self.truth("cross_institution", INSTITUTIONS[1].0, &psn, date.clone());
             self.expect_visits("no_presence", INSTITUTIONS[1].0, &psn, date, vec![fake]);
         }
         // More than five dialysis sessions in a week: three extra (attended) sessions.
@@ -520,7 +520,7 @@ impl Builder {
                 taken.insert(self.visits.len() - 1);
             }
             let week = monday.iso_week();
-            self.expect(
+            self.truth(
                 "dialysis_over_weekly",
                 INSTITUTIONS[0].0,
                 &psn,
@@ -554,7 +554,7 @@ impl Builder {
                 }
             }
         }
-        self.expect("outage_alignment", inst, "-", "-".into());
+        self.truth("outage_alignment", inst, "-", "-".into());
     }
 
     /// Honest camera outages and a silent day; presence inside them is not seen.
@@ -743,7 +743,7 @@ impl Builder {
             };
             let alias = format!("43069{:014}", k);
             enrol(&mut self.random, INSTITUTIONS[1].0, &alias, &base);
-            self.expect("duplicate_face", INSTITUTIONS[1].0, &alias, "-".into());
+            self.truth("duplicate_face", INSTITUTIONS[1].0, &alias, "-".into());
         }
         self.month.gallery_jsonl = lines;
     }
@@ -993,9 +993,7 @@ pub async fn load(store: &Store, month: &Month, dir: &Path) -> anyhow::Result<()
             report.problems.first()
         );
     }
-    let gallery = store
-        .import_gallery("simulated gallery", month.gallery_jsonl.as_bytes())
-        .await?;
+    let gallery = store.import_gallery(month.gallery_jsonl.as_bytes()).await?;
     anyhow::ensure!(
         gallery.refused.is_empty(),
         "gallery: {:?}",

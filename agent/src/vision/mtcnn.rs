@@ -211,18 +211,25 @@ impl Mtcnn {
             let prob = output(&outputs, 1, &self.stages[0])?;
             let cells = prob.len() / 2;
             // Output cells in NWHC order: index = x * rows + y.
-            let rows = if w > 0 {
-                cells / output_width(w, cells).max(1)
-            } else {
-                0
-            };
+            let columns = output_width(w);
+            if cells == 0 || columns == 0 || cells % columns != 0 || reg.len() != cells * 4 {
+                return Err(DetectorError::Output {
+                    model: self.stages[0].name.clone(),
+                    why: format!(
+                        "{} scores and {} box values for a {w}-wide input (expected a multiple of {columns} cells)",
+                        prob.len(),
+                        reg.len()
+                    ),
+                });
+            }
+            let rows = cells / columns;
             let mut level = Vec::new();
             for index in 0..cells {
                 let score = prob[index * 2 + 1];
                 if score < spec.score_threshold {
                     continue;
                 }
-                let (x, y) = ((index / rows.max(1)) as f32, (index % rows.max(1)) as f32);
+                let (x, y) = ((index / rows) as f32, (index % rows) as f32);
                 level.push(Candidate {
                     face: FaceBox {
                         x1: ((stride * x + 1.0) / scale).trunc(),
@@ -362,13 +369,7 @@ impl Mtcnn {
     }
 }
 
-/// The proposal network's output width for an input `w` pixels wide: ceil((w − 2) / 2) − 4, checked
-/// against the cell count it produced.
-fn output_width(w: usize, cells: usize) -> usize {
-    let expected = (w.saturating_sub(2)).div_ceil(2).saturating_sub(4);
-    if expected > 0 && cells.is_multiple_of(expected) {
-        expected
-    } else {
-        1
-    }
+/// The proposal network's output width for an input `w` pixels wide: ceil((w − 2) / 2) − 4.
+fn output_width(w: usize) -> usize {
+    w.saturating_sub(2).div_ceil(2).saturating_sub(4)
 }

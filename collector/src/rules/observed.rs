@@ -181,12 +181,8 @@ impl Observations {
         from: i64,
         to: i64,
     ) -> Vec<(i64, i64)> {
-        self.by_person
-            .get(psn_no)
+        self.sightings(psn_no, institution, ward_kind, from, to)
             .into_iter()
-            .flatten()
-            .filter(|s| s.institution == institution && s.ward_kind == ward_kind)
-            .filter(|s| s.end_ms > from && s.start_ms < to)
             .map(|s| (s.start_ms.max(from), s.end_ms.min(to)))
             .collect()
     }
