@@ -7,11 +7,12 @@
 //!
 //! `cargo bench -p wardwatch-agent --bench eval [-- ORL_DIR] [--single-pass]` (default detector: MTCNN)
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::BenchArgs;
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine, cosine};
 use wardwatch_agent::vision::image_io::load_rgb;
 use wardwatch_agent::vision::liveness::LivenessModel;
-use wardwatch_agent::vision::manifest::Manifest;
 
 /// The threshold at which at most `far` of impostor scores are accepted, and the share of genuine
 /// scores accepted there.
@@ -42,19 +43,10 @@ fn eer(genuine: &[f32], impostor: &[f32]) -> (f64, f32) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let orl: PathBuf = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("../shared/faces/orl"));
-    anyhow::ensure!(
-        orl.join("s1/1.pgm").exists(),
-        "{} does not hold ORL (s1/1.pgm …)",
-        orl.display()
-    );
-    let manifest = Manifest::load(&root.join("models/manifest.toml"))?;
-    let kind = if std::env::args().any(|a| a == "--single-pass") {
+    let args = BenchArgs::from_env(&[]);
+    let orl = args.orl_dir()?;
+    let manifest = common::manifest()?;
+    let kind = if args.has("--single-pass") {
         DetectorKind::SinglePass
     } else {
         DetectorKind::Mtcnn

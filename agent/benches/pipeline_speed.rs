@@ -5,9 +5,13 @@
 //! post-processing around the models (pyramid resizing, crops, NMS); onnxruntime's are the model calls
 //! alone, so the ratio is a bound in onnxruntime's favour.
 //!
-//! `cargo bench -p wardwatch-agent --bench pipeline_speed [-- RUNS]` (needs python3 with numpy and
+//! `cargo bench -p wardwatch-agent --bench pipeline_speed [-- RUNS] [--min-face PX]` (default 40 px, the
+//! agent's default for wards; the manifest's 20 adds the two largest pyramid levels) (needs python3 with numpy and
 //! onnxruntime: `pip install -r models/requirements.txt`)
 
+mod common;
+
+use common::BenchArgs;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -47,17 +51,11 @@ fn frame(orl: &Path, faces: usize) -> anyhow::Result<Vec<u8>> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runs: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let orl = root.join("../shared/faces/orl");
-    anyhow::ensure!(
-        orl.join("s1/1.pgm").exists(),
-        "{} does not hold ORL",
-        orl.display()
-    );
+    let args = BenchArgs::from_env(&["--min-face"]);
+    let min_face: f32 = args.value("--min-face")?.unwrap_or(40.0);
+    let runs: usize = args.number().unwrap_or(5);
+    let root = common::repo_root();
+    let orl = args.orl_dir()?;
     let manifest = Manifest::load(&root.join("models/manifest.toml"))?;
     let file = |role: Role| -> anyhow::Result<String> {
         let entry = manifest
@@ -66,9 +64,12 @@ fn main() -> anyhow::Result<()> {
         Ok(manifest.path_of(entry).display().to_string())
     };
     let mut mtcnn = Mtcnn::load(&manifest)?;
+    mtcnn.set_min_face_size(min_face);
     let mut recogniser = Recogniser::load(&manifest)?;
     let mut liveness = LivenessModel::load(&manifest)?;
-    println!("single thread; median of {runs} runs per frame; ms");
+    println!(
+        "single thread; median of {runs} runs per frame; ms; MTCNN looks for faces from {min_face} px"
+    );
     println!(
         "{:<9} {:<22} {:>9} {:>12} {:>7}",
         "faces", "stage", "tract", "onnxruntime", "ratio"

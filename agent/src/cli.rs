@@ -1,6 +1,6 @@
 //! The `wardwatch-agent` command line (also reachable as `wardwatch agent …`).
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, RecognitionConfig};
 use crate::device_key;
 use crate::run::{RunOptions, run};
 use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
@@ -52,15 +52,8 @@ pub enum Command {
         /// Print `{"similarity", "threshold", "same"}` as JSON.
         #[arg(long)]
         json: bool,
-        /// Decision threshold (cosine similarity).
-        #[arg(long, default_value_t = crate::vision::engine::DEFAULT_VERIFY_THRESHOLD)]
-        threshold: f32,
-        /// The model manifest.
-        #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
-        models: PathBuf,
-        /// Which detector finds the faces.
-        #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
-        detector: crate::vision::engine::DetectorKind,
+        #[command(flatten)]
+        recognition: RecognitionArgs,
     },
     /// Every face in each image: box, landmarks, quality (or why it is skipped), liveness, and — with a
     /// gallery — who it is (open set: unknown below the threshold or without a margin over the runner-up).
@@ -74,18 +67,8 @@ pub enum Command {
         /// Print JSON (one document for all images).
         #[arg(long)]
         json: bool,
-        /// Minimum similarity for a known person.
-        #[arg(long, default_value_t = crate::vision::engine::DEFAULT_VERIFY_THRESHOLD)]
-        threshold: f32,
-        /// Minimum lead over the best other person.
-        #[arg(long, default_value_t = 0.05)]
-        margin: f32,
-        /// The model manifest.
-        #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
-        models: PathBuf,
-        /// Which detector finds the faces.
-        #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
-        detector: crate::vision::engine::DetectorKind,
+        #[command(flatten)]
+        recognition: RecognitionArgs,
     },
     /// Embeddings of the largest face in each image, one JSON line per image; with --psn-no and
     /// --institution the lines are ready for `wardwatch-collector gallery import`.
@@ -108,17 +91,93 @@ pub enum Command {
     },
 }
 
+/// Face settings shared by `verify` and `identify`: the `[recognition]` section of an agent
+/// configuration (or its defaults), each value overridable on the command line.
+#[derive(Debug, clap::Args)]
+pub struct RecognitionArgs {
+    /// Take the defaults from this agent configuration's `[recognition]` section.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Decision threshold (cosine similarity) [default: the configuration's, else 0.39].
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// Minimum lead of the best enrolled person over the runner-up (identify) [default: 0.05].
+    #[arg(long)]
+    margin: Option<f32>,
+    /// Smallest face looked for, in pixels [default: 40].
+    #[arg(long)]
+    min_face: Option<f32>,
+    /// Which detector finds the faces [default: mtcnn].
+    #[arg(long, value_enum)]
+    detector: Option<crate::vision::engine::DetectorKind>,
+    /// The model manifest.
+    #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
+    models: PathBuf,
+}
+
+impl RecognitionArgs {
+    /// The settings in force: the command line over the configuration over the defaults.
+    fn resolve(&self) -> anyhow::Result<RecognitionConfig> {
+        let mut settings = match &self.config {
+            Some(path) => AgentConfig::load(path)?.recognition,
+            None => RecognitionConfig::default(),
+        };
+        if let Some(t) = self.threshold {
+            anyhow::ensure!(
+                t.is_finite() && (-1.0..=1.0).contains(&t),
+                "--threshold {t}: must be a cosine similarity between -1 and 1"
+            );
+            settings.similarity_threshold = t;
+        }
+        if let Some(m) = self.margin {
+            anyhow::ensure!(
+                m.is_finite() && (0.0..1.0).contains(&m),
+                "--margin {m}: must be at least 0 and below 1"
+            );
+            settings.margin = m;
+        }
+        if let Some(px) = self.min_face {
+            anyhow::ensure!(
+                px.is_finite() && (12.0..=1000.0).contains(&px),
+                "--min-face {px}: must be between 12 and 1000 pixels"
+            );
+            settings.min_face_px = px;
+        }
+        if let Some(kind) = self.detector {
+            settings.detector = kind;
+        }
+        Ok(settings)
+    }
+
+    /// The face engine for these settings.
+    fn engine(
+        &self,
+        settings: &RecognitionConfig,
+    ) -> anyhow::Result<(
+        crate::vision::manifest::Manifest,
+        crate::vision::engine::FaceEngine,
+    )> {
+        let manifest = crate::vision::manifest::Manifest::load(&self.models)?;
+        let mut engine = crate::vision::engine::FaceEngine::load(&manifest, settings.detector)?;
+        engine.set_min_face_size(settings.min_face_px);
+        Ok((manifest, engine))
+    }
+}
+
 /// `identify`: every face of every image, as a table or JSON.
 fn identify(
     images: &[PathBuf],
     gallery: Option<&std::path::Path>,
     json: bool,
-    policy: MatchPolicy,
-    models: &std::path::Path,
-    detector: crate::vision::engine::DetectorKind,
+    recognition: &RecognitionArgs,
 ) -> anyhow::Result<()> {
-    use crate::vision::manifest::{Manifest, Role};
-    let manifest = Manifest::load(models)?;
+    use crate::vision::manifest::Role;
+    let settings = recognition.resolve()?;
+    let policy = MatchPolicy {
+        threshold: settings.similarity_threshold,
+        margin: settings.margin,
+    };
+    let (manifest, mut engine) = recognition.engine(&settings)?;
     let dims = manifest
         .role(Role::Recogniser)
         .and_then(|e| e.recogniser.as_ref())
@@ -126,14 +185,13 @@ fn identify(
     let gallery = gallery
         .map(|path| crate::vision::gallery_file::read_gallery(path, dims))
         .transpose()?;
-    let mut engine = crate::vision::engine::FaceEngine::load(&manifest, detector)?;
     let mut liveness = crate::vision::liveness::LivenessModel::load(&manifest)?;
     let quality_policy = crate::vision::quality::QualityPolicy::default();
     let mut scratch = MatchScratch::default();
     let mut report = Vec::new();
     if !json {
         println!(
-            "image 图像                      face  box (x1,y1,x2,y2)          quality 质量              live  identity 身份              similarity"
+            "image 图像                      face  box (x1,y1,x2,y2)          quality 质量              live   identity 身份              similarity"
         );
     }
     for path in images {
@@ -144,6 +202,7 @@ fn identify(
         let mut described = Vec::new();
         for (n, face) in faces.iter().enumerate() {
             let live = liveness.live_probability(frame.view(), &face.face)?;
+            let is_live = live >= settings.live_threshold;
             let skipped = quality_policy.check(&face.quality).err();
             let identity = match (&gallery, skipped) {
                 (Some(g), None) => Some(g.identify(&face.embedding, policy, &mut scratch)),
@@ -165,7 +224,7 @@ fn identify(
             let b = &face.face;
             if !json {
                 println!(
-                    "{:<30} {:>4}  ({:>5.0},{:>5.0},{:>5.0},{:>5.0})  {:<24} {:>5.2}  {:<24} {}",
+                    "{:<30} {:>4}  ({:>5.0},{:>5.0},{:>5.0},{:>5.0})  {:<24} {:>5.2}{} {:<24} {}",
                     path.display(),
                     n + 1,
                     b.x1,
@@ -174,6 +233,7 @@ fn identify(
                     b.y2,
                     skipped.map_or("ok".to_owned(), |r| r.to_string()),
                     live,
+                    if is_live { " " } else { "!" },
                     who,
                     similarity.map_or("-".to_owned(), |s| format!("{s:.3}"))
                 );
@@ -193,6 +253,7 @@ fn identify(
                     "skipped": skipped.map(|r| r.to_string()),
                 },
                 "liveness": live,
+                "live": is_live,
                 "identity": match &identity {
                     Some(Identity::Known { similarity, margin, .. }) => serde_json::json!({"psn_no": who, "similarity": similarity, "margin": margin}),
                     Some(Identity::Unknown { best }) => serde_json::json!({"psn_no": null, "best_similarity": best}),
@@ -207,6 +268,11 @@ fn identify(
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "(live 活体: the live-class probability; '!' below {} = possibly a print or a screen 疑似翻拍)",
+            settings.live_threshold
+        );
     }
     Ok(())
 }
@@ -254,12 +320,11 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             first,
             second,
             json,
-            threshold,
-            models,
-            detector,
+            recognition,
         } => {
-            let manifest = crate::vision::manifest::Manifest::load(&models)?;
-            let mut engine = crate::vision::engine::FaceEngine::load(&manifest, detector)?;
+            let settings = recognition.resolve()?;
+            let threshold = settings.similarity_threshold;
+            let (_, mut engine) = recognition.engine(&settings)?;
             let a = embed_file(&mut engine, &first)?;
             let b = embed_file(&mut engine, &second)?;
             let similarity = crate::vision::engine::cosine(&a, &b);
@@ -286,18 +351,8 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             images,
             gallery,
             json,
-            threshold,
-            margin,
-            models,
-            detector,
-        } => identify(
-            &images,
-            gallery.as_deref(),
-            json,
-            MatchPolicy { threshold, margin },
-            &models,
-            detector,
-        ),
+            recognition,
+        } => identify(&images, gallery.as_deref(), json, &recognition),
         Command::EnrollEmbed {
             images,
             psn_no,

@@ -3,6 +3,10 @@
 //! Relative paths are resolved against the directory of the configuration file, so a ward box's
 //! configuration folder can be moved as a whole.
 
+use crate::vision::engine::{
+    DEFAULT_LIVE_THRESHOLD, DEFAULT_MATCH_MARGIN, DEFAULT_MIN_FACE_PX, DEFAULT_VERIFY_THRESHOLD,
+    DetectorKind,
+};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,6 +67,9 @@ pub struct AgentConfig {
     pub presence: PresenceConfig,
     /// Where sightings come from.
     pub source: SourceConfig,
+    /// How faces are found and matched on this box.
+    #[serde(default)]
+    pub recognition: RecognitionConfig,
 }
 
 fn default_key_file() -> PathBuf {
@@ -161,6 +168,89 @@ impl Default for PresenceConfig {
             min_samples: default_min_samples(),
             checkpoint_secs: default_checkpoint_secs(),
         }
+    }
+}
+
+/// `[recognition]`: how faces are found, checked and matched on this box. The defaults are the ones
+/// measured in the README (ORL accuracy, synthetic-frame recall); `verify` and `identify` use them too.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecognitionConfig {
+    /// Which detector finds the faces (`mtcnn` or `single_pass`).
+    #[serde(default = "default_detector")]
+    pub detector: DetectorKind,
+    /// The smallest face, in pixels, the detector looks for (MTCNN's pyramid starts here).
+    #[serde(default = "default_min_face_px")]
+    pub min_face_px: f32,
+    /// Cosine similarity from which two faces are the same person.
+    #[serde(default = "default_similarity_threshold")]
+    pub similarity_threshold: f32,
+    /// How far the best enrolled person must lead the runner-up to be named.
+    #[serde(default = "default_margin")]
+    pub margin: f32,
+    /// Live-class probability from which a face counts as live (not a print or a screen).
+    #[serde(default = "default_live_threshold")]
+    pub live_threshold: f32,
+}
+
+fn default_detector() -> DetectorKind {
+    DetectorKind::Mtcnn
+}
+
+fn default_min_face_px() -> f32 {
+    DEFAULT_MIN_FACE_PX
+}
+
+fn default_similarity_threshold() -> f32 {
+    DEFAULT_VERIFY_THRESHOLD
+}
+
+fn default_margin() -> f32 {
+    DEFAULT_MATCH_MARGIN
+}
+
+fn default_live_threshold() -> f32 {
+    DEFAULT_LIVE_THRESHOLD
+}
+
+impl Default for RecognitionConfig {
+    fn default() -> Self {
+        RecognitionConfig {
+            detector: default_detector(),
+            min_face_px: default_min_face_px(),
+            similarity_threshold: default_similarity_threshold(),
+            margin: default_margin(),
+            live_threshold: default_live_threshold(),
+        }
+    }
+}
+
+impl RecognitionConfig {
+    /// The first value out of range, as (dotted key, why).
+    fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let r = self;
+        if !(r.min_face_px.is_finite() && (12.0..=1000.0).contains(&r.min_face_px)) {
+            return Some((
+                "recognition.min_face_px",
+                "must be between 12 and 1000 pixels",
+            ));
+        }
+        if !(r.similarity_threshold.is_finite() && (-1.0..=1.0).contains(&r.similarity_threshold)) {
+            return Some((
+                "recognition.similarity_threshold",
+                "must be a cosine similarity between -1 and 1",
+            ));
+        }
+        if !(r.margin.is_finite() && (0.0..1.0).contains(&r.margin)) {
+            return Some(("recognition.margin", "must be at least 0 and below 1"));
+        }
+        if !(r.live_threshold.is_finite() && (0.0..=1.0).contains(&r.live_threshold)) {
+            return Some((
+                "recognition.live_threshold",
+                "must be a probability between 0 and 1",
+            ));
+        }
+        None
     }
 }
 
@@ -287,6 +377,9 @@ impl AgentConfig {
                 "and presence.checkpoint_secs must be positive".into(),
             ));
         }
+        if let Some((key, why)) = self.recognition.problem() {
+            return Err(invalid(key, why.into()));
+        }
         match &self.source {
             SourceConfig::Replay {
                 path: file,
@@ -365,6 +458,41 @@ path = "sightings.jsonl"
         let text = include_str!("../../deploy/agent.example.toml");
         let config = AgentConfig::parse(Path::new("agent.example.toml"), text).unwrap();
         assert_eq!(config.broker.window, 500);
+        assert_eq!(config.recognition.detector, DetectorKind::Mtcnn);
+        assert_eq!(config.recognition.min_face_px, 40.0);
+    }
+
+    #[test]
+    fn recognition_defaults_apply_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AgentConfig::load(&write_config(dir.path(), GOOD)).unwrap();
+        assert_eq!(
+            config.recognition.similarity_threshold,
+            DEFAULT_VERIFY_THRESHOLD
+        );
+        let with = |section: &str| format!("{GOOD}\n[recognition]\n{section}\n");
+        let tuned = AgentConfig::load(&write_config(
+            dir.path(),
+            &with("detector = \"single_pass\"\nsimilarity_threshold = 0.45"),
+        ))
+        .unwrap();
+        assert_eq!(tuned.recognition.detector, DetectorKind::SinglePass);
+        assert_eq!(tuned.recognition.similarity_threshold, 0.45);
+        assert_eq!(tuned.recognition.margin, DEFAULT_MATCH_MARGIN);
+        for (section, key) in [
+            (
+                "similarity_threshold = 1.5",
+                "recognition.similarity_threshold",
+            ),
+            ("min_face_px = 4", "recognition.min_face_px"),
+            ("margin = -0.1", "recognition.margin"),
+            ("live_threshold = 2", "recognition.live_threshold"),
+            ("detector = \"haar\"", "detector"),
+        ] {
+            let err = AgentConfig::load(&write_config(dir.path(), &with(section))).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(key), "expected {key:?} in: {msg}");
+        }
     }
 
     #[test]

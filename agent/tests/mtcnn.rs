@@ -88,3 +88,74 @@ fn liveness_scores_a_detected_face() {
         "a grey patch scored like a face: {q} vs {p}"
     );
 }
+
+/// The default pipeline (MTCNN at the ward's 40-pixel minimum → alignment → embedding) on a crowded
+/// frame: 50 ORL photos (10 people × 5 photos each) about 120 px tall in one 1600×900 frame. Nearly every
+/// face is found where it was pasted, and each person's faces are closer to one another than to the
+/// other people's.
+#[test]
+fn fifty_faces_in_one_frame_are_found_and_embedded() {
+    use wardwatch_agent::vision::engine::{DEFAULT_MIN_FACE_PX, DetectorKind, FaceEngine, cosine};
+    let orl = common::orl_dir();
+    let mut engine = FaceEngine::load(&common::manifest(), DetectorKind::Mtcnn).expect("engine");
+    engine.set_min_face_size(DEFAULT_MIN_FACE_PX);
+    let (width, height) = (1600usize, 900usize);
+    let mut frame = vec![118u8; width * height * 3];
+    let mut places = Vec::new();
+    for k in 0..50usize {
+        let (person, shot) = (k / 5 + 11, k % 5 + 1);
+        let face = image::open(orl.join(format!("s{person}/{shot}.pgm")))
+            .expect("ORL")
+            .to_luma8();
+        let (x, y) = (10 + (k % 10) * 158, 20 + (k / 10) * 175);
+        places.push((person, common::paste(&mut frame, width, &face, (x, y), 1.3)));
+    }
+    let faces = engine
+        .faces(RgbView {
+            width,
+            height,
+            data: &frame,
+        })
+        .expect("pipeline");
+    // Each pasted photo's face, with the person it shows.
+    let mut matched = Vec::new();
+    for (person, place) in &places {
+        let centre_in = |f: &&wardwatch_agent::vision::engine::FaceFound| {
+            common::inside(
+                ((f.face.x1 + f.face.x2) / 2.0, (f.face.y1 + f.face.y2) / 2.0),
+                *place,
+            )
+        };
+        if let Some(found) = faces.iter().find(centre_in) {
+            matched.push((*person, found));
+        }
+    }
+    println!(
+        "MTCNN pipeline: {}/50 faces found and embedded, {} detections",
+        matched.len(),
+        faces.len()
+    );
+    assert!(matched.len() >= 47, "{}/50 found", matched.len());
+    assert!(faces.len() <= 55, "{} detections for 50 faces", faces.len());
+    // Nearest neighbour among the other found faces is the same person for nearly all of them.
+    let right = matched
+        .iter()
+        .enumerate()
+        .filter(|(i, (person, face))| {
+            let nearest = matched
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j != i)
+                .max_by(|a, b| {
+                    cosine(&face.embedding, &a.1.1.embedding)
+                        .total_cmp(&cosine(&face.embedding, &b.1.1.embedding))
+                });
+            nearest.is_some_and(|(_, (other, _))| other == person)
+        })
+        .count();
+    assert!(
+        right * 100 >= matched.len() * 90,
+        "{right}/{} nearest neighbours are the same person",
+        matched.len()
+    );
+}

@@ -52,6 +52,59 @@ fn same_and_different_people() {
     assert!(same["similarity"].as_f64() > different["similarity"].as_f64());
 }
 
+/// The threshold comes from the agent configuration's `[recognition]` section when one is given, the
+/// command line overrides it, and an out-of-range value is refused with its key named.
+#[test]
+fn the_threshold_comes_from_the_configuration_then_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("sightings.jsonl"), "").expect("write");
+    let config = |section: &str| {
+        let path = dir.path().join("agent.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "device_id = \"box-1\"\ninstitution_code = \"H43060200175\"\nward_kind = \"haemodialysis\"\n\
+                 [broker]\nurl = \"mqtt://127.0.0.1:1883\"\n\
+                 [source]\nkind = \"replay\"\npath = \"sightings.jsonl\"\n\
+                 [recognition]\n{section}\n"
+            ),
+        )
+        .expect("write");
+        path.display().to_string()
+    };
+    let (a, b) = (
+        orl("s5/1.pgm").display().to_string(),
+        orl("s5/2.pgm").display().to_string(),
+    );
+    let strict = config("similarity_threshold = 0.99");
+    let (ok, stdout, stderr) = agent(&["verify", &a, &b, "--json", "--config", &strict]);
+    assert!(ok, "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(answer["threshold"], 0.99, "{answer}");
+    assert_eq!(answer["same"], false, "{answer}");
+    let (ok, stdout, stderr) = agent(&[
+        "verify",
+        &a,
+        &b,
+        "--json",
+        "--config",
+        &strict,
+        "--threshold",
+        "0.3",
+    ]);
+    assert!(ok, "{stderr}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(answer["threshold"], 0.3, "{answer}");
+    assert_eq!(answer["same"], true, "{answer}");
+    let broken = config("similarity_threshold = 3");
+    let (ok, _, stderr) = agent(&["verify", &a, &b, "--config", &broken]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("recognition.similarity_threshold"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_images_are_named_and_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -7,6 +7,7 @@ use super::boxes::FaceBox;
 use super::manifest::{InputSpec, Landmarks68Spec, Manifest, Role};
 use super::model::ModelPlan;
 use super::preprocess::{Region, fill_input};
+use super::resample::Resampler;
 use super::single_pass::{DetectorError, load_role, run_first_output};
 
 /// A loaded landmark model.
@@ -15,6 +16,7 @@ pub struct LandmarkModel {
     input: InputSpec,
     spec: Landmarks68Spec,
     buffer: Vec<f32>,
+    resampler: Resampler,
     name: String,
 }
 
@@ -31,6 +33,7 @@ impl LandmarkModel {
             plan: model.plan(&[1, 1, height, width])?,
             input: entry.input.clone(),
             buffer: vec![0.0; width * height],
+            resampler: Resampler::default(),
             spec,
             name: entry.file.display().to_string(),
         })
@@ -53,7 +56,14 @@ impl LandmarkModel {
         let region = Region::centred_on(face, w, h, frame);
         let (x, y) = (region.x, region.y);
         let [iw, ih] = self.spec.input_size;
-        if !fill_input(frame, region, (iw, ih), &self.input, &mut self.buffer) {
+        if !fill_input(
+            &mut self.resampler,
+            frame,
+            region,
+            (iw, ih),
+            &self.input,
+            &mut self.buffer,
+        ) {
             return Err(bad(
                 "the frame's pixel buffer is shorter than its size".into()
             ));

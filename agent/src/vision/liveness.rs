@@ -9,6 +9,7 @@ use super::boxes::FaceBox;
 use super::manifest::{InputSpec, Manifest, Role};
 use super::model::ModelPlan;
 use super::preprocess::{Region, fill_input};
+use super::resample::Resampler;
 use super::single_pass::{DetectorError, load_role, run_first_output};
 use serde::Deserialize;
 
@@ -30,6 +31,7 @@ pub struct LivenessModel {
     input: InputSpec,
     spec: LivenessSpec,
     buffer: Vec<f32>,
+    resampler: Resampler,
     name: String,
 }
 
@@ -50,6 +52,7 @@ impl LivenessModel {
             plan: model.plan(&[1, 3, height, width])?,
             input: entry.input.clone(),
             buffer: vec![0.0; 3 * width * height],
+            resampler: Resampler::default(),
             spec,
             name: entry.file.display().to_string(),
         })
@@ -76,7 +79,14 @@ impl LivenessModel {
         let (w, h) = (bw * scale, bh * scale);
         let region = Region::centred_on(face, w, h, frame);
         let [iw, ih] = self.spec.input_size;
-        if !fill_input(frame, region, (iw, ih), &self.input, &mut self.buffer) {
+        if !fill_input(
+            &mut self.resampler,
+            frame,
+            region,
+            (iw, ih),
+            &self.input,
+            &mut self.buffer,
+        ) {
             return Err(bad(
                 "the frame's pixel buffer is shorter than its size".into()
             ));

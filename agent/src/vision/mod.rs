@@ -12,6 +12,7 @@
 //! | [`manifest`] | `models/manifest.toml`: which file plays which role, its tensors and preprocessing |
 //! | [`preprocess`] | frame region → a model's input tensor (resize, layout, colour order, normalisation) |
 //! | [`single_pass`] | the single-pass detector (UltraFace layout) on the whole frame |
+//! | [`resample`] | a frame region resized to a model's size (SIMD area/bilinear, reused buffers) |
 //! | [`mtcnn`] | the MTCNN detector: pyramid, refinement, five landmarks (small faces in large frames) |
 //! | [`landmarks`] | five landmarks per detected face from the 68-point model |
 //! | [`recogniser`] | aligned crop → unit-length embedding |
@@ -37,7 +38,8 @@ pub mod mtcnn;
 pub mod preprocess;
 pub mod quality;
 pub mod recogniser;
+pub mod resample;
 pub mod rewrite;
 pub mod single_pass;
 
-pub use model::{ModelError, ModelPlan, ModelPlans, OnnxModel, Rewrites, Sha256Digest};
+pub use model::{ModelError, ModelPlan, ModelPlans, OnnxModel, OpTime, Rewrites, Sha256Digest};

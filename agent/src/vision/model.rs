@@ -240,6 +240,44 @@ impl ModelPlan {
                 error,
             })
     }
+
+    /// Runs the model once like [`ModelPlan::run`], adding each node's time to `per_op` under its
+    /// operator's name (for a per-operator profile; slower than a plain run by the bookkeeping only).
+    pub fn profile(
+        &mut self,
+        input: Tensor,
+        per_op: &mut std::collections::BTreeMap<String, OpTime>,
+    ) -> Result<(), ModelError> {
+        let tract_error = |error| ModelError::Tract {
+            path: self.path.clone(),
+            stage: "profile",
+            shape: self.input_shape.clone(),
+            error,
+        };
+        self.state
+            .run_plan_with_eval(
+                tvec![input.into_tvalue()],
+                |context, state, node, inputs| {
+                    let started = Instant::now();
+                    let outputs = tract_onnx::tract_core::plan::eval(context, state, node, inputs);
+                    let time = per_op.entry(node.op().name().to_string()).or_default();
+                    time.total += started.elapsed();
+                    time.calls += 1;
+                    outputs
+                },
+            )
+            .map(|_| ())
+            .map_err(tract_error)
+    }
+}
+
+/// Time spent in one kind of operator.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OpTime {
+    /// Summed over its nodes and runs.
+    pub total: std::time::Duration,
+    /// Node evaluations counted.
+    pub calls: usize,
 }
 
 /// One model and its plans, one per input shape seen so far.

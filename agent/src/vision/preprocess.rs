@@ -1,10 +1,11 @@
-//! Frame pixels → a model's input tensor: a region of the frame resized (bilinear, pixel centres
-//! aligned; when shrinking, each output pixel averages a grid of samples over its footprint, close to
-//! OpenCV's area resize) to the model's size, in its layout (NCHW, NHWC or MTCNN's transposed NWHC), colour order
-//! (RGB, BGR or grey) and normalisation ((pixel − mean) / std), written into a caller's buffer.
+//! Frame pixels → a model's input tensor: a region of the frame resampled to the model's size
+//! ([`super::resample`]: area averaging when shrinking, bilinear when enlarging, outside the frame black),
+//! then written in its layout (NCHW, NHWC or MTCNN's transposed NWHC), colour order (RGB, BGR or grey) and
+//! normalisation ((pixel − mean) / std) into a caller's buffer.
 
-use super::align::{RgbView, bilinear};
+use super::align::RgbView;
 use super::manifest::{ColourOrder, InputSpec, Layout};
+use super::resample::Resampler;
 
 /// A rectangle of the frame in pixels; parts outside the frame read as black.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,9 +48,11 @@ impl Region {
     }
 }
 
-/// Fills `out` (`width × height × channels` values) with `region` of `frame` as `spec` wants it.
-/// Returns `false` when `out` has the wrong length or the frame's bytes are short.
+/// Fills `out` (`width × height × channels` values) with `region` of `frame` as `spec` wants it,
+/// resampling through `resampler` (whose buffers are reused). Returns `false` when `out` has the wrong
+/// length, the frame's bytes are short, or the region cannot be resampled (empty, not finite).
 pub fn fill_input(
+    resampler: &mut Resampler,
     frame: RgbView<'_>,
     region: Region,
     (width, height): (usize, usize),
@@ -64,42 +67,42 @@ pub fn fill_input(
     if out.len() != width * height * channels || frame.data.len() < frame.width * frame.height * 3 {
         return false;
     }
-    let (sx, sy) = (region.width / width as f32, region.height / height as f32);
-    // Samples per output pixel along each axis when shrinking (1 when enlarging).
-    let (nx, ny) = (
-        sx.ceil().clamp(1.0, 4.0) as usize,
-        sy.ceil().clamp(1.0, 4.0) as usize,
-    );
-    let weight = 1.0 / (nx * ny) as f32;
+    if region == Region::whole(frame) && (frame.width, frame.height) == (width, height) {
+        copy_pixels(frame, spec, channels, out);
+        return true;
+    }
+    match resampler.resample(frame, region, width, height) {
+        Some(resampled) => {
+            copy_pixels(resampled, spec, channels, out);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Writes every pixel of `frame` (already at the model's size) in `spec`'s layout, colour order and
+/// normalisation.
+fn copy_pixels(frame: RgbView<'_>, spec: &InputSpec, channels: usize, out: &mut [f32]) {
+    let (width, height) = (frame.width, frame.height);
     for v in 0..height {
-        for u in 0..width {
-            let (mut r, mut g, mut b) = (0.0, 0.0, 0.0);
-            for j in 0..ny {
-                let y = region.y + (v as f32 + (j as f32 + 0.5) / ny as f32) * sy - 0.5;
-                for i in 0..nx {
-                    let x = region.x + (u as f32 + (i as f32 + 0.5) / nx as f32) * sx - 0.5;
-                    r += bilinear(frame, x, y, 0) * weight;
-                    g += bilinear(frame, x, y, 1) * weight;
-                    b += bilinear(frame, x, y, 2) * weight;
-                }
-            }
+        let row = &frame.data[v * width * 3..(v + 1) * width * 3];
+        for (u, rgb) in row.chunks_exact(3).enumerate() {
+            let (r, g, b) = (rgb[0] as f32, rgb[1] as f32, rgb[2] as f32);
             for c in 0..channels {
                 let pixel = match spec.colour_order {
                     ColourOrder::Rgb => [r, g, b][c],
                     ColourOrder::Bgr => [b, g, r][c],
                     ColourOrder::Grey => 0.299 * r + 0.587 * g + 0.114 * b,
                 };
-                let value = (pixel - spec.mean[c]) / spec.std[c];
                 let index = match spec.layout {
                     Layout::Nchw => (c * height + v) * width + u,
                     Layout::Nhwc => (v * width + u) * channels + c,
                     Layout::Nwhc => (u * height + v) * channels + c,
                 };
-                out[index] = value;
+                out[index] = (pixel - spec.mean[c]) / spec.std[c];
             }
         }
     }
-    true
 }
 
 #[cfg(test)]
@@ -136,6 +139,7 @@ mod tests {
         };
         let mut out = vec![0.0; 6];
         assert!(fill_input(
+            &mut Resampler::default(),
             frame,
             Region::whole(frame),
             (2, 1),
@@ -148,6 +152,7 @@ mod tests {
             "R plane, G plane, B plane"
         );
         assert!(fill_input(
+            &mut Resampler::default(),
             frame,
             Region::whole(frame),
             (2, 1),
@@ -168,6 +173,7 @@ mod tests {
         };
         let mut grey = vec![0.0; 2];
         assert!(fill_input(
+            &mut Resampler::default(),
             frame,
             Region::whole(frame),
             (1, 2),
@@ -179,6 +185,7 @@ mod tests {
             "{grey:?}"
         );
         assert!(!fill_input(
+            &mut Resampler::default(),
             frame,
             Region::whole(frame),
             (2, 2),

@@ -7,6 +7,7 @@ use super::manifest::{InputSpec, Manifest, RecogniserSpec, Role};
 use super::matcher::normalised;
 use super::model::ModelPlan;
 use super::preprocess::{Region, fill_input};
+use super::resample::Resampler;
 use super::single_pass::{DetectorError, load_role, run_first_output};
 
 /// A loaded recogniser with its buffers.
@@ -16,6 +17,7 @@ pub struct Recogniser {
     spec: RecogniserSpec,
     aligned: Vec<u8>,
     buffer: Vec<f32>,
+    resampler: Resampler,
     name: String,
 }
 
@@ -34,6 +36,7 @@ impl Recogniser {
             input: entry.input.clone(),
             aligned: vec![0; size * size * 3],
             buffer: vec![0.0; 3 * size * size],
+            resampler: Resampler::default(),
             spec,
             name: entry.file.display().to_string(),
         })
@@ -66,6 +69,7 @@ impl Recogniser {
             data: &self.aligned,
         };
         if !fill_input(
+            &mut self.resampler,
             crop,
             Region::whole(crop),
             (size, size),

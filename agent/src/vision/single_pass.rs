@@ -9,6 +9,7 @@ use super::boxes::{FaceBox, Overlap, suppress};
 use super::manifest::{InputSpec, Manifest, ManifestError, ModelEntry, Role, SinglePassSpec};
 use super::model::{ModelError, ModelPlan, OnnxModel, Rewrites, Sha256Digest};
 use super::preprocess::{Region, fill_input};
+use super::resample::Resampler;
 use tract_onnx::prelude::Tensor;
 
 /// The detector could not be built or run.
@@ -79,6 +80,7 @@ pub struct SinglePassDetector {
     input: InputSpec,
     spec: SinglePassSpec,
     buffer: Vec<f32>,
+    resampler: Resampler,
     name: String,
 }
 
@@ -95,6 +97,7 @@ impl SinglePassDetector {
             plan,
             input: entry.input.clone(),
             buffer: vec![0.0; 3 * width * height],
+            resampler: Resampler::default(),
             spec,
             name: entry.file.display().to_string(),
         })
@@ -116,6 +119,7 @@ impl SinglePassDetector {
             height: fh.max(fw / aspect),
         };
         if !fill_input(
+            &mut self.resampler,
             frame,
             region,
             (width, height),
