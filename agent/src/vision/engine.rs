@@ -5,12 +5,11 @@
 
 use super::align::RgbView;
 use super::boxes::FaceBox;
-use super::landmarks::LandmarkModel;
+pub use super::detector::{DetectorKind, FaceDetector, Located};
 use super::manifest::Manifest;
-use super::mtcnn::Mtcnn;
 use super::quality::{Quality, measure};
 use super::recogniser::Recogniser;
-use super::single_pass::{DetectorError, SinglePassDetector};
+use super::single_pass::DetectorError;
 
 /// The default decision threshold for "same person": the cosine similarity at which this pipeline
 /// (MTCNN → five-point alignment → fr_feature), like the Python/onnxruntime reference, accepts about one
@@ -31,9 +30,6 @@ pub struct FaceFound {
     pub quality: Quality,
 }
 
-/// A face's box and five landmarks (left eye, right eye, nose, mouth left, mouth right).
-pub type Located = (FaceBox, [[f32; 2]; 5]);
-
 /// The default lead the best enrolled person needs over the runner-up to be named.
 pub const DEFAULT_MATCH_MARGIN: f32 = 0.05;
 
@@ -46,39 +42,17 @@ pub const DEFAULT_MIN_FACE_PX: f32 = 40.0;
 /// The default live-class probability from which a face counts as live.
 pub const DEFAULT_LIVE_THRESHOLD: f32 = 0.5;
 
-/// Which detector finds the faces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DetectorKind {
-    /// MTCNN: pyramid, three networks, five landmarks of its own.
-    Mtcnn,
-    /// Single-pass detector + 68-point landmarks.
-    SinglePass,
-}
-
-enum Detector {
-    Mtcnn(Box<Mtcnn>),
-    SinglePass(Box<SinglePassDetector>, Box<LandmarkModel>),
-}
-
 /// Loaded models and their buffers.
 pub struct FaceEngine {
-    detector: Detector,
+    detector: Box<dyn FaceDetector>,
     recogniser: Recogniser,
 }
 
 impl FaceEngine {
     /// Loads the detector and recogniser named by the manifest.
     pub fn load(manifest: &Manifest, kind: DetectorKind) -> Result<FaceEngine, DetectorError> {
-        let detector = match kind {
-            DetectorKind::Mtcnn => Detector::Mtcnn(Box::new(Mtcnn::load(manifest)?)),
-            DetectorKind::SinglePass => Detector::SinglePass(
-                Box::new(SinglePassDetector::load(manifest)?),
-                Box::new(LandmarkModel::load(manifest)?),
-            ),
-        };
         Ok(FaceEngine {
-            detector,
+            detector: kind.load(manifest)?,
             recogniser: Recogniser::load(manifest)?,
         })
     }
@@ -86,27 +60,12 @@ impl FaceEngine {
     /// Looks for faces down to `pixels` wide (MTCNN's pyramid; the single-pass detector sees the whole
     /// frame at its fixed input size and ignores this).
     pub fn set_min_face_size(&mut self, pixels: f32) {
-        if let Detector::Mtcnn(mtcnn) = &mut self.detector {
-            mtcnn.set_min_face_size(pixels);
-        }
+        self.detector.set_min_face_size(pixels);
     }
 
     /// Every face's box and five landmarks, best detection first.
     pub fn locate(&mut self, frame: RgbView<'_>) -> Result<Vec<Located>, DetectorError> {
-        match &mut self.detector {
-            Detector::Mtcnn(mtcnn) => Ok(mtcnn
-                .detect(frame)?
-                .into_iter()
-                .map(|f| (f.face, f.landmarks))
-                .collect()),
-            Detector::SinglePass(detector, landmarks) => {
-                let boxes = detector.detect(frame)?;
-                boxes
-                    .into_iter()
-                    .map(|b| Ok((b, landmarks.five_points(frame, &b)?)))
-                    .collect()
-            }
-        }
+        self.detector.locate(frame)
     }
 
     /// Every face in the frame with its embedding, best detection first.

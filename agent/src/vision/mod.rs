@@ -11,6 +11,7 @@
 //! | [`boxes`] | face boxes and non-maximum suppression for the detectors |
 //! | [`manifest`] | `models/manifest.toml`: which file plays which role, its tensors and preprocessing |
 //! | [`preprocess`] | frame region → a model's input tensor (resize, layout, colour order, normalisation) |
+//! | [`detector`] | the [`detector::FaceDetector`] trait (boxes + five landmarks) and choosing a detector |
 //! | [`single_pass`] | the single-pass detector (UltraFace layout) on the whole frame |
 //! | [`resample`] | a frame region resized to a model's size (SIMD area/bilinear, reused buffers) |
 //! | [`mtcnn`] | the MTCNN detector: pyramid, refinement, five landmarks (small faces in large frames) |
@@ -26,6 +27,7 @@
 
 pub mod align;
 pub mod boxes;
+pub mod detector;
 pub mod engine;
 pub mod gallery_file;
 pub mod image_io;
