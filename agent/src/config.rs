@@ -11,7 +11,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wardwatch_link::{BrokerUrl, TlsFiles};
-use wardwatch_protocol::{DeviceId, InstitutionCode, WardKind};
+use wardwatch_protocol::{CameraId, DeviceId, InstitutionCode, Timestamp, WardKind};
 
 /// Why a configuration cannot be used. Each variant names the file and, where known, the key.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +65,12 @@ pub struct AgentConfig {
     /// How sightings become presence intervals.
     #[serde(default)]
     pub presence: PresenceConfig,
-    /// Where sightings come from.
-    pub source: SourceConfig,
+    /// Recorded sightings to replay (`[source]`), instead of cameras.
+    #[serde(default)]
+    pub source: Option<SourceConfig>,
+    /// The cameras (`[[camera]]`), instead of a replay.
+    #[serde(default, rename = "camera")]
+    pub cameras: Vec<CameraConfig>,
     /// How faces are found and matched on this box.
     #[serde(default)]
     pub recognition: RecognitionConfig,
@@ -173,9 +177,17 @@ impl Default for PresenceConfig {
 
 /// `[recognition]`: how faces are found, checked and matched on this box. The defaults are the ones
 /// measured in the README (ORL accuracy, synthetic-frame recall); `verify` and `identify` use them too.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecognitionConfig {
+    /// The model manifest (default: `$WARDWATCH_MODELS`, else `models/manifest.toml` in the working
+    /// directory).
+    #[serde(default)]
+    pub models: Option<PathBuf>,
+    /// Enrolled people (JSON Lines as `enroll-embed --psn-no … --institution …` prints them); without
+    /// one every face is unknown. The bureau's signed gallery takes over once it arrives.
+    #[serde(default)]
+    pub gallery: Option<PathBuf>,
     /// Which detector finds the faces (`mtcnn` or `single_pass`).
     #[serde(default = "default_detector")]
     pub detector: DetectorKind,
@@ -216,6 +228,8 @@ fn default_live_threshold() -> f32 {
 impl Default for RecognitionConfig {
     fn default() -> Self {
         RecognitionConfig {
+            models: None,
+            gallery: None,
             detector: default_detector(),
             min_face_px: default_min_face_px(),
             similarity_threshold: default_similarity_threshold(),
@@ -226,6 +240,15 @@ impl Default for RecognitionConfig {
 }
 
 impl RecognitionConfig {
+    /// The model manifest in force.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.models.clone().unwrap_or_else(|| {
+            std::env::var_os("WARDWATCH_MODELS")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("models/manifest.toml"))
+        })
+    }
+
     /// The first value out of range, as (dotted key, why).
     fn problem(&self) -> Option<(&'static str, &'static str)> {
         let r = self;
@@ -252,6 +275,52 @@ impl RecognitionConfig {
         }
         None
     }
+}
+
+/// One `[[camera]]`: where its frames come from and how many of them are looked at.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// The camera's id, unique on this box (letters, digits, '.', '_', '-').
+    pub id: CameraId,
+    /// Where its frames come from.
+    pub source: CameraSource,
+    /// Look at no more than this many frames a second (default: every frame).
+    #[serde(default)]
+    pub max_fps: Option<f64>,
+    /// Look for faces only inside this rectangle of the frame (the tamper checks see the whole frame).
+    #[serde(default)]
+    pub roi: Option<Roi>,
+}
+
+/// A camera's frame source, by `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CameraSource {
+    /// A recorded clip: a folder of images in file-name order, frame `n` captured at
+    /// `start + n / fps`.
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Capture time of the first frame (RFC 3339, UTC).
+        start: Timestamp,
+        /// Frames per second of the recording.
+        fps: f64,
+    },
+}
+
+/// A rectangle of the frame, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roi {
+    /// Left edge.
+    pub x: u32,
+    /// Top edge.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
 }
 
 /// `[source]`: where sightings come from.
@@ -309,8 +378,19 @@ impl AgentConfig {
         {
             fix(p);
         }
-        match &mut self.source {
-            SourceConfig::Replay { path, .. } => fix(path),
+        if let Some(SourceConfig::Replay { path, .. }) = &mut self.source {
+            fix(path);
+        }
+        for camera in &mut self.cameras {
+            match &mut camera.source {
+                CameraSource::Folder { path, .. } => fix(path),
+            }
+        }
+        for p in [&mut self.recognition.models, &mut self.recognition.gallery]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
         }
     }
 
@@ -380,31 +460,118 @@ impl AgentConfig {
         if let Some((key, why)) = self.recognition.problem() {
             return Err(invalid(key, why.into()));
         }
-        match &self.source {
-            SourceConfig::Replay {
-                path: file,
-                max_rate_per_sec,
-            } => {
-                if let Some(rate) = max_rate_per_sec
-                    && !(rate.is_finite() && *rate > 0.0)
-                {
-                    return Err(invalid(
-                        "source.max_rate_per_sec",
-                        "must be a positive number".into(),
-                    ));
-                }
-                if !file.is_file() {
-                    return Err(invalid(
-                        "source.path",
-                        format!("{} does not exist", file.display()),
-                    ));
-                }
+        match (&self.source, self.cameras.is_empty()) {
+            (None, true) => {
+                return Err(invalid(
+                    "camera",
+                    "is missing: configure [[camera]] entries (or a [source] replay)".into(),
+                ));
+            }
+            (Some(_), false) => {
+                return Err(invalid(
+                    "source",
+                    "and [[camera]] cannot be used together: a box either replays sightings or \
+                     watches cameras"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        self.validate_cameras(path)?;
+        if let Some(SourceConfig::Replay {
+            path: file,
+            max_rate_per_sec,
+        }) = &self.source
+        {
+            if let Some(rate) = max_rate_per_sec
+                && !(rate.is_finite() && *rate > 0.0)
+            {
+                return Err(invalid(
+                    "source.max_rate_per_sec",
+                    "must be a positive number".into(),
+                ));
+            }
+            if !file.is_file() {
+                return Err(invalid(
+                    "source.path",
+                    format!("{} does not exist", file.display()),
+                ));
             }
         }
         if self.spool_dir.exists() && !self.spool_dir.is_dir() {
             return Err(invalid(
                 "spool_dir",
                 format!("{} exists and is not a directory", self.spool_dir.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks each `[[camera]]`: unique ids, a usable source, rate and region, and the models and
+    /// gallery the cameras need.
+    fn validate_cameras(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, why: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            why,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for camera in &self.cameras {
+            let id = &camera.id;
+            if !seen.insert(id.clone()) {
+                return Err(invalid("camera.id", format!("{id} is used twice")));
+            }
+            if let Some(fps) = camera.max_fps
+                && !(fps.is_finite() && fps > 0.0)
+            {
+                return Err(invalid(
+                    "camera.max_fps",
+                    format!("of camera {id} must be a positive number"),
+                ));
+            }
+            if let Some(roi) = camera.roi
+                && (roi.width == 0 || roi.height == 0)
+            {
+                return Err(invalid(
+                    "camera.roi",
+                    format!("of camera {id} must have a positive width and height"),
+                ));
+            }
+            match &camera.source {
+                CameraSource::Folder { path: dir, fps, .. } => {
+                    if !(fps.is_finite() && *fps > 0.0) {
+                        return Err(invalid(
+                            "camera.source.fps",
+                            format!("of camera {id} must be a positive number"),
+                        ));
+                    }
+                    if !dir.is_dir() {
+                        return Err(invalid(
+                            "camera.source.path",
+                            format!("of camera {id}: {} is not a folder", dir.display()),
+                        ));
+                    }
+                }
+            }
+        }
+        if !self.cameras.is_empty() {
+            let manifest = self.recognition.manifest_path();
+            if !manifest.is_file() {
+                return Err(invalid(
+                    "recognition.models",
+                    format!(
+                        "{} does not exist (the cameras need the face models)",
+                        manifest.display()
+                    ),
+                ));
+            }
+        }
+        if let Some(gallery) = &self.recognition.gallery
+            && !gallery.is_file()
+        {
+            return Err(invalid(
+                "recognition.gallery",
+                format!("{} does not exist", gallery.display()),
             ));
         }
         Ok(())
@@ -460,6 +627,63 @@ path = "sightings.jsonl"
         assert_eq!(config.broker.window, 500);
         assert_eq!(config.recognition.detector, DetectorKind::Mtcnn);
         assert_eq!(config.recognition.min_face_px, 40.0);
+        assert_eq!(config.cameras.len(), 1);
+        assert_eq!(config.cameras[0].max_fps, Some(5.0));
+        assert!(config.source.is_none());
+    }
+
+    #[test]
+    fn cameras_or_a_replay_but_not_both_and_each_camera_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("clip")).unwrap();
+        std::fs::write(dir.path().join("manifest.toml"), "").unwrap();
+        let camera = |id: &str, extra: &str| {
+            format!(
+                "[[camera]]\nid = \"{id}\"\nsource = {{ kind = \"folder\", path = \"clip\", \
+                 start = \"2026-11-23T00:00:00.000Z\", fps = 5 }}\n{extra}\n"
+            )
+        };
+        let without_source = GOOD[..GOOD.find("[source]").unwrap()].to_owned();
+        let with_models = format!("{without_source}[recognition]\nmodels = \"manifest.toml\"\n");
+        let good = format!("{with_models}{}", camera("cam-1", "max_fps = 5"));
+        let config = AgentConfig::load(&write_config(dir.path(), &good)).unwrap();
+        assert_eq!(config.cameras[0].id.as_str(), "cam-1");
+        let cases = [
+            (without_source.clone(), "camera"),
+            (
+                format!("{GOOD}{}", camera("cam-1", "")),
+                "cannot be used together",
+            ),
+            (
+                format!(
+                    "{with_models}{}{}",
+                    camera("cam-1", ""),
+                    camera("cam-1", "")
+                ),
+                "used twice",
+            ),
+            (
+                format!("{with_models}{}", camera("cam-1", "max_fps = 0")),
+                "camera.max_fps",
+            ),
+            (
+                format!(
+                    "{with_models}{}",
+                    camera("cam-1", "roi = { x = 0, y = 0, width = 0, height = 10 }")
+                ),
+                "camera.roi",
+            ),
+            (
+                format!("{without_source}{}", camera("cam-1", ""))
+                    .replace("path = \"clip\"", "path = \"missing\""),
+                "camera.source.path",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = AgentConfig::load(&write_config(dir.path(), &text)).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(key), "expected {key:?} in: {msg}");
+        }
     }
 
     #[test]

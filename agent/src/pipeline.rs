@@ -1,19 +1,23 @@
 //! The producing half of the agent: source → presence → spool, on a blocking thread.
 //!
-//! Sightings are read in batches; the presence reports a batch causes are sealed and committed to the
-//! spool together with a [`Checkpoint`] (source cursor + open intervals) in one durable transaction.
-//! A restart therefore resumes exactly where the last commit left off.
+//! Two kinds of input: the cameras' observations ([`crate::cameras`]: sightings, camera states, clock
+//! ticks) or a replay of recorded sightings. Either way the input is taken in batches; the presence
+//! reports and camera states a batch causes are sealed and committed to the spool together with a
+//! [`Checkpoint`] (where each input stands + open intervals) in one durable transaction. A restart
+//! therefore resumes exactly where the last commit left off.
 
+use crate::cameras::{self, CamerasError, Observation};
 use crate::config::{AgentConfig, SourceConfig};
 use crate::presence::PresenceTracker;
 use crate::seal::Sealer;
 use crate::sources::replay::{ReplayCursor, ReplayError, ReplaySource};
 use crate::spool::{Spool, SpoolError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::watch;
-use wardwatch_protocol::Payload;
+use wardwatch_protocol::{CameraId, Payload};
 
 /// Sightings read per spool commit (one fsync per batch).
 const BATCH_SIGHTINGS: usize = 512;
@@ -24,7 +28,11 @@ const MAX_PACED_BATCH: std::time::Duration = std::time::Duration::from_millis(10
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint {
     /// Where the replay source stands.
+    #[serde(default)]
     pub source: ReplayCursor,
+    /// Where each camera's recording stands (the next frame), for cameras that replay a recording.
+    #[serde(default)]
+    pub cameras: BTreeMap<CameraId, u64>,
     /// Intervals still open.
     pub presence: PresenceTracker,
 }
@@ -38,6 +46,9 @@ pub enum PipelineError {
     /// The source failed.
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    /// The cameras could not start.
+    #[error(transparent)]
+    Cameras(#[from] CamerasError),
     /// The stored checkpoint is not readable by this build.
     #[error("the spool's pipeline checkpoint is unreadable: {0}")]
     Checkpoint(String),
@@ -48,6 +59,8 @@ pub enum PipelineError {
 pub struct ProducerSummary {
     /// Sightings processed.
     pub sightings: u64,
+    /// Camera-state changes reported.
+    pub camera_states: u64,
     /// Events sealed and spooled.
     pub events: u64,
     /// Source lines skipped as invalid.
@@ -69,16 +82,142 @@ pub fn run_producer(
             .map_err(|e| PipelineError::Checkpoint(e.to_string()))?,
         None => Checkpoint {
             source: ReplayCursor::default(),
+            cameras: BTreeMap::new(),
             presence: PresenceTracker::new(config.ward_kind, &config.presence),
         },
     };
     checkpoint
         .presence
         .reconfigure(config.ward_kind, &config.presence);
-    let SourceConfig::Replay {
-        path,
-        max_rate_per_sec,
-    } = &config.source;
+    tip.send_replace(spool.tip()?.seq);
+    match &config.source {
+        Some(SourceConfig::Replay {
+            path,
+            max_rate_per_sec,
+        }) => run_replay(
+            path,
+            *max_rate_per_sec,
+            checkpoint,
+            spool,
+            sealer,
+            tip,
+            stop,
+        ),
+        None => run_cameras(config, checkpoint, spool, sealer, tip, stop),
+    }
+}
+
+/// Observations taken per spool commit at most.
+const BATCH_OBSERVATIONS: usize = 2048;
+/// How long a batch waits for more observations before it is committed.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The cameras' observations → presence → spool, until every recording has ended or `stop` is set.
+fn run_cameras(
+    config: &AgentConfig,
+    mut checkpoint: Checkpoint,
+    spool: &Spool,
+    sealer: &Sealer,
+    tip: &watch::Sender<u64>,
+    stop: &Arc<AtomicBool>,
+) -> Result<ProducerSummary, PipelineError> {
+    let workers = cameras::start(config, &checkpoint.cameras, stop.clone())?;
+    tracing::info!(
+        cameras = workers.count(),
+        open_intervals = checkpoint.presence.open_intervals(),
+        "cameras started"
+    );
+    let mut summary = ProducerSummary::default();
+    let mut ended = 0usize;
+    let mut disconnected = false;
+    loop {
+        let mut payloads = Vec::new();
+        let mut moved = false;
+        let deadline = std::time::Instant::now() + BATCH_WAIT;
+        for _ in 0..BATCH_OBSERVATIONS {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            let observation = match workers.observations.recv_timeout(wait) {
+                Ok(o) => o,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    disconnected = true;
+                    break;
+                }
+            };
+            match observation {
+                Observation::Sighting(sighting) => {
+                    summary.sightings += 1;
+                    payloads.extend(
+                        checkpoint
+                            .presence
+                            .observe_on_camera(&sighting)
+                            .into_iter()
+                            .map(Payload::Presence),
+                    );
+                }
+                Observation::Camera(status) => {
+                    summary.camera_states += 1;
+                    payloads.push(Payload::Camera(status));
+                }
+                Observation::Tick {
+                    camera,
+                    at,
+                    position,
+                } => {
+                    payloads.extend(
+                        checkpoint
+                            .presence
+                            .close_idle_on(&camera, at)
+                            .into_iter()
+                            .map(Payload::Presence),
+                    );
+                    if checkpoint.cameras.get(&camera) != Some(&position) {
+                        checkpoint.cameras.insert(camera, position);
+                        moved = true;
+                    }
+                }
+                Observation::Ended { camera } => {
+                    ended += 1;
+                    payloads.extend(
+                        checkpoint
+                            .presence
+                            .close_camera(&camera)
+                            .into_iter()
+                            .map(Payload::Presence),
+                    );
+                }
+            }
+        }
+        if moved || !payloads.is_empty() {
+            summary.events += payloads.len() as u64;
+            let bytes = serde_json::to_vec(&checkpoint)
+                .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
+            let new_tip = spool.commit(sealer, payloads, &bytes)?;
+            tip.send_replace(new_tip.seq);
+        }
+        if ended >= workers.count() || disconnected {
+            summary.finished = ended >= workers.count();
+            break;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    workers.join();
+    Ok(summary)
+}
+
+/// Recorded sightings → presence → spool, until the file ends or `stop` is set.
+fn run_replay(
+    path: &std::path::Path,
+    max_rate_per_sec: Option<f64>,
+    mut checkpoint: Checkpoint,
+    spool: &Spool,
+    sealer: &Sealer,
+    tip: &watch::Sender<u64>,
+    stop: &Arc<AtomicBool>,
+) -> Result<ProducerSummary, PipelineError> {
     let pace = max_rate_per_sec.map(|rate| std::time::Duration::from_secs_f64(1.0 / rate));
     let started = std::time::Instant::now();
     let mut source = ReplaySource::open(path, checkpoint.source)?;
@@ -90,7 +229,6 @@ pub fn run_producer(
         );
     }
     let mut summary = ProducerSummary::default();
-    tip.send_replace(spool.tip()?.seq);
     loop {
         let mut payloads = Vec::new();
         let mut at_end = false;

@@ -116,9 +116,44 @@ impl PresenceTracker {
         self.open.len()
     }
 
-    /// Feeds one sighting; returns the reports it causes (closed intervals, checkpoints).
+    /// Feeds one sighting of a single time-ordered stream (a replay): intervals on every camera idle at
+    /// the sighting's time close. Returns the reports it causes (closed intervals, checkpoints).
     pub fn observe(&mut self, sighting: &Sighting) -> Vec<Presence> {
         let mut reports = self.close_idle(sighting.at);
+        reports.extend(self.add(sighting));
+        reports
+    }
+
+    /// Feeds one sighting from a camera with its own clock (cameras run at their own pace, so one
+    /// camera's time says nothing of another's): only that camera's idle intervals close.
+    pub fn observe_on_camera(&mut self, sighting: &Sighting) -> Vec<Presence> {
+        let mut reports = self.close_idle_on(&sighting.camera_id, sighting.at);
+        reports.extend(self.add(sighting));
+        reports
+    }
+
+    /// Closes `camera`'s intervals whose person has been absent longer than `close_after` at `now`
+    /// (the camera's latest frame time).
+    pub fn close_idle_on(&mut self, camera: &CameraId, now: Timestamp) -> Vec<Presence> {
+        let close_after = self.close_after_ms;
+        let (closed, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|i| &i.camera_id == camera && now.millis() - i.end.millis() > close_after);
+        self.open = open;
+        self.finals(closed)
+    }
+
+    /// Closes every interval of `camera` (its recording ended).
+    pub fn close_camera(&mut self, camera: &CameraId) -> Vec<Presence> {
+        let (closed, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|i| &i.camera_id == camera);
+        self.open = open;
+        self.finals(closed)
+    }
+
+    fn add(&mut self, sighting: &Sighting) -> Vec<Presence> {
+        let mut reports = Vec::new();
         let index = match self
             .open
             .iter()
@@ -217,6 +252,33 @@ mod tests {
                 .all(|c| c.interval_id == finals[0].interval_id)
         );
         assert!((finals[0].median_similarity.get() - 0.7).abs() <= 0.006);
+    }
+
+    #[test]
+    fn cameras_keep_their_own_clocks() {
+        let mut t = tracker();
+        let on = |secs: i64, camera: &str| Sighting {
+            camera_id: camera.parse().unwrap(),
+            ..sighting(secs, "p4")
+        };
+        for s in [0, 10, 20] {
+            t.observe_on_camera(&on(s, "cam-1"));
+        }
+        // cam-2 has run ahead by an hour: cam-1's interval stays open.
+        for s in [3600, 3610, 3620] {
+            assert!(t.observe_on_camera(&on(s, "cam-2")).is_empty());
+        }
+        assert_eq!(t.open_intervals(), 2);
+        // cam-1's own clock passing the absence limit closes it.
+        let closed = t.close_idle_on(
+            &"cam-1".parse().unwrap(),
+            Timestamp::from_millis(1_790_000_000_000 + 200_000).unwrap(),
+        );
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].camera_id.as_str(), "cam-1");
+        let rest = t.close_camera(&"cam-2".parse().unwrap());
+        assert_eq!(rest.len(), 1);
+        assert_eq!(t.open_intervals(), 0);
     }
 
     #[test]

@@ -73,13 +73,13 @@ impl FaceEngine {
         let located = self.locate(frame)?;
         let mut found = Vec::with_capacity(located.len());
         for (face, landmarks) in located {
-            found.push(self.describe(frame, face, landmarks)?);
+            found.push(self.recognise(frame, face, landmarks)?);
         }
         Ok(found)
     }
 
-    /// Embeds and measures one located face.
-    fn describe(
+    /// Aligns, embeds and measures one located face.
+    pub fn recognise(
         &mut self,
         frame: RgbView<'_>,
         face: FaceBox,
@@ -104,7 +104,7 @@ impl FaceEngine {
         else {
             return Ok(None);
         };
-        Ok(Some(self.describe(frame, face, landmarks)?))
+        Ok(Some(self.recognise(frame, face, landmarks)?))
     }
 }
 

@@ -1,0 +1,185 @@
+//! Cameras: one worker thread per `[[camera]]` turns its frames into observations — sightings of
+//! tracked faces, camera-state changes, and ticks of the camera's clock — for the pipeline's presence
+//! stage. A frame travels: [`crate::sources`] → [`worker`] (tamper checks, detection, tracking,
+//! recognition of a few frames per track, liveness, gallery) → [`Observation`]s on a bounded channel.
+
+pub mod worker;
+
+use crate::config::{AgentConfig, CameraSource};
+use crate::sighting::Sighting;
+use crate::sources::folder::FolderSource;
+use crate::sources::{FrameSource, SourceError};
+use crate::vision::gallery_file::{GalleryFileError, read_gallery};
+use crate::vision::manifest::{Manifest, ManifestError, Role};
+use crate::vision::matcher::Gallery;
+use crate::vision::single_pass::DetectorError;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::{Arc, RwLock};
+use wardwatch_protocol::{CameraId, CameraStatus, Timestamp};
+use worker::CameraWorker;
+
+/// Observations waiting for the pipeline, across all cameras, before workers block.
+const CHANNEL_DEPTH: usize = 256;
+
+/// What a camera worker tells the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// A tracked face on a frame.
+    Sighting(Sighting),
+    /// The camera changed state.
+    Camera(CameraStatus),
+    /// The camera's clock reached `at` (a frame was looked at); `position` is where its source stands
+    /// (recordings: the next frame's index), committed so a restart resumes there.
+    Tick {
+        /// The camera.
+        camera: CameraId,
+        /// The frame's capture time.
+        at: Timestamp,
+        /// The source's position after the frame.
+        position: u64,
+    },
+    /// The camera's recording ended (live cameras never end).
+    Ended {
+        /// The camera.
+        camera: CameraId,
+    },
+}
+
+/// The gallery in force, shared by the workers and swapped whole when a new one arrives.
+#[derive(Debug, Clone, Default)]
+pub struct SharedGallery(Arc<RwLock<Arc<Gallery>>>);
+
+impl SharedGallery {
+    /// Shares `gallery`.
+    pub fn new(gallery: Gallery) -> SharedGallery {
+        SharedGallery(Arc::new(RwLock::new(Arc::new(gallery))))
+    }
+
+    /// The gallery now (a cheap handle; a swap does not disturb a match in progress).
+    pub fn current(&self) -> Arc<Gallery> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the gallery for every worker.
+    pub fn replace(&self, gallery: Gallery) {
+        let mut slot = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(gallery);
+    }
+}
+
+/// The cameras could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum CamerasError {
+    /// The model manifest.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A model.
+    #[error(transparent)]
+    Models(#[from] DetectorError),
+    /// The gallery file.
+    #[error(transparent)]
+    Gallery(#[from] GalleryFileError),
+    /// A source (a recording's folder, say).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A thread could not be started.
+    #[error("cannot start the worker thread of camera {camera}: {error}")]
+    Thread {
+        /// The camera.
+        camera: CameraId,
+        /// Why.
+        error: std::io::Error,
+    },
+}
+
+/// The running workers.
+pub struct Cameras {
+    /// Observations from every camera.
+    pub observations: Receiver<Observation>,
+    /// The gallery the workers match against.
+    pub gallery: SharedGallery,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Cameras {
+    /// How many cameras run.
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Waits for every worker to finish (after the stop flag was set).
+    pub fn join(self) {
+        drop(self.observations);
+        for handle in self.handles {
+            if handle.join().is_err() {
+                tracing::error!("a camera worker panicked");
+            }
+        }
+    }
+}
+
+/// Loads the models once per camera and starts a worker for each `[[camera]]`, each resuming its
+/// source at `positions` (recordings); workers stop when `stop` is set.
+pub fn start(
+    config: &AgentConfig,
+    positions: &BTreeMap<CameraId, u64>,
+    stop: Arc<AtomicBool>,
+) -> Result<Cameras, CamerasError> {
+    let manifest = Manifest::load(&config.recognition.manifest_path())?;
+    let dims = manifest
+        .role(Role::Recogniser)
+        .and_then(|e| e.recogniser.as_ref())
+        .map_or(512, |r| r.embedding_size);
+    let gallery = match &config.recognition.gallery {
+        Some(path) => read_gallery(path, dims)?,
+        None => Gallery::new(dims),
+    };
+    tracing::info!(enrolled = gallery.people().len(), "gallery loaded");
+    let gallery = SharedGallery::new(gallery);
+    let (tx, rx) = sync_channel(CHANNEL_DEPTH);
+    let mut handles = Vec::new();
+    for camera in &config.cameras {
+        let resume_at = positions.get(&camera.id).copied().unwrap_or(0);
+        let source: Box<dyn FrameSource> = match &camera.source {
+            CameraSource::Folder { path, start, fps } => Box::new(FolderSource::open(
+                camera.id.clone(),
+                path,
+                *start,
+                *fps,
+                resume_at,
+            )?),
+        };
+        let worker = CameraWorker::new(
+            camera.clone(),
+            source,
+            &manifest,
+            &config.recognition,
+            gallery.clone(),
+            config
+                .spool_dir
+                .join(format!("camera-{}.reference", camera.id)),
+        )?;
+        let (tx, stop) = (tx.clone(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("camera-{}", camera.id))
+            .spawn(move || worker.run(&tx, &stop))
+            .map_err(|error| CamerasError::Thread {
+                camera: camera.id.clone(),
+                error,
+            })?;
+        handles.push(handle);
+    }
+    Ok(Cameras {
+        observations: rx,
+        gallery,
+        handles,
+    })
+}

@@ -1,0 +1,260 @@
+//! One camera's worker: reads its frames, watches for tampering, and follows the faces.
+//!
+//! Per frame: the tamper checks on the whole frame ([`crate::tamper`]); then — unless the camera is
+//! obstructed or frozen, when no sighting may come from it — detection inside the region of interest,
+//! tracking ([`crate::tracking`]), and for the faces the tracker wants recognised: the quality gate,
+//! embedding, liveness and the gallery. Each tracked face on the frame becomes a sighting; the frame's
+//! capture time becomes a tick of the camera's clock. A failing source is reopened with back-off while
+//! the camera is reported offline.
+
+use super::{Observation, SharedGallery};
+use crate::config::{CameraConfig, RecognitionConfig};
+use crate::sources::{Frame, FrameSource, SourceError};
+use crate::tamper::measure::Measurer;
+use crate::tamper::{CameraWatch, TamperConfig};
+use crate::tracking::vote::Recognition;
+use crate::tracking::{FaceTracker, TrackerConfig};
+use crate::vision::align::RgbView;
+use crate::vision::engine::FaceEngine;
+use crate::vision::liveness::LivenessModel;
+use crate::vision::manifest::Manifest;
+use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
+use crate::vision::quality::QualityPolicy;
+use crate::vision::single_pass::DetectorError;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+use wardwatch_link::Backoff;
+use wardwatch_protocol::{CameraState, PsnNo, Timestamp};
+
+/// A camera's frame processing, owned by its thread.
+pub struct CameraWorker {
+    camera: CameraConfig,
+    source: Box<dyn FrameSource>,
+    engine: FaceEngine,
+    liveness: LivenessModel,
+    quality: QualityPolicy,
+    policy: MatchPolicy,
+    gallery: SharedGallery,
+    scratch: MatchScratch,
+    tracker: FaceTracker,
+    watch: CameraWatch,
+    measurer: Measurer,
+    reference_path: PathBuf,
+    reference_saved: bool,
+    roi_pixels: Vec<u8>,
+    last_looked_at: Option<Timestamp>,
+}
+
+impl CameraWorker {
+    /// Loads this camera's models (one set per camera: tract plans are not shared between threads)
+    /// and its stored reference view.
+    pub fn new(
+        camera: CameraConfig,
+        source: Box<dyn FrameSource>,
+        manifest: &Manifest,
+        recognition: &RecognitionConfig,
+        gallery: SharedGallery,
+        reference_path: PathBuf,
+    ) -> Result<CameraWorker, DetectorError> {
+        let mut engine = FaceEngine::load(manifest, recognition.detector)?;
+        engine.set_min_face_size(recognition.min_face_px);
+        let reference = std::fs::read(&reference_path).ok();
+        let reference_saved = reference.is_some();
+        Ok(CameraWorker {
+            tracker: FaceTracker::new(camera.id.clone(), TrackerConfig::default()),
+            watch: CameraWatch::new(camera.id.clone(), TamperConfig::default(), reference),
+            camera,
+            source,
+            engine,
+            liveness: LivenessModel::load(manifest)?,
+            quality: QualityPolicy::default(),
+            policy: MatchPolicy {
+                threshold: recognition.similarity_threshold,
+                margin: recognition.margin,
+            },
+            gallery,
+            scratch: MatchScratch::default(),
+            measurer: Measurer::default(),
+            reference_path,
+            reference_saved,
+            roi_pixels: Vec::new(),
+            last_looked_at: None,
+        })
+    }
+
+    /// Runs until the recording ends, `stop` is set, or the pipeline is gone.
+    pub fn run(mut self, out: &SyncSender<Observation>, stop: &AtomicBool) {
+        let id = self.camera.id.clone();
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let send = |o: Observation| out.send(o).is_ok();
+        while !stop.load(Ordering::Relaxed) {
+            match self.source.next_frame() {
+                Ok(Some(frame)) => {
+                    backoff.reset();
+                    for observation in self.look(&frame) {
+                        if !send(observation) {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    for ended in self.tracker.end_all() {
+                        tracing::debug!(camera = %id, track = %ended.id, "track ended with the recording");
+                    }
+                    let _ = send(Observation::Ended { camera: id });
+                    return;
+                }
+                Err(SourceError::BadFrame { why, .. }) => {
+                    tracing::warn!(camera = %id, why, "frame skipped");
+                }
+                Err(error @ SourceError::Unavailable { .. }) => {
+                    tracing::warn!(camera = %id, %error, "camera unavailable");
+                    if let Some(status) = self.watch.no_frame(Timestamp::now())
+                        && !send(Observation::Camera(status))
+                    {
+                        return;
+                    }
+                    let wait = backoff.next_delay();
+                    let until = std::time::Instant::now() + wait;
+                    while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(100).min(wait));
+                    }
+                    if let Err(error) = self.source.reopen() {
+                        tracing::debug!(camera = %id, %error, "reopen failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Everything one frame says.
+    fn look(&mut self, frame: &Frame) -> Vec<Observation> {
+        let mut said = Vec::new();
+        let at = frame.captured_at;
+        if let Some(m) = self.measurer.measure(frame.view()) {
+            if let Some(status) = self.watch.frame(at, &m) {
+                tracing::info!(camera = %self.camera.id, state = ?status.state, since = %status.since, "camera state");
+                said.push(Observation::Camera(status));
+            }
+            self.save_reference();
+        }
+        let tick = Observation::Tick {
+            camera: self.camera.id.clone(),
+            at,
+            position: frame.position,
+        };
+        if let (Some(max_fps), Some(last)) = (self.camera.max_fps, self.last_looked_at) {
+            let gap_ms = (1000.0 / max_fps) as i64;
+            if at.millis() - last.millis() < gap_ms {
+                said.push(tick);
+                return said;
+            }
+        }
+        self.last_looked_at = Some(at);
+        let blind = matches!(
+            self.watch.state(),
+            Some(CameraState::Obstructed | CameraState::Frozen)
+        );
+        if blind {
+            // No sighting may come from a covered lens or a stuck stream; tracks age out.
+            self.tracker.update(at, Vec::new());
+        } else if let Err(error) = self.follow_faces(frame) {
+            tracing::warn!(camera = %self.camera.id, %error, "face pipeline failed on a frame");
+            self.tracker.update(at, Vec::new());
+        } else {
+            said.extend(
+                self.tracker
+                    .sightings()
+                    .into_iter()
+                    .map(Observation::Sighting),
+            );
+        }
+        for ended in self.tracker.take_ended() {
+            tracing::debug!(camera = %self.camera.id, track = %ended.id, "track ended");
+        }
+        said.push(tick);
+        said
+    }
+
+    /// Detection, tracking and recognition on one frame.
+    fn follow_faces(&mut self, frame: &Frame) -> Result<(), DetectorError> {
+        let view = match self.camera.roi {
+            Some(roi) => crop(frame, roi, &mut self.roi_pixels),
+            None => frame.view(),
+        };
+        let located = self.engine.locate(view)?;
+        let assignments = self.tracker.update(frame.captured_at, located);
+        let gallery = self.gallery.current();
+        for assigned in assignments.into_iter().filter(|a| a.wants_recognition) {
+            let (face, landmarks) = assigned.face;
+            let found = self.engine.recognise(view, face, landmarks)?;
+            if self.quality.check(&found.quality).is_err() {
+                continue;
+            }
+            let liveness = self.liveness.live_probability(view, &found.face)?;
+            let (person, best_similarity) =
+                match gallery.identify(&found.embedding, self.policy, &mut self.scratch) {
+                    Identity::Known {
+                        person, similarity, ..
+                    } => (
+                        gallery.people()[person]
+                            .parse::<PsnNo>()
+                            .ok()
+                            .map(|psn| (psn, similarity)),
+                        similarity,
+                    ),
+                    Identity::Unknown { best } => (None, best.unwrap_or(0.0)),
+                };
+            self.tracker.record(
+                assigned.track,
+                &Recognition {
+                    person,
+                    best_similarity,
+                    liveness,
+                },
+                &found.embedding,
+            );
+        }
+        Ok(())
+    }
+
+    /// Stores the reference view once it has been learnt, so a restart compares with the view the
+    /// camera had when it was set up, not with wherever it points now.
+    fn save_reference(&mut self) {
+        if self.reference_saved {
+            return;
+        }
+        if let Some(reference) = self.watch.reference() {
+            match std::fs::write(&self.reference_path, reference) {
+                Ok(()) => {
+                    tracing::info!(camera = %self.camera.id, path = %self.reference_path.display(), "reference view stored");
+                    self.reference_saved = true;
+                }
+                Err(error) => {
+                    tracing::warn!(camera = %self.camera.id, %error, "cannot store the reference view");
+                    self.reference_saved = true;
+                }
+            }
+        }
+    }
+}
+
+/// The region of interest of `frame`, clipped to the frame, copied into `buffer`.
+fn crop<'a>(frame: &Frame, roi: crate::config::Roi, buffer: &'a mut Vec<u8>) -> RgbView<'a> {
+    let x0 = (roi.x as usize).min(frame.width);
+    let y0 = (roi.y as usize).min(frame.height);
+    let w = (roi.width as usize).min(frame.width - x0);
+    let h = (roi.height as usize).min(frame.height - y0);
+    buffer.clear();
+    for row in y0..y0 + h {
+        let from = (row * frame.width + x0) * 3;
+        buffer.extend_from_slice(&frame.pixels[from..from + w * 3]);
+    }
+    RgbView {
+        width: w,
+        height: h,
+        data: buffer,
+    }
+}

@@ -1,0 +1,442 @@
+//! Tracking: the same face followed from frame to frame on one camera, SORT-style — each track's box
+//! is predicted forward ([`motion`]), detections are matched to tracks greedily by overlap (IoU), and
+//! unmatched detections start tracks. A track is recognised a few times, not every frame: on its first
+//! frames, then every `embed_every` matched frames; its identity and liveness are voted over those
+//! recognitions ([`vote`]). A recognition far from the track's own average face ends the track and
+//! starts a new one, so one patient leaving and another sitting in the same chair are two tracks.
+//!
+//! The tracker knows nothing of models: the camera worker asks it which faces want an embedding,
+//! recognises those, and [`FaceTracker::record`]s the result.
+
+pub mod motion;
+pub mod vote;
+
+use crate::sighting::Sighting;
+use crate::vision::boxes::FaceBox;
+use crate::vision::detector::Located;
+use motion::Motion;
+use vote::{Recognition, Votes};
+use wardwatch_protocol::{CameraId, Liveness, Person, Similarity, Timestamp, TrackId};
+
+/// How tracks are formed and recognised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerConfig {
+    /// A detection continues a track when their boxes overlap at least this much (IoU).
+    pub iou_match: f32,
+    /// A track ends after this many frames in a row without its face.
+    pub max_missed_frames: u32,
+    /// Frames a track must be matched on before it produces sightings.
+    pub min_hits: u32,
+    /// Recognise the face on each of a track's first this many frames where it is recognisable…
+    pub embed_first: u32,
+    /// …then once every this many matched frames.
+    pub embed_every: u32,
+    /// A recognition less similar than this to the track's average face starts a new track.
+    pub split_below: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            iou_match: 0.3,
+            max_missed_frames: 5,
+            min_hits: 2,
+            embed_first: 3,
+            embed_every: 10,
+            split_below: 0.2,
+        }
+    }
+}
+
+/// Identifies a track within one [`FaceTracker`].
+pub type TrackKey = u64;
+
+/// One detection, matched to a track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// The track.
+    pub track: TrackKey,
+    /// The detected box and landmarks.
+    pub face: Located,
+    /// Whether the worker should recognise this face now.
+    pub wants_recognition: bool,
+}
+
+/// A track that has ended, with what it was.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndedTrack {
+    /// The track's id (used as the unknown person's id).
+    pub id: TrackId,
+    /// Its voted identity (`None`: unknown).
+    pub verdict: Option<vote::Verdict>,
+    /// The average of its embeddings (unit length), if it was recognised at least once.
+    pub embedding: Option<Vec<f32>>,
+    /// First and last frames it was matched on.
+    pub first_seen: Timestamp,
+    /// Last frame matched.
+    pub last_seen: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+struct Track {
+    key: TrackKey,
+    id: TrackId,
+    motion: Motion,
+    hits: u32,
+    missed: u32,
+    matched_now: bool,
+    since_recognition: u32,
+    votes: Votes,
+    embedding_sum: Vec<f32>,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+}
+
+impl Track {
+    fn mean_embedding(&self) -> Option<Vec<f32>> {
+        crate::vision::matcher::normalised(&self.embedding_sum)
+    }
+
+    fn end(self) -> EndedTrack {
+        EndedTrack {
+            embedding: self.mean_embedding(),
+            verdict: self.votes.verdict(),
+            id: self.id,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+        }
+    }
+}
+
+/// The tracks of one camera.
+#[derive(Debug)]
+pub struct FaceTracker {
+    config: TrackerConfig,
+    camera: CameraId,
+    tracks: Vec<Track>,
+    next_key: TrackKey,
+    ended: Vec<EndedTrack>,
+    last_frame: Option<Timestamp>,
+}
+
+/// Intersection over union of two boxes.
+pub fn iou(a: &FaceBox, b: &FaceBox) -> f32 {
+    let inter = a.intersection(b);
+    let union = a.area() + b.area() - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+impl FaceTracker {
+    /// No tracks yet.
+    pub fn new(camera: CameraId, config: TrackerConfig) -> FaceTracker {
+        FaceTracker {
+            config,
+            camera,
+            tracks: Vec::new(),
+            next_key: 1,
+            ended: Vec::new(),
+            last_frame: None,
+        }
+    }
+
+    /// Tracks alive now.
+    pub fn live_tracks(&self) -> usize {
+        self.tracks.len()
+    }
+
+    fn start(&mut self, face: &FaceBox, at: Timestamp) -> TrackKey {
+        let key = self.next_key;
+        self.next_key += 1;
+        // A v7 UUID: unique across restarts and devices, ordered by creation time.
+        let id = format!("u-{}", uuid::Uuid::now_v7().simple());
+        let id = id
+            .parse()
+            .unwrap_or_else(|_| unreachable!("u- and 32 hex digits is a valid track id"));
+        self.tracks.push(Track {
+            key,
+            id,
+            motion: Motion::new(face, at.millis()),
+            hits: 1,
+            missed: 0,
+            matched_now: true,
+            since_recognition: 0,
+            votes: Votes::default(),
+            embedding_sum: Vec::new(),
+            first_seen: at,
+            last_seen: at,
+        });
+        key
+    }
+
+    /// One frame's detections: matches them to tracks, ages the rest, starts new tracks.
+    pub fn update(&mut self, at: Timestamp, detections: Vec<Located>) -> Vec<Assignment> {
+        self.last_frame = Some(at);
+        let predicted: Vec<FaceBox> = self
+            .tracks
+            .iter()
+            .map(|t| t.motion.predict(at.millis()))
+            .collect();
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (t, p) in predicted.iter().enumerate() {
+            for (d, (face, _)) in detections.iter().enumerate() {
+                let overlap = iou(p, face);
+                if overlap >= self.config.iou_match {
+                    pairs.push((overlap, t, d));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut track_of = vec![None; detections.len()];
+        let mut taken = vec![false; self.tracks.len()];
+        for (_, t, d) in pairs {
+            if !taken[t] && track_of[d].is_none() {
+                taken[t] = true;
+                track_of[d] = Some(t);
+            }
+        }
+        for (t, track) in self.tracks.iter_mut().enumerate() {
+            track.matched_now = taken[t];
+            if !taken[t] {
+                track.missed += 1;
+            }
+        }
+        let mut assignments = Vec::with_capacity(detections.len());
+        for (d, located) in detections.into_iter().enumerate() {
+            let key = match track_of[d] {
+                Some(t) => {
+                    let track = &mut self.tracks[t];
+                    track.motion.update(&located.0, at.millis());
+                    track.hits += 1;
+                    track.missed = 0;
+                    track.since_recognition += 1;
+                    track.last_seen = at;
+                    track.key
+                }
+                None => self.start(&located.0, at),
+            };
+            let wants_recognition = self.tracks.iter().find(|t| t.key == key).is_some_and(|t| {
+                (t.votes.count() as u32) < self.config.embed_first
+                    || t.since_recognition >= self.config.embed_every
+            });
+            assignments.push(Assignment {
+                track: key,
+                face: located,
+                wants_recognition,
+            });
+        }
+        let max_missed = self.config.max_missed_frames;
+        let (gone, kept): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracks)
+            .into_iter()
+            .partition(|t| t.missed > max_missed);
+        self.tracks = kept;
+        self.ended.extend(gone.into_iter().map(Track::end));
+        assignments
+    }
+
+    /// Records a recognition of `track`'s face with its embedding. A face unlike the track's average
+    /// ends the track and starts a new one at the same place.
+    pub fn record(&mut self, track: TrackKey, recognition: &Recognition, embedding: &[f32]) {
+        let Some(index) = self.tracks.iter().position(|t| t.key == track) else {
+            return;
+        };
+        let t = &self.tracks[index];
+        let unlike = t.votes.count() >= 3
+            && t.mean_embedding().is_some_and(|mean| {
+                crate::vision::engine::cosine(&mean, embedding) < self.config.split_below
+            });
+        let index = if unlike {
+            let old = self.tracks.remove(index);
+            let (at, face) = (old.last_seen, old.motion.predict(old.last_seen.millis()));
+            self.ended.push(old.end());
+            let key = self.start(&face, at);
+            self.tracks.iter().position(|t| t.key == key).unwrap_or(0)
+        } else {
+            index
+        };
+        let Some(t) = self.tracks.get_mut(index) else {
+            return;
+        };
+        t.votes.add(recognition);
+        if t.embedding_sum.len() != embedding.len() {
+            t.embedding_sum = vec![0.0; embedding.len()];
+        }
+        for (sum, v) in t.embedding_sum.iter_mut().zip(embedding) {
+            *sum += v;
+        }
+        t.since_recognition = 0;
+    }
+
+    /// The sightings of this frame: one per track matched on it, confirmed and recognised at least once.
+    pub fn sightings(&self) -> Vec<Sighting> {
+        let Some(at) = self.last_frame else {
+            return Vec::new();
+        };
+        self.tracks
+            .iter()
+            .filter(|t| t.matched_now && t.hits >= self.config.min_hits)
+            .filter_map(|t| {
+                let verdict = t.votes.verdict()?;
+                let person = match verdict.person {
+                    Some(psn) => Person::PsnNo(psn),
+                    None => Person::UnknownTrack(t.id.clone()),
+                };
+                Some(Sighting {
+                    at,
+                    camera_id: self.camera.clone(),
+                    person,
+                    similarity: Similarity::try_from(
+                        f64::from(verdict.similarity).clamp(-1.0, 1.0),
+                    )
+                    .ok()?,
+                    liveness: Liveness::try_from(f64::from(verdict.liveness).clamp(0.0, 1.0))
+                        .ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Tracks that ended since the last call.
+    pub fn take_ended(&mut self) -> Vec<EndedTrack> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// Ends every track (the source ended).
+    pub fn end_all(&mut self) -> Vec<EndedTrack> {
+        let tracks = std::mem::take(&mut self.tracks);
+        self.ended.extend(tracks.into_iter().map(Track::end));
+        self.take_ended()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32) -> Located {
+        (
+            FaceBox {
+                x1: x,
+                y1: 100.0,
+                x2: x + 60.0,
+                y2: 170.0,
+                score: 0.99,
+            },
+            [[0.0; 2]; 5],
+        )
+    }
+
+    fn t(ms: i64) -> Timestamp {
+        Timestamp::from_millis(1_790_000_000_000 + ms).expect("time")
+    }
+
+    fn unit(i: usize) -> Vec<f32> {
+        let mut v = vec![0.0; 8];
+        v[i] = 1.0;
+        v
+    }
+
+    fn known(psn: &str) -> Recognition {
+        Recognition {
+            person: Some((psn.parse().expect("psn"), 0.7)),
+            best_similarity: 0.7,
+            liveness: 0.8,
+        }
+    }
+
+    fn tracker() -> FaceTracker {
+        FaceTracker::new("cam-1".parse().expect("id"), TrackerConfig::default())
+    }
+
+    #[test]
+    fn a_walking_face_keeps_its_track_and_is_recognised_a_few_times() {
+        let mut tracker = tracker();
+        let mut recognitions = 0;
+        let mut keys = std::collections::BTreeSet::new();
+        for k in 0..30 {
+            // 30 px a frame to the right at 5 fps.
+            let assigned = tracker.update(t(200 * k), vec![face(30.0 * k as f32)]);
+            assert_eq!(assigned.len(), 1);
+            keys.insert(assigned[0].track);
+            if assigned[0].wants_recognition {
+                recognitions += 1;
+                tracker.record(assigned[0].track, &known("P001"), &unit(0));
+            }
+        }
+        assert_eq!(keys.len(), 1, "one track");
+        // Three on the first frames, then one every ten matched frames.
+        assert!((4..=6).contains(&recognitions), "{recognitions}");
+        let sightings = tracker.sightings();
+        assert_eq!(sightings.len(), 1);
+        assert_eq!(
+            sightings[0].person,
+            Person::PsnNo("P001".parse().expect("psn"))
+        );
+    }
+
+    #[test]
+    fn a_new_track_waits_for_a_second_frame_and_a_recognition() {
+        let mut tracker = tracker();
+        let a = tracker.update(t(0), vec![face(100.0)]);
+        tracker.record(a[0].track, &known("P001"), &unit(0));
+        assert!(
+            tracker.sightings().is_empty(),
+            "one frame is not a track yet"
+        );
+        tracker.update(t(200), vec![face(102.0)]);
+        assert_eq!(tracker.sightings().len(), 1);
+    }
+
+    #[test]
+    fn a_face_missing_for_a_few_frames_keeps_its_track_then_ends_it() {
+        let mut tracker = tracker();
+        let first = tracker.update(t(0), vec![face(100.0)])[0].track;
+        tracker.record(first, &known("P001"), &unit(0));
+        for k in 1..=3 {
+            tracker.update(t(200 * k), vec![]);
+        }
+        let again = tracker.update(t(800), vec![face(101.0)])[0].track;
+        assert_eq!(again, first);
+        for k in 5..=11 {
+            tracker.update(t(200 * k), vec![]);
+        }
+        let ended = tracker.take_ended();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(
+            ended[0].verdict.as_ref().and_then(|v| v.person.clone()),
+            Some("P001".parse().expect("psn"))
+        );
+        assert_eq!(tracker.live_tracks(), 0);
+    }
+
+    #[test]
+    fn someone_else_in_the_same_place_splits_the_track() {
+        let mut tracker = tracker();
+        let mut first = None;
+        for k in 0..3 {
+            let a = tracker.update(t(200 * k), vec![face(100.0)]);
+            first.get_or_insert(a[0].track);
+            tracker.record(a[0].track, &known("P001"), &unit(0));
+        }
+        let a = tracker.update(t(600), vec![face(100.0)]);
+        // A face orthogonal to the track's average: another person.
+        tracker.record(a[0].track, &known("P002"), &unit(1));
+        let ended = tracker.take_ended();
+        assert_eq!(ended.len(), 1, "the first person's track ended");
+        tracker.update(t(800), vec![face(100.0)]);
+        let sightings = tracker.sightings();
+        assert_eq!(
+            sightings[0].person,
+            Person::PsnNo("P002".parse().expect("psn"))
+        );
+    }
+
+    #[test]
+    fn two_faces_side_by_side_are_two_tracks() {
+        let mut tracker = tracker();
+        let a = tracker.update(t(0), vec![face(100.0), face(400.0)]);
+        assert_ne!(a[0].track, a[1].track);
+        let b = tracker.update(t(200), vec![face(402.0), face(101.0)]);
+        assert_eq!(b[0].track, a[1].track);
+        assert_eq!(b[1].track, a[0].track);
+    }
+}
