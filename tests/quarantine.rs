@@ -22,6 +22,8 @@ fn health(n: u64) -> Payload {
         agent_version: "test".into(),
         spool_depth: n,
         uptime_secs: n,
+        gallery_version: None,
+        cameras: Vec::new(),
     })
 }
 
@@ -139,13 +141,13 @@ async fn each_bad_message_is_quarantined_with_its_reason_and_ingest_goes_on() {
     let second = seal(&key_a, &device_a, &inst, 2, first.hash, 2);
     sender.send(&topic_b, second.to_wire()).await;
     // 4. Oversized.
-    let mut big = br#"{"schema":1,"padding":""#.to_vec();
+    let mut big = br#"{"schema":2,"padding":""#.to_vec();
     big.extend(std::iter::repeat_n(b'x', 70_000));
     big.extend_from_slice(br#""}"#);
     sender.send(&topic_a, big).await;
     // 5. Invalid JSON.
     sender
-        .send(&topic_a, b"{\"schema\":1,\"seq\":".to_vec())
+        .send(&topic_a, b"{\"schema\":2,\"seq\":".to_vec())
         .await;
     // 6. Unknown schema version.
     let mut future: serde_json::Value = serde_json::from_slice(&second.to_wire()).expect("json");
@@ -223,7 +225,7 @@ async fn mosquitto_pub_with_a_malformed_payload_is_quarantined_not_a_crash() {
     let status = std::process::Command::new("mosquitto_pub")
         .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
         .args(["-q", "1", "-t", &topic])
-        .args(["-m", r#"{"schema": 1, "event_id": "not-a-uuid", "seq": -3"#])
+        .args(["-m", r#"{"schema": 2, "event_id": "not-a-uuid", "seq": -3"#])
         .status()
         .expect("run mosquitto_pub");
     assert!(status.success());

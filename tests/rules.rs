@@ -30,6 +30,7 @@ fn presence(psn: &str, start: &str, end: &str) -> Payload {
         best_similarity: Similarity::try_from(0.8).expect("score"),
         median_similarity: Similarity::try_from(0.7).expect("score"),
         liveness: Liveness::try_from(0.95).expect("score"),
+        embedding: None,
     })
 }
 

@@ -68,6 +68,9 @@ fn kind_code(kind: TopicKind) -> u8 {
         TopicKind::Camera => 3,
         TopicKind::Gallery => 4,
         TopicKind::Ack => 5,
+        TopicKind::Clock => 6,
+        TopicKind::Dropped => 7,
+        TopicKind::Status => 8,
     }
 }
 
@@ -230,6 +233,8 @@ mod tests {
             agent_version: "t".into(),
             spool_depth: n,
             uptime_secs: n,
+            gallery_version: None,
+            cameras: Vec::new(),
         })
     }
 

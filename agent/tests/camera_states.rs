@@ -58,7 +58,11 @@ fn scene(seed: u32, light: f32) -> Vec<u8> {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
-            let bed = if y > 220 && (80..280).contains(&x) { 80.0 } else { 0.0 };
+            let bed = if y > 220 && (80..280).contains(&x) {
+                80.0
+            } else {
+                0.0
+            };
             let v = 90.0 + x as f32 * 0.1 + y as f32 * 0.05 + bed + (state % 5) as f32 - 2.0;
             let v = (v * light).clamp(0.0, 255.0) as u8;
             data.extend([v, v, v]);
@@ -157,7 +161,10 @@ fn covered_frozen_and_unplugged_are_reported_with_their_times() {
             (CameraState::Ok, t(200)),
         ]
     );
-    assert!(matches!(observations.last(), Some(Observation::Ended { .. })));
+    assert!(matches!(
+        observations.last(),
+        Some(Observation::Ended { .. })
+    ));
     assert!(
         dir.path().join("cam-door.reference").exists(),
         "the reference view was stored"

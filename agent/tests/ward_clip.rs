@@ -5,8 +5,11 @@
 //! minutes gives two intervals, an enrolled no-show gives none, and a visitor nobody enrolled is an
 //! unknown track, never a patient.
 //!
-//! The faces are ORL photos (../shared/faces/orl, used in place, never copied in): photo 1 of each
-//! person enrols them, photo 2 is what the camera sees.
+//! Two casts: the public-domain photos the repository ships (`demo/faces/`, see FACES.md) — Obama
+//! enrolled from his 2012 portrait and seen as in 2009, Biden and Collins enrolled from their photos and
+//! seen mirrored, Hopper the visitor, and an enrolled no-show whose embedding nobody in the clip
+//! resembles — and ORL photos (../shared/faces/orl, used in place, never copied in), where photo 1 of
+//! each person enrols them and photo 2 is what the camera sees.
 
 mod common;
 
@@ -21,20 +24,37 @@ use wardwatch_agent::spool::Spool;
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine};
 use wardwatch_protocol::{Event, Payload, Person, Presence, Timestamp};
 
-/// Enrolled patients (ORL subjects) and the visitor nobody enrolled.
-const PATIENTS: [(&str, u32); 4] = [
-    ("43060000000000000011", 11),
-    ("43060000000000000012", 12),
-    ("43060000000000000013", 13),
-    ("43060000000000000014", 14),
+/// The patients' insured-person numbers: seats 0, 1 and 2 are taken by patients 0, 1 and 2; patient 3
+/// never comes.
+const PATIENTS: [&str; 4] = [
+    "43060000000000000011",
+    "43060000000000000012",
+    "43060000000000000013",
+    "43060000000000000014",
 ];
-const VISITOR: u32 = 15;
 const TOLERANCE_SECS: f64 = 120.0;
 
-fn photo(subject: u32, shot: u32) -> image::RgbImage {
+fn orl(subject: u32, shot: u32) -> image::RgbImage {
     image::open(common::orl_dir().join(format!("s{subject}/{shot}.pgm")))
         .expect("ORL photo")
         .to_rgb8()
+}
+
+fn shipped(name: &str) -> image::RgbImage {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../demo/faces")
+        .join(name);
+    image::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8()
+}
+
+/// How a patient is enrolled.
+enum Enrolment {
+    /// From a photo.
+    Photo(image::RgbImage),
+    /// With an embedding nobody in the clip resembles (a patient who never comes).
+    Nobody,
 }
 
 fn plan(start: Timestamp) -> ClipPlan {
@@ -61,38 +81,46 @@ fn plan(start: Timestamp) -> ClipPlan {
             // Patient 2 arrives at 10 min and leaves at 50 min.
             visit(2, 2, 600.0, 3000.0),
             // Patient 3 never comes; a visitor sits in seat 3 from 30 to 45 min.
-            visit(4, 3, 1800.0, 2700.0),
+            visit(3, 3, 1800.0, 2700.0),
         ],
     }
 }
 
-#[test]
-fn presence_intervals_match_the_clip() {
+/// Renders the clip with `seen` (patients 0–2, then the visitor), enrols `enrolled` (patients 0–3),
+/// runs the camera pipeline on it and checks the intervals against the plan.
+fn run_and_check(seen: Vec<image::RgbImage>, enrolled: Vec<Enrolment>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let start: Timestamp = "2026-11-23T00:00:00.000Z".parse().expect("time");
     let plan = plan(start);
-    let mut photos: Vec<_> = PATIENTS.iter().map(|(_, s)| photo(*s, 2)).collect();
-    photos.push(photo(VISITOR, 2));
     let clip = dir.path().join("cam-1");
-    render(&plan, &photos, &clip).expect("render the clip");
+    render(&plan, &seen, &clip).expect("render the clip");
 
-    // The gallery: photo 1 of each patient.
     let manifest = common::manifest();
     let mut engine = FaceEngine::load(&manifest, DetectorKind::Mtcnn).expect("engine");
     let mut gallery = String::new();
-    for (psn, subject) in PATIENTS {
-        let enrol = photo(subject, 1);
-        let view = wardwatch_agent::vision::align::RgbView {
-            width: enrol.width() as usize,
-            height: enrol.height() as usize,
-            data: enrol.as_raw(),
+    for (psn, enrolment) in PATIENTS.iter().zip(enrolled) {
+        let embedding = match enrolment {
+            Enrolment::Photo(photo) => {
+                let view = wardwatch_agent::vision::align::RgbView {
+                    width: photo.width() as usize,
+                    height: photo.height() as usize,
+                    data: photo.as_raw(),
+                };
+                engine
+                    .largest_face(view)
+                    .expect("pipeline")
+                    .expect("a face to enrol")
+                    .embedding
+            }
+            Enrolment::Nobody => {
+                let mut v: Vec<f32> = (0..512).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            }
         };
-        let face = engine
-            .largest_face(view)
-            .expect("pipeline")
-            .expect("a face to enrol");
         gallery.push_str(
-            &serde_json::json!({"fixmedins_code": "H43060200175", "psn_no": psn, "embedding": face.embedding})
+            &serde_json::json!({"fixmedins_code": "H43060200175", "psn_no": psn, "embedding": embedding})
                 .to_string(),
         );
         gallery.push('\n');
@@ -184,7 +212,7 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
             && got.1 <= want.1
             && got.1 >= want.1 - TOLERANCE_SECS
     };
-    let of = |i: usize| by_person.get(PATIENTS[i].0).cloned().unwrap_or_default();
+    let of = |i: usize| by_person.get(PATIENTS[i]).cloned().unwrap_or_default();
     let last_frame = plan.frame_time(plan.frames - 1);
     assert_eq!(of(0).len(), 1, "patient 0: {:?}", of(0));
     assert!(close(of(0)[0], (0.0, last_frame)), "{:?}", of(0));
@@ -208,4 +236,36 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
         })
         .collect();
     assert_eq!(states, [wardwatch_protocol::CameraState::Ok], "{states:?}");
+}
+
+#[test]
+fn presence_intervals_match_a_clip_of_the_shipped_faces() {
+    let mirrored = |name: &str| image::imageops::flip_horizontal(&shipped(name));
+    run_and_check(
+        vec![
+            shipped("obama-2009.jpg"),
+            mirrored("biden-2010.jpg"),
+            mirrored("collins.jpg"),
+            shipped("hopper.jpg"),
+        ],
+        vec![
+            Enrolment::Photo(shipped("obama-2012.jpg")),
+            Enrolment::Photo(shipped("biden-2010.jpg")),
+            Enrolment::Photo(shipped("collins.jpg")),
+            Enrolment::Nobody,
+        ],
+    );
+}
+
+#[test]
+fn presence_intervals_match_a_clip_of_orl_faces() {
+    run_and_check(
+        vec![orl(11, 2), orl(12, 2), orl(13, 2), orl(15, 2)],
+        vec![
+            Enrolment::Photo(orl(11, 1)),
+            Enrolment::Photo(orl(12, 1)),
+            Enrolment::Photo(orl(13, 1)),
+            Enrolment::Photo(orl(14, 1)),
+        ],
+    );
 }

@@ -829,6 +829,7 @@ impl Builder {
                         best_similarity: similarity(if known { 0.8 } else { 0.3 })?,
                         median_similarity: similarity(if known { 0.7 } else { 0.25 })?,
                         liveness: Liveness::try_from(0.9).ok()?,
+                        embedding: None,
                     }),
                 ))
             };

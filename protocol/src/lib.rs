@@ -8,7 +8,10 @@
 //! | [`ids`] | validated identifiers: institution codes (`H43060200175`), device and camera ids, `psn_no` |
 //! | [`time`] | [`Timestamp`]: UTC instants with millisecond precision, RFC 3339 on the wire |
 //! | [`topic`] | `wardwatch/v1/{institution_code}/{device_id}/{kind}` parsing and formatting |
-//! | [`payload`] | what an event says: presence intervals, health heartbeats, camera states |
+//! | [`payload`] | what an event says: presence intervals, health heartbeats, camera states, clock jumps, dropped events |
+//! | [`embedding`] | face embeddings on the wire (unit-length f32, base64) |
+//! | [`gallery`] | the bureau-signed gallery of an institution's enrolled patients (collector → agent) |
+//! | [`status`] | a device's retained `online`/`offline` (its MQTT last will) |
 //! | [`event`] | the signed, hash-chained envelope around a payload, and how a device seals one |
 //! | [`crypto`] | SHA-256 digests, Ed25519 device keys and signatures, canonical bytes |
 //! | [`decode`] | turning untrusted topic + bytes into an [`Event`], with a typed [`DecodeError`] |
@@ -19,22 +22,29 @@
 pub mod ack;
 pub mod crypto;
 pub mod decode;
+pub mod embedding;
 pub mod event;
+pub mod gallery;
 pub mod ids;
 pub mod payload;
+pub mod status;
 pub mod time;
 pub mod topic;
 
 pub use ack::Ack;
 pub use crypto::{Digest, PublicKey, Signature, SigningKey};
 pub use decode::{DecodeError, Limits, RejectReason, decode_event};
+pub use embedding::FaceEmbedding;
 pub use event::{Event, EventDraft};
+pub use gallery::{GalleryDraft, GalleryEntry, GalleryError, SignedGallery};
 pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, TrackId};
 pub use payload::{
-    CameraState, CameraStatus, Health, Liveness, Payload, Person, Presence, Similarity, WardKind,
+    CameraHealth, CameraState, CameraStatus, ClockJump, DropReason, DroppedEvent, Health, Liveness,
+    Payload, Person, Presence, Similarity, SpoolDropped, WardKind,
 };
+pub use status::{Connection, DeviceStatus};
 pub use time::Timestamp;
 pub use topic::{Topic, TopicKind};
 
 /// The schema version this build writes and the only one it accepts.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;

@@ -1,5 +1,7 @@
 //! What an event says. Each payload kind travels on the topic of the same name.
 
+use crate::crypto::Digest;
+use crate::embedding::FaceEmbedding;
 use crate::ids::{CameraId, PsnNo, TrackId};
 use crate::time::Timestamp;
 use crate::topic::TopicKind;
@@ -129,6 +131,10 @@ pub struct Presence {
     pub median_similarity: Similarity,
     /// Median liveness over the sightings.
     pub liveness: Liveness,
+    /// For an unknown face's final report: the average of its track's embeddings, so the collector can
+    /// compare it with the gallery ("someone else sat in that chair"). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<FaceEmbedding>,
 }
 
 /// The device's heartbeat.
@@ -141,6 +147,69 @@ pub struct Health {
     pub spool_depth: u64,
     /// Seconds since the agent process started.
     pub uptime_secs: u64,
+    /// The version of the bureau gallery in force (`None`: no signed gallery yet).
+    pub gallery_version: Option<u64>,
+    /// Each camera's recent work.
+    pub cameras: Vec<CameraHealth>,
+}
+
+/// One camera's recent work, in a heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraHealth {
+    /// The camera.
+    pub camera_id: CameraId,
+    /// Its state now (`None`: not yet known).
+    pub state: Option<CameraState>,
+    /// Frames looked at per second since the last heartbeat.
+    pub fps: f64,
+    /// Mean milliseconds of face work per frame looked at.
+    pub inference_ms: f64,
+    /// Faces followed now.
+    pub tracks: u32,
+}
+
+/// The system clock jumped: wall-clock time moved by `jump_ms` more (or less, if negative) than the
+/// monotonic clock between two readings. Events sealed around it may carry shifted times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockJump {
+    /// The wall-clock time right after the jump was seen.
+    pub detected_at: Timestamp,
+    /// How far the wall clock jumped, in milliseconds (negative: backwards).
+    pub jump_ms: i64,
+}
+
+/// Why sealed events were dropped before the collector had them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The spool reached its disk budget while the collector was unreachable.
+    SpoolFull,
+}
+
+/// One sealed event the agent dropped, with the chain links the collector needs to bridge it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DroppedEvent {
+    /// Its seq.
+    pub seq: u64,
+    /// Its hash (the next event's `prev_hash`).
+    pub hash: Digest,
+    /// Its `prev_hash`.
+    pub prev_hash: Digest,
+    /// The presence interval it was a checkpoint of (only checkpoints are ever dropped).
+    pub interval_id: Uuid,
+}
+
+/// The agent dropped sealed events, and says exactly which.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolDropped {
+    /// Why.
+    pub reason: DropReason,
+    /// The events, in seq order.
+    pub events: Vec<DroppedEvent>,
 }
 
 /// What a camera is doing.
@@ -181,6 +250,10 @@ pub enum Payload {
     Health(Health),
     /// A camera state change (topic kind `camera`).
     Camera(CameraStatus),
+    /// A jump of the system clock (topic kind `clock`).
+    Clock(ClockJump),
+    /// Sealed events dropped from a full spool (topic kind `dropped`).
+    Dropped(SpoolDropped),
 }
 
 impl Payload {
@@ -190,6 +263,8 @@ impl Payload {
             Payload::Presence(_) => TopicKind::Presence,
             Payload::Health(_) => TopicKind::Health,
             Payload::Camera(_) => TopicKind::Camera,
+            Payload::Clock(_) => TopicKind::Clock,
+            Payload::Dropped(_) => TopicKind::Dropped,
         }
     }
 }

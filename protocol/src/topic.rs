@@ -15,6 +15,13 @@ pub enum TopicKind {
     Health,
     /// agent → collector: camera state changes (signed events).
     Camera,
+    /// agent → collector: system clock jumps (signed events).
+    Clock,
+    /// agent → collector: records of sealed events dropped from a full spool (signed events).
+    Dropped,
+    /// agent → collector: `online` on connect, `offline` as the MQTT last will (retained, not signed:
+    /// the broker vouches for who published it).
+    Status,
     /// collector → agent: the bureau's signed gallery of enrolled patients.
     Gallery,
     /// collector → agent: the highest contiguous `seq` the collector has committed.
@@ -23,10 +30,13 @@ pub enum TopicKind {
 
 impl TopicKind {
     /// Every kind, in documentation order.
-    pub const ALL: [TopicKind; 5] = [
+    pub const ALL: [TopicKind; 8] = [
         TopicKind::Presence,
         TopicKind::Health,
         TopicKind::Camera,
+        TopicKind::Clock,
+        TopicKind::Dropped,
+        TopicKind::Status,
         TopicKind::Gallery,
         TopicKind::Ack,
     ];
@@ -37,16 +47,24 @@ impl TopicKind {
             TopicKind::Presence => "presence",
             TopicKind::Health => "health",
             TopicKind::Camera => "camera",
+            TopicKind::Clock => "clock",
+            TopicKind::Dropped => "dropped",
+            TopicKind::Status => "status",
             TopicKind::Gallery => "gallery",
             TopicKind::Ack => "ack",
         }
     }
 
-    /// True for the kinds a device publishes (signed events); false for collector → agent kinds.
+    /// True for the kinds a device publishes as signed events; false for its unsigned status and for
+    /// collector → agent kinds.
     pub fn is_from_device(self) -> bool {
         matches!(
             self,
-            TopicKind::Presence | TopicKind::Health | TopicKind::Camera
+            TopicKind::Presence
+                | TopicKind::Health
+                | TopicKind::Camera
+                | TopicKind::Clock
+                | TopicKind::Dropped
         )
     }
 

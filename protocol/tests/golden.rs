@@ -20,7 +20,8 @@ fn ts(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
-/// The three example events of PROTOCOL.md: seq 1 presence, seq 2 camera, seq 3 health.
+/// The example events of PROTOCOL.md: seq 1 presence, 2 camera, 3 health, 4 an unknown face's
+/// presence with its embedding, 5 a clock jump, 6 a dropped-events record.
 fn golden_events() -> Vec<(&'static str, Event)> {
     let device: DeviceId = "hd-ward3-box1".parse().unwrap();
     let inst: InstitutionCode = "H43060200175".parse().unwrap();
@@ -39,6 +40,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 best_similarity: Similarity::try_from(0.8125).unwrap(),
                 median_similarity: Similarity::try_from(0.6406).unwrap(),
                 liveness: Liveness::try_from(0.97).unwrap(),
+                embedding: None,
             }),
         ),
         (
@@ -55,6 +57,53 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 agent_version: "0.1.0".into(),
                 spool_depth: 2,
                 uptime_secs: 86400,
+                gallery_version: Some(7),
+                cameras: vec![CameraHealth {
+                    camera_id: "cam-1".parse().unwrap(),
+                    state: Some(CameraState::Ok),
+                    fps: 5.0,
+                    inference_ms: 142.5,
+                    tracks: 4,
+                }],
+            }),
+        ),
+        (
+            "presence_unknown.json",
+            Payload::Presence(Presence {
+                interval_id: "019a8f2e-7c00-7000-8000-000000000002".parse().unwrap(),
+                camera_id: "cam-1".parse().unwrap(),
+                ward_kind: WardKind::Haemodialysis,
+                person: Person::UnknownTrack("u-019a8f2e7c007000800000000000000a".parse().unwrap()),
+                start: ts("2026-11-23T01:00:00.000Z"),
+                end: ts("2026-11-23T01:40:00.000Z"),
+                open: false,
+                samples: 480,
+                best_similarity: Similarity::try_from(0.21).unwrap(),
+                median_similarity: Similarity::try_from(0.12).unwrap(),
+                liveness: Liveness::try_from(0.9).unwrap(),
+                // A 16-value unit vector keeps the example short; the recogniser's are 512.
+                embedding: Some(FaceEmbedding::try_from(vec![0.25f32; 16]).unwrap()),
+            }),
+        ),
+        (
+            "clock.json",
+            Payload::Clock(ClockJump {
+                detected_at: ts("2026-11-23T04:20:00.000Z"),
+                jump_ms: -3_600_000,
+            }),
+        ),
+        (
+            "dropped.json",
+            Payload::Dropped(SpoolDropped {
+                reason: DropReason::SpoolFull,
+                events: vec![DroppedEvent {
+                    seq: 1,
+                    hash: "7366995dafe8db40997811ce35e56d05d857a9212d873b047444cb2659e63f29"
+                        .parse()
+                        .unwrap(),
+                    prev_hash: Digest::GENESIS,
+                    interval_id: "019a8f2e-7c00-7000-8000-000000000001".parse().unwrap(),
+                }],
             }),
         ),
     ];
@@ -133,9 +182,9 @@ fn each_kind_of_bad_message_gets_its_reason_and_location() {
     let cases: Vec<(&str, Result<Event, DecodeError>, RejectReason, &str)> = vec![
         (
             "future schema",
-            decode_value(&topic, &edit(&|v| v["schema"] = 2.into())),
+            decode_value(&topic, &edit(&|v| v["schema"] = 3.into())),
             RejectReason::UnknownSchema,
-            "schema version 2",
+            "schema version 3",
         ),
         (
             "similarity out of range",

@@ -74,6 +74,7 @@ impl OpenInterval {
             median_similarity: similarity(self.similarity.median().unwrap_or(0.0)),
             liveness: Liveness::try_from(self.liveness.median().unwrap_or(0.0).clamp(0.0, 1.0))
                 .unwrap_or_else(|_| unreachable!()),
+            embedding: None,
         }
     }
 }

@@ -54,11 +54,9 @@ pub enum PublishError {
     Link(#[from] LinkError),
 }
 
-/// Topic strings for each device-published kind, computed once.
+/// Topic strings for each kind, computed once.
 struct Topics {
-    presence: String,
-    health: String,
-    camera: String,
+    by_kind: Vec<(TopicKind, String)>,
     ack: String,
 }
 
@@ -73,21 +71,16 @@ impl Topics {
             .to_string()
         };
         Topics {
-            presence: topic(TopicKind::Presence),
-            health: topic(TopicKind::Health),
-            camera: topic(TopicKind::Camera),
+            by_kind: TopicKind::ALL.iter().map(|k| (*k, topic(*k))).collect(),
             ack: topic(TopicKind::Ack),
         }
     }
 
     fn for_kind(&self, kind: TopicKind) -> &str {
-        match kind {
-            TopicKind::Presence => &self.presence,
-            TopicKind::Health => &self.health,
-            TopicKind::Camera => &self.camera,
-            // Never spooled: the agent does not publish collector → agent kinds.
-            TopicKind::Gallery | TopicKind::Ack => &self.ack,
-        }
+        self.by_kind
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(self.ack.as_str(), |(_, t)| t.as_str())
     }
 }
 
