@@ -176,6 +176,9 @@ fn run_cameras(
                         moved = true;
                     }
                 }
+                Observation::UnknownTrackEnded { track, embedding } => {
+                    checkpoint.presence.attach_embedding(&track, embedding);
+                }
                 Observation::Ended { camera } => {
                     ended += 1;
                     payloads.extend(

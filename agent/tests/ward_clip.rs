@@ -227,6 +227,17 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
         unknown.iter().any(|u| close(*u, (1800.0, 2640.0))),
         "the visitor is an unknown track: {unknown:?}"
     );
+    // The visitor's final report carries the average of the track's embeddings; patients' do not.
+    for p in &finals {
+        match &p.person {
+            Person::UnknownTrack(_) => assert_eq!(
+                p.embedding.as_ref().map(|e| e.dims()),
+                Some(512),
+                "unknown face without its embedding"
+            ),
+            Person::PsnNo(_) => assert!(p.embedding.is_none()),
+        }
+    }
     // The camera was healthy throughout.
     let states: Vec<_> = events
         .iter()

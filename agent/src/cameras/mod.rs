@@ -40,6 +40,13 @@ pub enum Observation {
         /// The source's position after the frame.
         position: u64,
     },
+    /// An unknown face's track ended: its average embedding goes into its interval's final report.
+    UnknownTrackEnded {
+        /// The track's id (the interval's person).
+        track: wardwatch_protocol::TrackId,
+        /// The average of its embeddings.
+        embedding: wardwatch_protocol::FaceEmbedding,
+    },
     /// The camera's recording ended (live cameras never end).
     Ended {
         /// The camera.

@@ -100,8 +100,10 @@ impl CameraWorker {
                     }
                 }
                 Ok(None) => {
-                    for ended in self.tracker.end_all() {
-                        tracing::debug!(camera = %id, track = %ended.id, "track ended with the recording");
+                    for observation in unknown_summaries(self.tracker.end_all()) {
+                        if !send(observation) {
+                            return;
+                        }
                     }
                     let _ = send(Observation::Ended { camera: id });
                     return;
@@ -171,9 +173,7 @@ impl CameraWorker {
                     .map(Observation::Sighting),
             );
         }
-        for ended in self.tracker.take_ended() {
-            tracing::debug!(camera = %self.camera.id, track = %ended.id, "track ended");
-        }
+        said.extend(unknown_summaries(self.tracker.take_ended()));
         said.push(tick);
         said
     }
@@ -239,6 +239,21 @@ impl CameraWorker {
             }
         }
     }
+}
+
+/// The embeddings of ended tracks whose verdict is unknown, for their intervals' final reports.
+fn unknown_summaries(ended: Vec<crate::tracking::EndedTrack>) -> Vec<Observation> {
+    ended
+        .into_iter()
+        .filter(|t| t.verdict.as_ref().is_some_and(|v| v.person.is_none()))
+        .filter_map(|t| {
+            let embedding = wardwatch_protocol::FaceEmbedding::try_from(t.embedding?).ok()?;
+            Some(Observation::UnknownTrackEnded {
+                track: t.id,
+                embedding,
+            })
+        })
+        .collect()
 }
 
 /// The region of interest of `frame`, clipped to the frame, copied into `buffer`.

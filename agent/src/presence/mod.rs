@@ -15,7 +15,9 @@ use crate::sighting::Sighting;
 use median::Histogram;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use wardwatch_protocol::{CameraId, Liveness, Person, Presence, Similarity, Timestamp, WardKind};
+use wardwatch_protocol::{
+    CameraId, FaceEmbedding, Liveness, Person, Presence, Similarity, Timestamp, TrackId, WardKind,
+};
 
 /// One interval in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +32,9 @@ struct OpenInterval {
     similarity: Histogram,
     liveness: Histogram,
     last_report: Option<Timestamp>,
+    /// An unknown face's average embedding, once its track has ended.
+    #[serde(default)]
+    embedding: Option<FaceEmbedding>,
 }
 
 impl OpenInterval {
@@ -45,6 +50,7 @@ impl OpenInterval {
             similarity: Histogram::new(-1.0, 1.0, 200),
             liveness: Histogram::new(0.0, 1.0, 100),
             last_report: None,
+            embedding: None,
         }
     }
 
@@ -74,7 +80,8 @@ impl OpenInterval {
             median_similarity: similarity(self.similarity.median().unwrap_or(0.0)),
             liveness: Liveness::try_from(self.liveness.median().unwrap_or(0.0).clamp(0.0, 1.0))
                 .unwrap_or_else(|_| unreachable!()),
-            embedding: None,
+            // Only a final report carries the embedding.
+            embedding: if open { None } else { self.embedding.clone() },
         }
     }
 }
@@ -142,6 +149,15 @@ impl PresenceTracker {
             .partition(|i| &i.camera_id == camera && now.millis() - i.end.millis() > close_after);
         self.open = open;
         self.finals(closed)
+    }
+
+    /// Attaches an unknown face's average embedding to its open interval (the track has ended; the
+    /// interval's final report will carry it).
+    pub fn attach_embedding(&mut self, track: &TrackId, embedding: FaceEmbedding) {
+        let person = Person::UnknownTrack(track.clone());
+        if let Some(interval) = self.open.iter_mut().find(|i| i.person == person) {
+            interval.embedding = Some(embedding);
+        }
     }
 
     /// Closes every interval of `camera` (its recording ended).

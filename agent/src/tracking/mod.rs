@@ -23,8 +23,11 @@ use wardwatch_protocol::{CameraId, Liveness, Person, Similarity, Timestamp, Trac
 pub struct TrackerConfig {
     /// A detection continues a track when their boxes overlap at least this much (IoU).
     pub iou_match: f32,
-    /// A track ends after this many frames in a row without its face.
+    /// A track ends after this many frames in a row without its face…
     pub max_missed_frames: u32,
+    /// …or once its face has been missing this many seconds of capture time, whichever comes first
+    /// (so an unknown face's track, and its embedding, end well before its presence interval closes).
+    pub max_missed_secs: f64,
     /// Frames a track must be matched on before it produces sightings.
     pub min_hits: u32,
     /// Recognise the face on each of a track's first this many frames where it is recognisable…
@@ -40,6 +43,7 @@ impl Default for TrackerConfig {
         TrackerConfig {
             iou_match: 0.3,
             max_missed_frames: 5,
+            max_missed_secs: 10.0,
             min_hits: 2,
             embed_first: 3,
             embed_every: 10,
@@ -225,9 +229,12 @@ impl FaceTracker {
             });
         }
         let max_missed = self.config.max_missed_frames;
-        let (gone, kept): (Vec<Track>, Vec<Track>) = std::mem::take(&mut self.tracks)
-            .into_iter()
-            .partition(|t| t.missed > max_missed);
+        let max_missed_ms = (self.config.max_missed_secs * 1000.0) as i64;
+        let (gone, kept): (Vec<Track>, Vec<Track>) =
+            std::mem::take(&mut self.tracks).into_iter().partition(|t| {
+                t.missed > max_missed
+                    || (t.missed > 0 && at.millis() - t.last_seen.millis() > max_missed_ms)
+            });
         self.tracks = kept;
         self.ended.extend(gone.into_iter().map(Track::end));
         assignments
@@ -406,6 +413,16 @@ mod tests {
             Some("P001".parse().expect("psn"))
         );
         assert_eq!(tracker.live_tracks(), 0);
+    }
+
+    #[test]
+    fn a_face_missing_for_long_in_capture_time_ends_its_track_at_once() {
+        let mut tracker = tracker();
+        let key = tracker.update(t(0), vec![face(100.0)])[0].track;
+        tracker.record(key, &known("P001"), &unit(0));
+        // A time-lapse: the next frame comes a minute later, without the face.
+        tracker.update(t(60_000), vec![]);
+        assert_eq!(tracker.take_ended().len(), 1);
     }
 
     #[test]
