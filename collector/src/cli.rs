@@ -2,6 +2,7 @@
 
 use crate::api::ApiState;
 use crate::broker::start_embedded;
+use crate::ca::{self, Ca, CaName, CertName, CollectorName, DnsName, Subject};
 use crate::exports::deductions::{DeductionQuery, deduction_files};
 use crate::exports::period::{Month, Quarter};
 use crate::exports::quarterly::quarterly_file;
@@ -146,6 +147,13 @@ pub enum Command {
         #[command(flatten)]
         api: ApiOptions,
     },
+    /// The bureau's certificate authority for mutual TLS: make it, then issue the broker's, the
+    /// collectors' and each ward box's certificate.
+    Ca {
+        /// What to do.
+        #[command(subcommand)]
+        command: CaCommand,
+    },
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker {
         /// Address to listen on.
@@ -208,6 +216,129 @@ impl ApiOptions {
             ..ApiState::new(store)
         }
     }
+}
+
+/// `ca` subcommands. Issued files go to `OUT/{name}.pem`, `OUT/{name}.key` (mode 0600) and
+/// `OUT/ca.pem`; nothing is ever overwritten.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Make the bureau CA in DIR: `ca.key` (mode 0600; keep it offline) and the self-signed `ca.pem`.
+    Init {
+        /// The CA directory (created with mode 0700 if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "WardWatch bureau CA")]
+        name: CaName,
+        /// Days of validity.
+        #[arg(long, default_value_t = ca::DEFAULT_CA_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: u32,
+    },
+    /// A ward box's certificate: CN = the device id, which the broker takes as its MQTT username.
+    IssueDevice {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The device id (as in the agent's configuration and `devices add`).
+        #[arg(long)]
+        device_id: DeviceId,
+        /// The box's institution code (H/P + 11 digits), recorded in the certificate.
+        #[arg(long)]
+        institution: InstitutionCode,
+        /// Where to write the files (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Days of validity (at most the CA's remaining life).
+        #[arg(long, default_value_t = ca::DEFAULT_LEAF_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: u32,
+    },
+    /// The broker's certificate, for the DNS names and IP addresses clients connect to.
+    IssueServer {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A DNS name clients use (repeatable).
+        #[arg(long = "dns")]
+        dns: Vec<DnsName>,
+        /// An IP address clients use (repeatable; needed when connecting by IP).
+        #[arg(long = "ip")]
+        ip: Vec<std::net::IpAddr>,
+        /// The certificate's CN and file name.
+        #[arg(long, default_value = "wardwatch-broker")]
+        name: CertName,
+        /// Where to write the files (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Days of validity (at most the CA's remaining life).
+        #[arg(long, default_value_t = ca::DEFAULT_LEAF_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: u32,
+    },
+    /// A collector's client certificate; its name (CN, the MQTT username) starts with
+    /// `wardwatch-collector`, as the broker's ACL expects.
+    IssueClient {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The collector's name, e.g. wardwatch-collector-1.
+        #[arg(long)]
+        name: CollectorName,
+        /// Where to write the files (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Days of validity (at most the CA's remaining life).
+        #[arg(long, default_value_t = ca::DEFAULT_LEAF_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: u32,
+    },
+}
+
+/// Runs a `ca` subcommand and prints what it wrote.
+fn certificate_authority(command: CaCommand) -> anyhow::Result<()> {
+    let issued = match command {
+        CaCommand::Init { dir, name, days } => {
+            let made = Ca::init(&dir, &name, days)?;
+            println!(
+                "CA {:?} created: certificate {} (copy it to the broker and every client), key {} \
+                 (mode 0600: keep it offline); valid until {} 00:00 UTC; SHA-256 {}",
+                made.common_name,
+                made.cert_file.display(),
+                made.key_file.display(),
+                made.expires,
+                made.sha256
+            );
+            return Ok(());
+        }
+        CaCommand::IssueDevice {
+            dir,
+            device_id,
+            institution,
+            out,
+            days,
+        } => Ca::open(&dir)?.issue(&Subject::device(device_id, institution)?, days, &out)?,
+        CaCommand::IssueServer {
+            dir,
+            dns,
+            ip,
+            name,
+            out,
+            days,
+        } => Ca::open(&dir)?.issue(&Subject::server(name, dns, ip)?, days, &out)?,
+        CaCommand::IssueClient {
+            dir,
+            name,
+            out,
+            days,
+        } => Ca::open(&dir)?.issue(&Subject::Collector(name), days, &out)?,
+    };
+    println!(
+        "{}: certificate {}, key {} (mode 0600), CA {}; valid until {} 00:00 UTC; SHA-256 {}",
+        issued.common_name,
+        issued.cert_file.display(),
+        issued.key_file.display(),
+        issued.ca_file.display(),
+        issued.expires,
+        issued.sha256
+    );
+    Ok(())
 }
 
 /// `users` subcommands.
@@ -714,6 +845,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }
+        Command::Ca { command } => certificate_authority(command),
         Command::Broker { listen } => {
             let broker = start_embedded(listen)?;
             println!("embedded MQTT broker listening on {}", broker.addr);

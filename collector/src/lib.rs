@@ -20,12 +20,14 @@
 //! | [`users`] | the API's users: roles, institution binding, tokens stored as SHA-256 |
 //! | [`api`] | the JSON API (`/api/v1`): bearer tokens, roles, append-only access log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
+//! | [`ca`] | the bureau's certificate authority for mutual TLS: CA, broker, collector and device certificates |
 //! | [`cli`] | the `wardwatch-collector` commands |
 //!
 //! The web UI comes next (see the collector issue).
 
 pub mod api;
 pub mod broker;
+pub mod ca;
 pub mod cli;
 pub mod exports;
 pub mod flags;

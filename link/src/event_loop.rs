@@ -2,7 +2,7 @@
 //! channel (connected, disconnected, messages), and stop quietly after a requested disconnect.
 
 use crate::Backoff;
-use rumqttc::{Event, EventLoop, Outgoing, Packet, Publish};
+use rumqttc::{Event, EventLoop, Outgoing, Packet, Publish, SubscribeReasonCode};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -42,6 +42,19 @@ pub fn spawn_event_loop(
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => LinkEvent::Message(p),
+                // A broker refuses a subscription its ACL does not allow (SUBACK 0x80) and keeps the
+                // connection: without this log nothing would ever say why no message arrives.
+                Ok(Event::Incoming(Packet::SubAck(ack)))
+                    if ack.return_codes.contains(&SubscribeReasonCode::Failure) =>
+                {
+                    tracing::error!(
+                        %url,
+                        pkid = ack.pkid,
+                        "the broker refused a subscription: check its ACL for this client's \
+                         username (with mutual TLS, the certificate's CN)"
+                    );
+                    continue;
+                }
                 // We asked to leave: the closed connection that follows is not an outage.
                 Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
                 Ok(_) => continue,

@@ -139,7 +139,8 @@ pub fn free_addr() -> SocketAddr {
         .expect("free port")
 }
 
-fn wait_listening(addr: SocketAddr, log: &Path) {
+/// Waits until something accepts TCP connections on `addr` (10 s), else panics with the log's tail.
+pub fn wait_listening(addr: SocketAddr, log: &Path) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
@@ -498,37 +499,7 @@ max_rate_per_sec = {rate}
     /// Asserts the collector holds exactly events 1..=n of the device, each once, chained in seq
     /// order, with no gap left open and nothing quarantined. Returns the stats.
     pub async fn assert_exactly_once(&self) -> Stats {
-        let store = self.db.open().await;
-        let stats = store.stats().await.expect("stats");
-        let chain = store
-            .device_chain(self.device.as_str())
-            .await
-            .expect("chain");
-        store.close().await;
-        let n = self.events as i64;
-        assert_eq!(stats.total_events(), n, "stored events: {stats:?}");
-        assert_eq!(stats.presence_intervals, n, "{stats:?}");
-        let seqs: Vec<i64> = chain.iter().map(|(s, _, _)| *s).collect();
-        assert_eq!(
-            seqs,
-            (1..=n).collect::<Vec<_>>(),
-            "seqs must be exactly 1..={n}"
-        );
-        assert_eq!(
-            chain[0].2,
-            "0".repeat(64),
-            "the first event links to the genesis hash"
-        );
-        for pair in chain.windows(2) {
-            assert_eq!(
-                pair[1].2, pair[0].1,
-                "seq {} does not link to {}",
-                pair[1].0, pair[0].0
-            );
-        }
-        assert_eq!(stats.gaps.open, 0, "gaps left open: {stats:?}");
-        assert!(stats.quarantined.is_empty(), "quarantined: {stats:?}");
-        stats
+        assert_exactly_once(&self.db, &self.device, self.events).await
     }
 
     /// Stops the processes, clears the retained ack on a shared broker, drops a PG database.
@@ -547,6 +518,39 @@ max_rate_per_sec = {rate}
         let db = std::mem::replace(&mut self.db, Database::sqlite(self.dir.path()));
         db.cleanup().await;
     }
+}
+
+/// Asserts the collector in `db` holds exactly events 1..=`events` of `device`, each once, chained in
+/// seq order, with no gap left open and nothing quarantined. Returns the stats.
+pub async fn assert_exactly_once(db: &Database, device: &DeviceId, events: usize) -> Stats {
+    let store = db.open().await;
+    let stats = store.stats().await.expect("stats");
+    let chain = store.device_chain(device.as_str()).await.expect("chain");
+    store.close().await;
+    let n = events as i64;
+    assert_eq!(stats.total_events(), n, "stored events: {stats:?}");
+    assert_eq!(stats.presence_intervals, n, "{stats:?}");
+    let seqs: Vec<i64> = chain.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(
+        seqs,
+        (1..=n).collect::<Vec<_>>(),
+        "seqs must be exactly 1..={n}"
+    );
+    assert_eq!(
+        chain[0].2,
+        "0".repeat(64),
+        "the first event links to the genesis hash"
+    );
+    for pair in chain.windows(2) {
+        assert_eq!(
+            pair[1].2, pair[0].1,
+            "seq {} does not link to {}",
+            pair[1].0, pair[0].0
+        );
+    }
+    assert_eq!(stats.gaps.open, 0, "gaps left open: {stats:?}");
+    assert!(stats.quarantined.is_empty(), "quarantined: {stats:?}");
+    stats
 }
 
 /// Publishes an empty retained message, which deletes the retained one (keeps a shared broker clean).
