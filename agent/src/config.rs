@@ -60,6 +60,10 @@ pub struct AgentConfig {
     /// Where sealed events wait for the collector's acknowledgement.
     #[serde(default = "default_spool_dir")]
     pub spool_dir: PathBuf,
+    /// Disk budget of the unacknowledged events, in MiB: beyond it the oldest presence checkpoints
+    /// are dropped (and the drop recorded), never camera states or final reports.
+    #[serde(default = "default_spool_max_mib")]
+    pub spool_max_mib: u64,
     /// How to reach the broker.
     pub broker: BrokerConfig,
     /// How sightings become presence intervals.
@@ -74,10 +78,20 @@ pub struct AgentConfig {
     /// How faces are found and matched on this box.
     #[serde(default)]
     pub recognition: RecognitionConfig,
+    /// Heartbeats.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// The bureau's signed gallery.
+    #[serde(default)]
+    pub gallery: GalleryConfig,
 }
 
 fn default_key_file() -> PathBuf {
     "device.key".into()
+}
+
+fn default_spool_max_mib() -> u64 {
+    2048
 }
 
 fn default_spool_dir() -> PathBuf {
@@ -277,6 +291,38 @@ impl RecognitionConfig {
     }
 }
 
+/// `[health]`: heartbeats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Seconds between heartbeats (the first is sent at start).
+    #[serde(default = "default_health_interval_secs")]
+    pub interval_secs: u64,
+}
+
+fn default_health_interval_secs() -> u64 {
+    60
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            interval_secs: default_health_interval_secs(),
+        }
+    }
+}
+
+/// `[gallery]`: the bureau's signed gallery.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GalleryConfig {
+    /// The bureau's public key (64 hex digits, `wardwatch-collector bureau-key show`): only galleries
+    /// it signed are taken. Without it, galleries from the collector are refused and the local
+    /// `[recognition] gallery` file serves.
+    #[serde(default)]
+    pub bureau_public_key: Option<wardwatch_protocol::PublicKey>,
+}
+
 /// One `[[camera]]`: where its frames come from and how many of them are looked at.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -459,6 +505,12 @@ impl AgentConfig {
         }
         if let Some((key, why)) = self.recognition.problem() {
             return Err(invalid(key, why.into()));
+        }
+        if self.spool_max_mib == 0 {
+            return Err(invalid("spool_max_mib", "must be at least 1".into()));
+        }
+        if self.health.interval_secs == 0 {
+            return Err(invalid("health.interval_secs", "must be at least 1".into()));
         }
         match (&self.source, self.cameras.is_empty()) {
             (None, true) => {

@@ -23,8 +23,11 @@
 pub mod cameras;
 pub mod cli;
 pub mod clip;
+pub mod clock;
 pub mod config;
 pub mod device_key;
+pub mod gallery;
+pub mod heartbeat;
 pub mod pipeline;
 pub mod presence;
 pub mod publish;

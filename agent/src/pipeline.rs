@@ -7,7 +7,10 @@
 //! therefore resumes exactly where the last commit left off.
 
 use crate::cameras::{self, CamerasError, Observation};
+use crate::clock::ClockWatch;
 use crate::config::{AgentConfig, SourceConfig};
+use crate::gallery::SharedGallery;
+use crate::heartbeat::Heartbeat;
 use crate::presence::PresenceTracker;
 use crate::seal::Sealer;
 use crate::sources::replay::{ReplayCursor, ReplayError, ReplaySource};
@@ -69,12 +72,14 @@ pub struct ProducerSummary {
     pub finished: bool,
 }
 
-/// Runs the producer until the source ends or `stop` is set; announces each new tip on `tip`.
+/// Runs the producer until the source ends or `stop` is set; announces each new tip on `tip`. The
+/// cameras match faces against `gallery`.
 pub fn run_producer(
     config: &AgentConfig,
     spool: &Spool,
     sealer: &Sealer,
     tip: &watch::Sender<u64>,
+    gallery: &SharedGallery,
     stop: &Arc<AtomicBool>,
 ) -> Result<ProducerSummary, PipelineError> {
     let mut checkpoint = match spool.checkpoint()? {
@@ -90,20 +95,61 @@ pub fn run_producer(
         .presence
         .reconfigure(config.ward_kind, &config.presence);
     tip.send_replace(spool.tip()?.seq);
+    let sink = Sink {
+        config,
+        spool,
+        sealer,
+        tip,
+    };
     match &config.source {
         Some(SourceConfig::Replay {
             path,
             max_rate_per_sec,
-        }) => run_replay(
-            path,
-            *max_rate_per_sec,
-            checkpoint,
+        }) => run_replay(&sink, path, *max_rate_per_sec, checkpoint, stop),
+        None => run_cameras(&sink, checkpoint, gallery, stop),
+    }
+}
+
+/// Where the producer's output goes: sealed into the spool, the new tip announced.
+struct Sink<'a> {
+    config: &'a AgentConfig,
+    spool: &'a Spool,
+    sealer: &'a Sealer,
+    tip: &'a watch::Sender<u64>,
+}
+
+impl Sink<'_> {
+    /// Seals and stores `payloads` with `checkpoint`, keeps the spool within its disk budget, and
+    /// announces the new tip. Returns how many events were sealed.
+    fn commit(
+        &self,
+        payloads: Vec<Payload>,
+        checkpoint: &Checkpoint,
+    ) -> Result<u64, PipelineError> {
+        let Sink {
+            config,
             spool,
             sealer,
             tip,
-            stop,
-        ),
-        None => run_cameras(config, checkpoint, spool, sealer, tip, stop),
+        } = self;
+        let mut sealed = payloads.len() as u64;
+        let bytes =
+            serde_json::to_vec(checkpoint).map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
+        let mut new_tip = spool.commit(sealer, payloads, &bytes)?;
+        let budget = config.spool_max_mib.saturating_mul(1024 * 1024);
+        if let Some(dropped) = spool.enforce_budget(sealer, budget)? {
+            tracing::warn!(
+                dropped = dropped.events.len(),
+                first = dropped.events.first().map(|d| d.seq),
+                last = dropped.events.last().map(|d| d.seq),
+                budget_mib = config.spool_max_mib,
+                "spool over its disk budget: oldest presence checkpoints dropped"
+            );
+            sealed += 1;
+            new_tip = spool.tip()?;
+        }
+        tip.send_replace(new_tip.seq);
+        Ok(sealed)
     }
 }
 
@@ -112,16 +158,18 @@ const BATCH_OBSERVATIONS: usize = 2048;
 /// How long a batch waits for more observations before it is committed.
 const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The cameras' observations → presence → spool, until every recording has ended or `stop` is set.
+/// The cameras' observations → presence → spool, with heartbeats and clock checks, until every
+/// recording has ended or `stop` is set.
 fn run_cameras(
-    config: &AgentConfig,
+    sink: &Sink<'_>,
     mut checkpoint: Checkpoint,
-    spool: &Spool,
-    sealer: &Sealer,
-    tip: &watch::Sender<u64>,
+    gallery: &SharedGallery,
     stop: &Arc<AtomicBool>,
 ) -> Result<ProducerSummary, PipelineError> {
-    let workers = cameras::start(config, &checkpoint.cameras, stop.clone())?;
+    let (config, spool) = (sink.config, sink.spool);
+    let workers = cameras::start(config, &checkpoint.cameras, gallery.clone(), stop.clone())?;
+    let mut heartbeat = Heartbeat::new(std::time::Duration::from_secs(config.health.interval_secs));
+    let mut clock = ClockWatch::default();
     tracing::info!(
         cameras = workers.count(),
         open_intervals = checkpoint.presence.open_intervals(),
@@ -191,12 +239,19 @@ fn run_cameras(
                 }
             }
         }
+        if let Some(jump) = clock.check() {
+            tracing::warn!(jump_ms = jump.jump_ms, "the system clock jumped");
+            payloads.push(Payload::Clock(jump));
+        }
+        if heartbeat.due() {
+            payloads.push(Payload::Health(heartbeat.beat(
+                spool.depth()?,
+                gallery.version(),
+                workers.stats.snapshot(),
+            )));
+        }
         if moved || !payloads.is_empty() {
-            summary.events += payloads.len() as u64;
-            let bytes = serde_json::to_vec(&checkpoint)
-                .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
-            let new_tip = spool.commit(sealer, payloads, &bytes)?;
-            tip.send_replace(new_tip.seq);
+            summary.events += sink.commit(payloads, &checkpoint)?;
         }
         if ended >= workers.count() || disconnected {
             summary.finished = ended >= workers.count();
@@ -213,12 +268,10 @@ fn run_cameras(
 
 /// Recorded sightings → presence → spool, until the file ends or `stop` is set.
 fn run_replay(
+    sink: &Sink<'_>,
     path: &std::path::Path,
     max_rate_per_sec: Option<f64>,
     mut checkpoint: Checkpoint,
-    spool: &Spool,
-    sealer: &Sealer,
-    tip: &watch::Sender<u64>,
     stop: &Arc<AtomicBool>,
 ) -> Result<ProducerSummary, PipelineError> {
     let pace = max_rate_per_sec.map(|rate| std::time::Duration::from_secs_f64(1.0 / rate));
@@ -277,11 +330,7 @@ fn run_replay(
         let moved = source.cursor() != checkpoint.source;
         checkpoint.source = source.cursor();
         if moved || !payloads.is_empty() {
-            summary.events += payloads.len() as u64;
-            let bytes = serde_json::to_vec(&checkpoint)
-                .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
-            let new_tip = spool.commit(sealer, payloads, &bytes)?;
-            tip.send_replace(new_tip.seq);
+            summary.events += sink.commit(payloads, &checkpoint)?;
         }
         if at_end {
             summary.finished = true;

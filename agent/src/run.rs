@@ -4,14 +4,17 @@
 
 use crate::config::AgentConfig;
 use crate::device_key::{self, KeyError};
+use crate::gallery::{GalleryKeeper, SharedGallery};
 use crate::pipeline::{self, PipelineError, ProducerSummary};
 use crate::publish::{self, PublishError, PublishSettings};
 use crate::seal::Sealer;
 use crate::spool::{Spool, SpoolError};
+use crate::vision::manifest::{Manifest, Role};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
+use wardwatch_protocol::Timestamp;
 
 /// The agent could not run.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,9 @@ pub enum RunError {
     /// The publisher.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The gallery keeper could not be set up.
+    #[error("bureau gallery: {0}")]
+    Gallery(String),
     /// A task panicked or was cancelled.
     #[error("agent task failed: {0}")]
     Task(String),
@@ -49,6 +55,76 @@ pub struct RunSummary {
     pub acked: u64,
     /// The chain tip.
     pub tip: u64,
+}
+
+/// The keeper of the bureau's galleries, with the last good one in force, when the configuration pins
+/// the bureau's key and the box has cameras.
+fn gallery_keeper(
+    config: &AgentConfig,
+    shared: &SharedGallery,
+) -> Result<Option<GalleryKeeper>, RunError> {
+    let Some(bureau) = config.gallery.bureau_public_key else {
+        return Ok(None);
+    };
+    if config.cameras.is_empty() {
+        return Ok(None);
+    }
+    let manifest = Manifest::load(&config.recognition.manifest_path())
+        .map_err(|e| RunError::Gallery(e.to_string()))?;
+    let entry = manifest
+        .role(Role::Recogniser)
+        .ok_or_else(|| RunError::Gallery("the model manifest has no recogniser".into()))?;
+    let model = entry
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dims = entry.recogniser.as_ref().map_or(512, |r| r.embedding_size);
+    let mut keeper = GalleryKeeper::new(
+        bureau,
+        config.institution_code.clone(),
+        (model, dims),
+        config.spool_dir.join("gallery.json"),
+        shared.clone(),
+    );
+    match keeper.load_stored(Timestamp::now()) {
+        Ok(Some(version)) => tracing::info!(version, "bureau gallery in force"),
+        Ok(None) => tracing::info!("no bureau gallery stored yet"),
+        Err(e) => tracing::error!(error = %e, "the stored bureau gallery is refused"),
+    }
+    Ok(Some(keeper))
+}
+
+/// Checks each gallery the publisher receives and swaps the good ones in.
+async fn take_galleries(
+    keeper: Option<GalleryKeeper>,
+    mut received: tokio::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    let keeper = keeper.map(|k| Arc::new(std::sync::Mutex::new(k)));
+    while let Some(bytes) = received.recv().await {
+        let Some(keeper) = keeper.clone() else {
+            tracing::warn!(
+                bytes = bytes.len(),
+                "a gallery arrived but [gallery] bureau_public_key is not configured: refused"
+            );
+            continue;
+        };
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut keeper = match keeper.lock() {
+                Ok(k) => k,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            keeper.offer(&bytes, Timestamp::now())
+        })
+        .await;
+        match outcome {
+            Ok(Ok(version)) => tracing::info!(version, "new bureau gallery in force"),
+            Ok(Err(refused)) => {
+                tracing::warn!(reason = %refused, "gallery refused; the one in force stays")
+            }
+            Err(e) => tracing::error!(error = %e, "gallery check failed"),
+        }
+    }
 }
 
 /// Runs the agent until `shutdown` turns true (or until drained, see [`RunOptions`]).
@@ -94,11 +170,16 @@ pub async fn run(
         resend_after: config.broker.resend_after(),
         window: config.broker.window,
     };
+    let gallery = SharedGallery::default();
+    let (gallery_tx, gallery_rx) = tokio::sync::mpsc::channel(1);
+    let keeper = gallery_keeper(&config, &gallery)?;
+    tokio::spawn(take_galleries(keeper, gallery_rx));
     let publisher = tokio::spawn(publish::run_publisher(
         settings,
         spool.clone(),
         tip_rx,
         acked_tx,
+        gallery_tx,
         stop_publisher_rx,
     ));
 
@@ -106,8 +187,9 @@ pub async fn run(
         let spool = spool.clone();
         let stop = stop_producer.clone();
         let config = config.clone();
+        let gallery = gallery.clone();
         tokio::task::spawn_blocking(move || {
-            pipeline::run_producer(&config, &spool, &sealer, &tip_tx, &stop)
+            pipeline::run_producer(&config, &spool, &sealer, &tip_tx, &gallery, &stop)
         })
     };
 

@@ -166,7 +166,8 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
     let (tip, _) = tokio::sync::watch::channel(0);
     let stop = Arc::new(AtomicBool::new(false));
     let started = std::time::Instant::now();
-    let summary = run_producer(&config, &spool, &sealer, &tip, &stop).expect("producer");
+    let gallery = wardwatch_agent::gallery::SharedGallery::default();
+    let summary = run_producer(&config, &spool, &sealer, &tip, &gallery, &stop).expect("producer");
     println!(
         "{} frames in {:.1} s: {} sightings, {} events, {} camera states",
         plan.frames,
@@ -238,6 +239,16 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
             Person::PsnNo(_) => assert!(p.embedding.is_none()),
         }
     }
+    // A heartbeat at start names the camera.
+    let heartbeat = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Payload::Health(h) => Some(h.clone()),
+            _ => None,
+        })
+        .expect("a heartbeat");
+    assert_eq!(heartbeat.gallery_version, None, "no bureau gallery");
+    assert!(heartbeat.cameras.len() <= 1, "{:?}", heartbeat.cameras);
     // The camera was healthy throughout.
     let states: Vec<_> = events
         .iter()

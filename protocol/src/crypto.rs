@@ -134,6 +134,19 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+impl Serialize for PublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for PublicKey {
     type Err = PublicKeyError;
     fn from_str(s: &str) -> Result<Self, PublicKeyError> {

@@ -3,9 +3,11 @@
 //! stage. A frame travels: [`crate::sources`] → [`worker`] (tamper checks, detection, tracking,
 //! recognition of a few frames per track, liveness, gallery) → [`Observation`]s on a bounded channel.
 
+pub mod stats;
 pub mod worker;
 
 use crate::config::{AgentConfig, CameraSource};
+pub use crate::gallery::SharedGallery;
 use crate::sighting::Sighting;
 use crate::sources::folder::FolderSource;
 use crate::sources::{FrameSource, SourceError};
@@ -14,9 +16,9 @@ use crate::vision::manifest::{Manifest, ManifestError, Role};
 use crate::vision::matcher::Gallery;
 use crate::vision::single_pass::DetectorError;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Arc, RwLock};
 use wardwatch_protocol::{CameraId, CameraStatus, Timestamp};
 use worker::CameraWorker;
 
@@ -54,34 +56,6 @@ pub enum Observation {
     },
 }
 
-/// The gallery in force, shared by the workers and swapped whole when a new one arrives.
-#[derive(Debug, Clone, Default)]
-pub struct SharedGallery(Arc<RwLock<Arc<Gallery>>>);
-
-impl SharedGallery {
-    /// Shares `gallery`.
-    pub fn new(gallery: Gallery) -> SharedGallery {
-        SharedGallery(Arc::new(RwLock::new(Arc::new(gallery))))
-    }
-
-    /// The gallery now (a cheap handle; a swap does not disturb a match in progress).
-    pub fn current(&self) -> Arc<Gallery> {
-        match self.0.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Replaces the gallery for every worker.
-    pub fn replace(&self, gallery: Gallery) {
-        let mut slot = match self.0.write() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *slot = Arc::new(gallery);
-    }
-}
-
 /// The cameras could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum CamerasError {
@@ -111,8 +85,8 @@ pub enum CamerasError {
 pub struct Cameras {
     /// Observations from every camera.
     pub observations: Receiver<Observation>,
-    /// The gallery the workers match against.
-    pub gallery: SharedGallery,
+    /// What each worker has done lately.
+    pub stats: stats::StatsBoard,
     handles: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -134,10 +108,12 @@ impl Cameras {
 }
 
 /// Loads the models once per camera and starts a worker for each `[[camera]]`, each resuming its
-/// source at `positions` (recordings); workers stop when `stop` is set.
+/// source at `positions` (recordings) and matching against `gallery` (filled from the local gallery
+/// file when no bureau gallery is in force); workers stop when `stop` is set.
 pub fn start(
     config: &AgentConfig,
     positions: &BTreeMap<CameraId, u64>,
+    gallery: SharedGallery,
     stop: Arc<AtomicBool>,
 ) -> Result<Cameras, CamerasError> {
     let manifest = Manifest::load(&config.recognition.manifest_path())?;
@@ -145,13 +121,20 @@ pub fn start(
         .role(Role::Recogniser)
         .and_then(|e| e.recogniser.as_ref())
         .map_or(512, |r| r.embedding_size);
-    let gallery = match &config.recognition.gallery {
-        Some(path) => read_gallery(path, dims)?,
-        None => Gallery::new(dims),
-    };
-    tracing::info!(enrolled = gallery.people().len(), "gallery loaded");
-    let gallery = SharedGallery::new(gallery);
+    if gallery.version().is_none() {
+        let local = match &config.recognition.gallery {
+            Some(path) => read_gallery(path, dims)?,
+            None => Gallery::new(dims),
+        };
+        gallery.replace(local, None);
+    }
+    tracing::info!(
+        enrolled = gallery.current().people().len(),
+        bureau_version = ?gallery.version(),
+        "gallery in force"
+    );
     let (tx, rx) = sync_channel(CHANNEL_DEPTH);
+    let board = stats::StatsBoard::default();
     let mut handles = Vec::new();
     for camera in &config.cameras {
         let resume_at = positions.get(&camera.id).copied().unwrap_or(0);
@@ -173,7 +156,8 @@ pub fn start(
             config
                 .spool_dir
                 .join(format!("camera-{}.reference", camera.id)),
-        )?;
+        )?
+        .report_to(board.clone());
         let (tx, stop) = (tx.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name(format!("camera-{}", camera.id))
@@ -186,7 +170,7 @@ pub fn start(
     }
     Ok(Cameras {
         observations: rx,
-        gallery,
+        stats: board,
         handles,
     })
 }

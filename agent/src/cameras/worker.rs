@@ -7,8 +7,10 @@
 //! capture time becomes a tick of the camera's clock. A failing source is reopened with back-off while
 //! the camera is reported offline.
 
-use super::{Observation, SharedGallery};
+use super::Observation;
+use super::stats::StatsBoard;
 use crate::config::{CameraConfig, RecognitionConfig};
+use crate::gallery::SharedGallery;
 use crate::sources::{Frame, FrameSource, SourceError};
 use crate::tamper::measure::Measurer;
 use crate::tamper::{CameraWatch, TamperConfig};
@@ -45,6 +47,7 @@ pub struct CameraWorker {
     reference_saved: bool,
     roi_pixels: Vec<u8>,
     last_looked_at: Option<Timestamp>,
+    stats: StatsBoard,
 }
 
 impl CameraWorker {
@@ -81,7 +84,14 @@ impl CameraWorker {
             reference_saved,
             roi_pixels: Vec::new(),
             last_looked_at: None,
+            stats: StatsBoard::default(),
         })
+    }
+
+    /// Reports this worker's totals on `board` (for the heartbeat).
+    pub fn report_to(mut self, board: StatsBoard) -> CameraWorker {
+        self.stats = board;
+        self
     }
 
     /// Runs until the recording ends, `stop` is set, or the pipeline is gone.
@@ -133,6 +143,21 @@ impl CameraWorker {
 
     /// Everything one frame says.
     fn look(&mut self, frame: &Frame) -> Vec<Observation> {
+        let started = std::time::Instant::now();
+        let (said, looked) = self.look_inner(frame);
+        let (tracks, state) = (self.tracker.live_tracks() as u32, self.watch.state());
+        self.stats.update(&self.camera.id, |c| {
+            c.frames_looked += u64::from(looked);
+            c.busy += started.elapsed();
+            c.tracks = tracks;
+            c.state = state;
+        });
+        said
+    }
+
+    /// [`CameraWorker::look`]'s work; also whether the faces were looked for (not skipped by the
+    /// frame-rate cap).
+    fn look_inner(&mut self, frame: &Frame) -> (Vec<Observation>, bool) {
         let mut said = Vec::new();
         let at = frame.captured_at;
         if let Some(m) = self.measurer.measure(frame.view()) {
@@ -151,7 +176,7 @@ impl CameraWorker {
             let gap_ms = (1000.0 / max_fps) as i64;
             if at.millis() - last.millis() < gap_ms {
                 said.push(tick);
-                return said;
+                return (said, false);
             }
         }
         self.last_looked_at = Some(at);
@@ -175,7 +200,7 @@ impl CameraWorker {
         }
         said.extend(unknown_summaries(self.tracker.take_ended()));
         said.push(tick);
-        said
+        (said, true)
     }
 
     /// Detection, tracking and recognition on one frame.

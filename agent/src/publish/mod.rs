@@ -8,6 +8,10 @@
 //!   session, everything unacknowledged is sent again (the collector drops duplicates by `event_id`).
 //!   This covers brokers that drop queued messages or restart without persistence.
 //! - The MQTT event loop runs in its own task ([`connection`]), reconnecting with back-off.
+//! - On each connection the agent says `online` on `…/status` (retained); its last will says `offline`.
+//!   Heartbeats (`health`) are published retained, so the latest is always on the broker.
+//! - The bureau's signed gallery arrives retained on `…/gallery` and is handed, unverified, to
+//!   [`crate::gallery`].
 
 pub mod connection;
 
@@ -20,7 +24,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use wardwatch_link::event_loop::LinkEvent;
 use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
-use wardwatch_protocol::{Ack, DeviceId, InstitutionCode, Topic, TopicKind};
+use wardwatch_protocol::{
+    Ack, DeviceId, DeviceStatus, InstitutionCode, Timestamp, Topic, TopicKind,
+};
 
 /// What the publisher needs to know.
 #[derive(Debug, Clone)]
@@ -58,6 +64,8 @@ pub enum PublishError {
 struct Topics {
     by_kind: Vec<(TopicKind, String)>,
     ack: String,
+    gallery: String,
+    status: String,
 }
 
 impl Topics {
@@ -73,6 +81,8 @@ impl Topics {
         Topics {
             by_kind: TopicKind::ALL.iter().map(|k| (*k, topic(*k))).collect(),
             ack: topic(TopicKind::Ack),
+            gallery: topic(TopicKind::Gallery),
+            status: topic(TopicKind::Status),
         }
     }
 
@@ -85,16 +95,17 @@ impl Topics {
 }
 
 /// Runs until `shutdown` turns true. `tip` announces newly committed events; `acked` reports the
-/// collector's acknowledgements as they arrive.
+/// collector's acknowledgements as they arrive; galleries received go to `galleries`.
 pub async fn run_publisher(
     settings: PublishSettings,
     spool: Arc<Spool>,
     mut tip: watch::Receiver<u64>,
     acked_out: watch::Sender<u64>,
+    galleries: tokio::sync::mpsc::Sender<Vec<u8>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), PublishError> {
     let topics = Topics::new(&settings);
-    let mut connection = Connection::start(&settings)?;
+    let mut connection = Connection::start(&settings, &topics.status)?;
     let mut acked = spool.acked()?;
     acked_out.send_replace(acked);
     let mut cursor = acked + 1;
@@ -114,8 +125,14 @@ pub async fn run_publisher(
                 None => break,
                 Some(LinkEvent::Connected { session_present }) => {
                     connected = true;
-                    if let Err(e) = connection.client.try_subscribe(topics.ack.as_str(), QoS::AtLeastOnce) {
-                        tracing::warn!(error = %e, "could not queue the ack subscription");
+                    for topic in [&topics.ack, &topics.gallery] {
+                        if let Err(e) = connection.client.try_subscribe(topic.as_str(), QoS::AtLeastOnce) {
+                            tracing::warn!(error = %e, %topic, "could not queue a subscription");
+                        }
+                    }
+                    let online = DeviceStatus::online(Timestamp::now()).to_wire();
+                    if let Err(e) = connection.client.try_publish(topics.status.as_str(), QoS::AtLeastOnce, true, online) {
+                        tracing::warn!(error = %e, "could not queue the online status");
                     }
                     if !session_present && cursor > acked + 1 {
                         tracing::info!(from = acked + 1, "broker has no session for us: re-sending unacknowledged events");
@@ -126,6 +143,12 @@ pub async fn run_publisher(
                 Some(LinkEvent::Disconnected) => connected = false,
                 Some(LinkEvent::Message(message)) => {
                     let (topic, payload) = (message.topic, message.payload);
+                    if topic == topics.gallery {
+                        if galleries.try_send(payload.to_vec()).is_err() {
+                            tracing::warn!("a gallery arrived while the last one is still being checked; the broker keeps it retained");
+                        }
+                        continue;
+                    }
                     if topic != topics.ack {
                         tracing::warn!(%topic, "message on a topic the agent did not subscribe to");
                         continue;
@@ -175,7 +198,7 @@ pub async fn run_publisher(
             )?;
         }
     }
-    connection.stop().await;
+    connection.stop(&topics.status).await;
     Ok(())
 }
 
@@ -200,10 +223,12 @@ fn send_pending(
             if event.seq > limit {
                 return Ok(cursor);
             }
+            // The latest heartbeat stays on the broker for whoever looks.
+            let retain = event.kind == TopicKind::Health;
             match connection.client.try_publish(
                 topics.for_kind(event.kind),
                 QoS::AtLeastOnce,
-                false,
+                retain,
                 event.wire,
             ) {
                 Ok(()) => cursor = event.seq + 1,
