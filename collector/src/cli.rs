@@ -6,6 +6,7 @@ use crate::ca::{self, Ca, CaName, CertName, CollectorName, DnsName, Subject};
 use crate::exports::deductions::{DeductionQuery, deduction_files};
 use crate::exports::period::{Month, Quarter};
 use crate::exports::quarterly::quarterly_file;
+use crate::gallery_publish::{self, GalleryOptions};
 use crate::ingest::{IngestSettings, run_ingest};
 use crate::institutions::read_registry;
 use crate::knowledge::KnowledgeFile;
@@ -20,9 +21,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use wardwatch_link::process::shutdown_signal;
 use wardwatch_link::{BrokerUrl, TlsFiles};
-use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey, Topic};
+use wardwatch_protocol::key_file;
+use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey, SigningKey, Topic};
 
 /// WardWatch collector: verifies and stores the agents' presence events.
 #[derive(Debug, Parser)]
@@ -108,6 +111,13 @@ pub enum Command {
         #[command(subcommand)]
         command: GalleryCommand,
     },
+    /// The bureau's gallery-signing key (Ed25519): make it once, pin its public half on every ward box
+    /// (`[gallery] bureau_public_key`).
+    BureauKey {
+        /// What to do.
+        #[command(subcommand)]
+        command: BureauKeyCommand,
+    },
     /// The institutions registry (定点医药机构): names, categories (机构类别) and regions (医保区划).
     Institutions {
         /// Storage.
@@ -183,6 +193,33 @@ pub struct ServeArgs {
     /// Topic filter (default: every device of every institution).
     #[arg(long)]
     pub topic_filter: Option<String>,
+    /// TLS files for an mqtts:// broker.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Also serve the JSON API on this address (off by default).
+    #[arg(long)]
+    pub listen_http: Option<SocketAddr>,
+    /// Sign and publish each institution's gallery with this bureau key (`bureau-key init`), at start
+    /// and whenever enrolments or devices change (checked every --gallery-every-secs).
+    #[arg(long)]
+    pub bureau_key: Option<PathBuf>,
+    /// The recogniser whose embeddings are published (with --bureau-key).
+    #[arg(long, default_value = "fr_feature")]
+    pub gallery_model: String,
+    /// Days an enrolment counts (with --bureau-key).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub valid_days: u32,
+    /// How often to check for gallery changes (with --bureau-key).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub gallery_every_secs: u64,
+    /// API settings (with --listen-http).
+    #[command(flatten)]
+    pub api: ApiOptions,
+}
+
+/// The collector's TLS files for an `mqtts://` broker.
+#[derive(Debug, Clone, Args)]
+pub struct TlsArgs {
     /// The CA that signed the broker's certificate (mqtts://).
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
@@ -192,12 +229,17 @@ pub struct ServeArgs {
     /// The collector's client key (mutual TLS).
     #[arg(long)]
     pub key_file: Option<PathBuf>,
-    /// Also serve the JSON API on this address (off by default).
-    #[arg(long)]
-    pub listen_http: Option<SocketAddr>,
-    /// API settings (with --listen-http).
-    #[command(flatten)]
-    pub api: ApiOptions,
+}
+
+impl TlsArgs {
+    /// As the link crate takes them.
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            ca_file: self.ca_file.clone(),
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+        }
+    }
 }
 
 /// JSON API settings.
@@ -381,11 +423,7 @@ impl ServeArgs {
         if let Some(filter) = &self.topic_filter {
             settings.topic_filter = filter.clone();
         }
-        settings.tls = TlsFiles {
-            ca_file: self.ca_file.clone(),
-            cert_file: self.cert_file.clone(),
-            key_file: self.key_file.clone(),
-        };
+        settings.tls = self.tls.files();
         Ok(settings)
     }
 }
@@ -451,6 +489,82 @@ pub enum GalleryCommand {
     },
     /// Count enrolled embeddings per institution.
     List,
+    /// Sign each institution's gallery with the bureau key and publish it, retained, to each of its
+    /// registered ward boxes (a new version only when the content changed).
+    Publish(Box<PublishArgs>),
+}
+
+/// `gallery publish` options.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// The broker (mqtt://host:port or mqtts://host:port).
+    #[arg(long)]
+    pub broker_url: BrokerUrl,
+    /// MQTT client id for this one-off connection.
+    #[arg(long, default_value = "wardwatch-collector-gallery")]
+    pub client_id: String,
+    /// TLS files for an mqtts:// broker.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// What to sign and send.
+    #[command(flatten)]
+    pub gallery: GalleryArgs,
+}
+
+/// Which gallery to sign, with which key.
+#[derive(Debug, Clone, Args)]
+pub struct GalleryArgs {
+    /// The bureau's signing key (`bureau-key init`).
+    #[arg(long)]
+    pub bureau_key: PathBuf,
+    /// The recogniser whose embeddings are published.
+    #[arg(long, default_value = "fr_feature")]
+    pub gallery_model: String,
+    /// Days an enrolment counts from the person's first enrolment.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub valid_days: u32,
+    /// Only this institution (repeatable; default every institution with registered devices).
+    #[arg(long = "institution")]
+    pub institutions: Vec<InstitutionCode>,
+}
+
+impl GalleryArgs {
+    /// The bureau key and the publication options.
+    pub fn load(&self) -> anyhow::Result<(SigningKey, GalleryOptions)> {
+        let key = key_file::load(&self.bureau_key)?;
+        if let Some(mode) = key_file::loose_mode(&self.bureau_key) {
+            tracing::warn!(
+                path = %self.bureau_key.display(),
+                mode = format!("{mode:o}"),
+                "bureau key file is readable by other users; it should be mode 0600"
+            );
+        }
+        Ok((
+            key,
+            GalleryOptions {
+                model: self.gallery_model.clone(),
+                valid_days: self.valid_days,
+                institutions: self.institutions.clone(),
+            },
+        ))
+    }
+}
+
+/// `bureau-key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BureauKeyCommand {
+    /// Create the key file (mode 0600; never overwrites) and print its public key.
+    Init {
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Print the public key of an existing key file.
+    Show {
+        /// The key file.
+        #[arg(long)]
+        key: PathBuf,
+    },
 }
 
 /// `institutions` subcommands.
@@ -592,8 +706,22 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
                     }
                 }
                 DevicesCommand::List => {
+                    let states = store.device_states().await?;
                     for d in store.devices().await? {
-                        println!("{}\t{}\t{}", d.device_id, d.institution_code, d.public_key);
+                        let state = match states.get(d.device_id.as_str()) {
+                            Some((state, since)) => {
+                                let since = since
+                                    .and_then(wardwatch_protocol::Timestamp::from_millis)
+                                    .map(|t| format!(" since {t}"))
+                                    .unwrap_or_default();
+                                format!("{state}{since}")
+                            }
+                            None => "never connected".to_owned(),
+                        };
+                        println!(
+                            "{}\t{}\t{}\t{state}",
+                            d.device_id, d.institution_code, d.public_key
+                        );
                     }
                 }
             }
@@ -780,9 +908,49 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::BureauKey { command } => {
+            match command {
+                BureauKeyCommand::Init { key } => {
+                    let made = key_file::create(&key)?;
+                    println!(
+                        "bureau key created in {} (mode 0600; back it up offline). Pin this public key \
+                         on every ward box as [gallery] bureau_public_key:\n{}",
+                        key.display(),
+                        PublicKey::of(&made)
+                    );
+                }
+                BureauKeyCommand::Show { key } => {
+                    println!("{}", PublicKey::of(&key_file::load(&key)?));
+                }
+            }
+            Ok(())
+        }
         Command::Gallery { store, command } => {
             let store = store.open().await?;
             match command {
+                GalleryCommand::Publish(args) => {
+                    let (key, options) = args.gallery.load()?;
+                    let prepared = gallery_publish::prepare(&store, &key, &options).await?;
+                    store.close().await;
+                    let tls = args.tls.files();
+                    let sent =
+                        gallery_publish::send(&args.broker_url, &tls, &args.client_id, &prepared)
+                            .await?;
+                    for p in &prepared {
+                        println!(
+                            "{}\tversion {}{}\t{} persons\t{} device(s)",
+                            p.gallery.institution_code,
+                            p.gallery.version,
+                            if p.new_version { " (new)" } else { "" },
+                            p.gallery.entries.len(),
+                            p.devices.len()
+                        );
+                    }
+                    println!(
+                        "{sent} gallery message(s) acknowledged by {}",
+                        args.broker_url
+                    );
+                }
                 GalleryCommand::Import { file } => {
                     let reader = std::fs::File::open(&file)
                         .with_context(|| format!("cannot read {}", file.display()))?;
@@ -1018,12 +1186,91 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let galleries = match &args.bureau_key {
+        Some(bureau_key) => {
+            let (key, options) = GalleryArgs {
+                bureau_key: bureau_key.clone(),
+                gallery_model: args.gallery_model.clone(),
+                valid_days: args.valid_days,
+                institutions: Vec::new(),
+            }
+            .load()?;
+            Some(tokio::spawn(keep_galleries_published(
+                store.clone(),
+                key,
+                options,
+                settings.clone(),
+                Duration::from_secs(args.gallery_every_secs),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     run_ingest(settings, store.clone(), shutdown).await?;
     if let Some(api) = api {
         api.await.context("JSON API task")??;
     }
+    if let Some(galleries) = galleries {
+        galleries.abort();
+    }
     store.close().await;
     Ok(())
+}
+
+/// Publishes each institution's gallery at start and again whenever its content or its devices change
+/// (a failed attempt is retried at the next check).
+async fn keep_galleries_published(
+    store: Store,
+    key: SigningKey,
+    options: GalleryOptions,
+    settings: IngestSettings,
+    every: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let client_id = format!("{}-gallery", settings.client_id);
+    let mut sent: std::collections::HashMap<InstitutionCode, (u64, Vec<DeviceId>)> =
+        std::collections::HashMap::new();
+    loop {
+        match gallery_publish::prepare(&store, &key, &options).await {
+            Ok(prepared) => {
+                let due: Vec<_> = prepared
+                    .into_iter()
+                    .filter(|p| {
+                        sent.get(&p.gallery.institution_code)
+                            != Some(&(p.gallery.version, p.devices.clone()))
+                    })
+                    .collect();
+                if !due.is_empty() {
+                    match gallery_publish::send(&settings.url, &settings.tls, &client_id, &due)
+                        .await
+                    {
+                        Ok(count) => {
+                            for p in due {
+                                tracing::info!(
+                                    institution = %p.gallery.institution_code,
+                                    version = p.gallery.version,
+                                    persons = p.gallery.entries.len(),
+                                    devices = p.devices.len(),
+                                    "gallery published"
+                                );
+                                sent.insert(
+                                    p.gallery.institution_code.clone(),
+                                    (p.gallery.version, p.devices),
+                                );
+                            }
+                            tracing::debug!(messages = count, "galleries acknowledged");
+                        }
+                        Err(error) => tracing::warn!(%error, "galleries not published; will retry"),
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "galleries not prepared; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => if *shutdown.borrow() { return; },
+        }
+    }
 }
 
 async fn manage_users(store: &Store, command: UsersCommand) -> anyhow::Result<()> {

@@ -2,8 +2,9 @@
 //! verifies who sent them, stores them exactly once, and tells each agent what it may forget.
 //!
 //! An event travels: broker → [`ingest`] (subscribe, batch, [`ingest::verify`]) → [`store::ingest`]
-//! (one transaction per batch: events, chain, gaps, presence, quarantine) → acknowledgements (PUBACK to
-//! the broker, the contiguous seq to the agent).
+//! (one transaction per batch: events, chain, gaps, dropped checkpoints, presence, quarantine) →
+//! acknowledgements (PUBACK to the broker, the contiguous seq to the agent). A device's `status`
+//! (online/offline, its last will) is recorded as its connection state, not as an event.
 //!
 //! | module | what it is for |
 //! |---|---|
@@ -13,6 +14,7 @@
 //! | [`knowledge`] | the versioned knowledge base (知识库): billed items → the presence they imply |
 //! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |
 //! | [`gallery`] | enrolled face embeddings per institution and person |
+//! | [`gallery_publish`] | the gallery signed with the bureau's key, versioned, sent retained to each ward box |
 //! | [`simulate`] | a synthetic ward month with ground truth, for the rules bench and tests |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`institutions`] | the institutions registry: name, category and region per institution code |
@@ -32,6 +34,7 @@ pub mod cli;
 pub mod exports;
 pub mod flags;
 pub mod gallery;
+pub mod gallery_publish;
 pub mod ingest;
 pub mod institutions;
 pub mod knowledge;

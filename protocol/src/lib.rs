@@ -14,6 +14,7 @@
 //! | [`status`] | a device's retained `online`/`offline` (its MQTT last will) |
 //! | [`event`] | the signed, hash-chained envelope around a payload, and how a device seals one |
 //! | [`crypto`] | SHA-256 digests, Ed25519 device keys and signatures, canonical bytes |
+//! | [`key_file`] | a signing key on disk (the device's, the bureau's): created once, mode 0600, never overwritten |
 //! | [`decode`] | turning untrusted topic + bytes into an [`Event`], with a typed [`DecodeError`] |
 //! | [`ack`] | the collector → agent acknowledgement of the highest contiguous committed `seq` |
 //!
@@ -26,6 +27,7 @@ pub mod embedding;
 pub mod event;
 pub mod gallery;
 pub mod ids;
+pub mod key_file;
 pub mod payload;
 pub mod status;
 pub mod time;

@@ -233,6 +233,11 @@ async fn process(
     for publish in batch {
         match verify(&publish.topic, &publish.payload, limits, registry, store).await? {
             Verdict::Ignore => {}
+            Verdict::Status { device, status } => {
+                store
+                    .record_status(&device, &status, publish.retain)
+                    .await?
+            }
             Verdict::Record(incoming) => records.push(incoming),
         }
     }

@@ -8,7 +8,9 @@ use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use wardwatch_protocol::decode::check_signature;
-use wardwatch_protocol::{DeviceId, Limits, RejectReason, Topic, decode_event};
+use wardwatch_protocol::{
+    DeviceId, DeviceStatus, Limits, RejectReason, Topic, TopicKind, decode_event,
+};
 
 /// How often, at most, an unknown device triggers a re-read of the registry.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
@@ -62,8 +64,17 @@ impl Default for Registry {
 
 /// What to do with a received message.
 pub enum Verdict {
-    /// Not for the collector: a collector → agent kind (our own acks echoing back). Acknowledge, drop.
+    /// Not for the collector: a collector → agent kind (our own acks echoing back), or a status message
+    /// that is unusable (logged). Acknowledge, drop.
     Ignore,
+    /// A registered device's connection status (`online` / `offline`): recorded as its state, not as an
+    /// event.
+    Status {
+        /// The device.
+        device: DeviceId,
+        /// What it says.
+        status: DeviceStatus,
+    },
     /// Store (as an event or in the quarantine).
     Record(Incoming),
 }
@@ -76,10 +87,13 @@ pub async fn verify(
     registry: &mut Registry,
     store: &Store,
 ) -> Result<Verdict, StoreError> {
-    if let Ok(parsed) = Topic::parse(topic)
-        && !parsed.kind.is_from_device()
-    {
-        return Ok(Verdict::Ignore);
+    if let Ok(parsed) = Topic::parse(topic) {
+        if parsed.kind == TopicKind::Status {
+            return status(parsed, payload, registry, store).await;
+        }
+        if !parsed.kind.is_from_device() {
+            return Ok(Verdict::Ignore);
+        }
     }
     let reject = |reason: RejectReason, detail: String| {
         Verdict::Record(Incoming::Rejected(Rejection {
@@ -118,4 +132,32 @@ pub async fn verify(
         event: Box::new(event),
         raw: payload.to_vec(),
     }))
+}
+
+/// A status message: taken from registered devices of the topic's institution (the broker's ACL is
+/// what vouches for the publisher), otherwise logged and dropped — a status is not evidence, so it is
+/// not quarantined.
+async fn status(
+    topic: Topic,
+    payload: &[u8],
+    registry: &mut Registry,
+    store: &Store,
+) -> Result<Verdict, StoreError> {
+    let status = match DeviceStatus::from_wire(payload) {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::warn!(%topic, %error, "unusable status message ignored");
+            return Ok(Verdict::Ignore);
+        }
+    };
+    match registry.lookup(store, &topic.device).await? {
+        Some(device) if device.institution_code == topic.institution => Ok(Verdict::Status {
+            device: topic.device,
+            status,
+        }),
+        _ => {
+            tracing::warn!(%topic, "status from a device not registered under that institution ignored");
+            Ok(Verdict::Ignore)
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{Store, StoreError, now_ms};
 use sqlx::Row;
-use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey};
+use wardwatch_protocol::{Connection, DeviceId, DeviceStatus, InstitutionCode, PublicKey};
 
 /// A registered device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +65,53 @@ impl Store {
             Some(d) if d == *device => Ok(AddOutcome::Unchanged),
             _ => Err(AddError::Conflict(device.device_id.clone())),
         }
+    }
+
+    /// Records a device's connection status when it changed. An `online` carries the agent's connect
+    /// time; an `offline` (the last will) is dated when the collector first hears it. A retained message
+    /// re-delivered on the collector's reconnect changes nothing, as its state is already recorded.
+    pub async fn record_status(
+        &self,
+        device: &DeviceId,
+        status: &DeviceStatus,
+        retained: bool,
+    ) -> Result<(), StoreError> {
+        let state = match status.state {
+            Connection::Online => "online",
+            Connection::Offline => "offline",
+        };
+        let now = now_ms();
+        let since = status.at.map(|t| t.millis()).unwrap_or(now);
+        let changed = sqlx::query(
+            "INSERT INTO device_status (device_id, state, since_ms, received_at_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO UPDATE SET state = excluded.state, \
+             since_ms = excluded.since_ms, received_at_ms = excluded.received_at_ms \
+             WHERE device_status.state <> excluded.state \
+             OR (excluded.state = 'online' AND device_status.since_ms <> excluded.since_ms)",
+        )
+        .bind(device.as_str())
+        .bind(state)
+        .bind(since)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if changed > 0 {
+            tracing::info!(%device, state, retained, "device connection status");
+        }
+        Ok(())
+    }
+
+    /// Each registered device's connection state and since when (epoch ms), if it ever reported one.
+    pub async fn device_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (String, Option<i64>)>, StoreError> {
+        let rows = sqlx::query("SELECT device_id, state, since_ms FROM device_status")
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+            .collect()
     }
 
     /// Every registered device, by id.

@@ -1,6 +1,11 @@
 //! Writing one ingest batch in one transaction: events (idempotent on `event_id` and on `(device, seq)`),
 //! chain checks against stored neighbours, gap records, presence intervals, and the quarantine.
 //!
+//! A box whose spool filled up drops its oldest presence checkpoints and says so in a `dropped` event
+//! listing each dropped seq with its hashes. Those seqs are then accounted for: the contiguous mark (and
+//! so the agent's ack) moves past them, their gap closes, and their hashes bridge the chain — but only
+//! if they link to the stored neighbours; a `dropped` record that does not is quarantined.
+//!
 //! Per device, the `device_state` row is locked first (a no-op `UPDATE`), so collectors sharing a
 //! PostgreSQL database serialise on a device without blocking each other on different devices.
 
@@ -8,7 +13,9 @@ use super::{Store, StoreError, now_ms};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use wardwatch_protocol::decode::check_link;
-use wardwatch_protocol::{DeviceId, Digest, Event, Payload, Person, RejectReason};
+use wardwatch_protocol::{
+    DeviceId, Digest, DropReason, DroppedEvent, Event, Payload, Person, RejectReason, SpoolDropped,
+};
 
 /// Bytes of a rejected message kept in the quarantine (the size and digest of the whole are kept too).
 pub const QUARANTINE_RAW_LIMIT: usize = 4096;
@@ -225,16 +232,10 @@ async fn stored_hashes(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let digest = |text: String| {
-        text.parse::<Digest>().map_err(|e| StoreError::Corrupt {
-            what: "event hash",
-            why: e.to_string(),
-        })
-    };
     Ok(Some((
         row.try_get(0)?,
-        digest(row.try_get(1)?)?,
-        digest(row.try_get(2)?)?,
+        stored_digest(row.try_get(1)?, "event hash")?,
+        stored_digest(row.try_get(2)?, "event hash")?,
     )))
 }
 
@@ -259,20 +260,25 @@ async fn store_event(
         1 => None,
         seq => match known.get(&(seq - 1)) {
             Some((hash, _)) => Some(*hash),
-            None => stored_hashes(tx, device, seq - 1).await?.map(|(_, h, _)| h),
+            None => neighbour_hashes(tx, device, seq - 1).await?.map(|(h, _)| h),
         },
     };
     let next_prev = if as_i64(event.seq) < state.max_seq {
         match known.get(&(event.seq + 1)) {
             Some((_, Some(prev_hash))) => Some(*prev_hash),
-            _ => stored_hashes(tx, device, event.seq + 1)
+            _ => neighbour_hashes(tx, device, event.seq + 1)
                 .await?
-                .map(|(_, _, p)| p),
+                .map(|(_, p)| p),
         }
     } else {
         None
     };
     if check_link(event, prev.as_ref(), next_prev.as_ref()).is_err() {
+        return Ok(Fate::Quarantined(RejectReason::ChainBroken));
+    }
+    if let Payload::Dropped(dropped) = &event.payload
+        && !dropped_links(tx, device, known, dropped).await?
+    {
         return Ok(Fate::Quarantined(RejectReason::ChainBroken));
     }
 
@@ -323,6 +329,9 @@ async fn store_event(
     }
     state.max_seq = state.max_seq.max(seq);
 
+    if let Payload::Dropped(dropped) = &event.payload {
+        record_dropped(tx, device, seq, dropped, now).await?;
+    }
     if let Payload::Presence(p) = &event.payload {
         let (psn_no, track_id) = match &p.person {
             Person::PsnNo(psn) => (Some(psn.as_str()), None),
@@ -331,13 +340,14 @@ async fn store_event(
         sqlx::query(
             "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
              ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
-             median_similarity, liveness, seq, event_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             median_similarity, liveness, seq, event_id, embedding) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
              end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
              best_similarity = excluded.best_similarity, \
              median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
-             seq = excluded.seq, event_id = excluded.event_id \
+             seq = excluded.seq, event_id = excluded.event_id, \
+             embedding = COALESCE(excluded.embedding, presence_intervals.embedding) \
              WHERE presence_intervals.seq < excluded.seq \
              AND presence_intervals.device_id = excluded.device_id",
         )
@@ -357,13 +367,131 @@ async fn store_event(
         .bind(p.liveness.get())
         .bind(seq)
         .bind(event.event_id.to_string())
+        .bind(p.embedding.as_ref().map(|e| e.to_base64()))
         .execute(&mut **tx)
         .await?;
     }
     Ok(Fate::Stored)
 }
 
-/// Moves the contiguous mark forward over stored events.
+/// A stored hex digest, or a corruption error naming `what`.
+fn stored_digest(text: String, what: &'static str) -> Result<Digest, StoreError> {
+    text.parse::<Digest>().map_err(|e| StoreError::Corrupt {
+        what,
+        why: e.to_string(),
+    })
+}
+
+/// The (hash, prev_hash) the collector knows for `seq`: a stored event's, else a dropped one's.
+async fn neighbour_hashes(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+    seq: u64,
+) -> Result<Option<(Digest, Digest)>, StoreError> {
+    if let Some((_, hash, prev)) = stored_hashes(tx, device, seq).await? {
+        return Ok(Some((hash, prev)));
+    }
+    let row =
+        sqlx::query("SELECT hash, prev_hash FROM dropped_events WHERE device_id = $1 AND seq = $2")
+            .bind(device.as_str())
+            .bind(as_i64(seq))
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some((
+        stored_digest(row.try_get(0)?, "dropped event hash")?,
+        stored_digest(row.try_get(1)?, "dropped event hash")?,
+    )))
+}
+
+/// Whether every event a `dropped` record lists links to what is known around it: to each other, and
+/// to the stored (or earlier dropped) neighbours on either side. A seq the collector already holds as
+/// an event must carry that event's hash.
+async fn dropped_links(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+    known: &HashMap<u64, (Digest, Option<Digest>)>,
+    dropped: &SpoolDropped,
+) -> Result<bool, StoreError> {
+    let listed: HashMap<u64, &DroppedEvent> = dropped.events.iter().map(|d| (d.seq, d)).collect();
+    if listed.len() != dropped.events.len() {
+        return Ok(false);
+    }
+    // What the collector holds for a seq outside this record: a batch-mate, a stored or a dropped event.
+    let mut outside = async |seq: u64| -> Result<Option<(Digest, Option<Digest>)>, StoreError> {
+        if let Some(entry) = known.get(&seq) {
+            return Ok(Some(*entry));
+        }
+        Ok(neighbour_hashes(tx, device, seq)
+            .await?
+            .map(|(h, p)| (h, Some(p))))
+    };
+    for d in &dropped.events {
+        if d.seq == 0 {
+            return Ok(false);
+        }
+        if let Some((hash, _)) = outside(d.seq).await?
+            && hash != d.hash
+        {
+            return Ok(false);
+        }
+        let before = match listed.get(&(d.seq - 1)) {
+            Some(b) => Some(b.hash),
+            None if d.seq > 1 => outside(d.seq - 1).await?.map(|(h, _)| h),
+            None => None,
+        };
+        if before.is_some_and(|h| h != d.prev_hash) {
+            return Ok(false);
+        }
+        let after_prev = match listed.get(&(d.seq + 1)) {
+            Some(a) => Some(a.prev_hash),
+            None => outside(d.seq + 1).await?.and_then(|(_, p)| p),
+        };
+        if after_prev.is_some_and(|p| p != d.hash) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Records the events a `dropped` record (itself at `reported_in_seq`) lists.
+async fn record_dropped(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+    reported_in_seq: i64,
+    dropped: &SpoolDropped,
+    now: i64,
+) -> Result<(), StoreError> {
+    let reason = match dropped.reason {
+        DropReason::SpoolFull => "spool_full",
+    };
+    for d in &dropped.events {
+        sqlx::query(
+            "INSERT INTO dropped_events (device_id, seq, hash, prev_hash, interval_id, reason, \
+             reported_in_seq, received_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (device_id, seq) DO NOTHING",
+        )
+        .bind(device.as_str())
+        .bind(as_i64(d.seq))
+        .bind(d.hash.to_string())
+        .bind(d.prev_hash.to_string())
+        .bind(d.interval_id.to_string())
+        .bind(reason)
+        .bind(reported_in_seq)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    tracing::warn!(
+        device = %device,
+        events = dropped.events.len(),
+        reason,
+        "the box dropped presence checkpoints from its full spool"
+    );
+    Ok(())
+}
+
+/// Moves the contiguous mark forward over stored and dropped events.
 async fn advance_contiguous(
     tx: &mut Transaction<'static, Any>,
     device: &DeviceId,
@@ -372,7 +500,9 @@ async fn advance_contiguous(
     const PAGE: i64 = 1000;
     loop {
         let rows = sqlx::query(
-            "SELECT seq FROM events WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT seq FROM events WHERE device_id = $1 AND seq > $2 \
+             UNION SELECT seq FROM dropped_events WHERE device_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT $3",
         )
         .bind(device.as_str())
         .bind(contiguous)

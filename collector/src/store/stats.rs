@@ -17,7 +17,7 @@ pub struct GapCounts {
 /// A snapshot of what the collector holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
-    /// Stored events by kind (`presence`, `health`, `camera`).
+    /// Stored events by kind (`presence`, `health`, `camera`, `clock`, `dropped`).
     pub events: BTreeMap<String, i64>,
     /// Registered devices.
     pub devices: i64,
@@ -27,6 +27,10 @@ pub struct Stats {
     pub gaps: GapCounts,
     /// Exact resends received and dropped.
     pub duplicates: i64,
+    /// Presence checkpoints boxes dropped from a full spool (reported in `dropped` events).
+    pub dropped_by_devices: i64,
+    /// Devices whose last status was `online`.
+    pub devices_online: i64,
     /// Quarantined messages (distinct payloads) by reason code.
     pub quarantined: BTreeMap<String, i64>,
 }
@@ -43,7 +47,7 @@ impl Store {
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let pool = self.pool();
         let mut stats = Stats::default();
-        for kind in ["presence", "health", "camera"] {
+        for kind in ["presence", "health", "camera", "clock", "dropped"] {
             stats.events.insert(kind.to_owned(), 0);
         }
         for row in sqlx::query("SELECT kind, COUNT(*) FROM events GROUP BY kind")
@@ -72,6 +76,15 @@ impl Store {
         };
         stats.duplicates =
             sqlx::query("SELECT CAST(COALESCE(SUM(duplicates), 0) AS BIGINT) FROM device_state")
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?;
+        stats.dropped_by_devices = sqlx::query("SELECT COUNT(*) FROM dropped_events")
+            .fetch_one(pool)
+            .await?
+            .try_get(0)?;
+        stats.devices_online =
+            sqlx::query("SELECT COUNT(*) FROM device_status WHERE state = 'online'")
                 .fetch_one(pool)
                 .await?
                 .try_get(0)?;
@@ -105,7 +118,11 @@ impl Store {
 pub fn render_table(stats: &Stats) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "devices              {}", stats.devices);
+    let _ = writeln!(
+        out,
+        "devices (online)     {} ({})",
+        stats.devices, stats.devices_online
+    );
     for (kind, count) in &stats.events {
         let _ = writeln!(out, "events.{kind:<14}{count}");
     }
@@ -116,6 +133,7 @@ pub fn render_table(stats: &Stats) -> String {
         stats.gaps.open, stats.gaps.closed
     );
     let _ = writeln!(out, "duplicates dropped   {}", stats.duplicates);
+    let _ = writeln!(out, "dropped by devices   {}", stats.dropped_by_devices);
     if stats.quarantined.is_empty() {
         let _ = writeln!(out, "quarantined          0");
     }
