@@ -142,11 +142,31 @@ fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
     let out = run(&["demo", "--data-dir", &data]);
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", text(&out));
-    // Patient …0002 left for 20 minutes: two intervals. The unknown face is reported too.
+    // The real agent saw the rendered recordings: 126 frames a camera, faces found in them.
+    assert!(
+        printed.contains("agent demo-hd-box1: 252 frames → "),
+        "{printed}"
+    );
+    // Patient …0002 left for 20 minutes: two intervals. The visitor is one unknown face's interval.
     let lines_with = |needle: &str| printed.lines().filter(|l| l.contains(needle)).count();
     assert_eq!(lines_with("43060000000000000002  "), 2, "{printed}");
     assert_eq!(lines_with("43060000000000000001  "), 1, "{printed}");
-    assert_eq!(lines_with("unknown:u-20261102-0001"), 1, "{printed}");
+    assert_eq!(
+        printed
+            .lines()
+            .filter(|l| l.starts_with("43060000000000000003") && l.contains(" cam-2 "))
+            .count(),
+        1,
+        "{printed}"
+    );
+    assert_eq!(
+        printed
+            .lines()
+            .filter(|l| l.starts_with("unknown:") && l.contains(" cam-2 "))
+            .count(),
+        1,
+        "{printed}"
+    );
     assert!(printed.contains("presence intervals   5"), "{printed}");
     // The bureau's side: the month imported (the fee lines are GB18030), the rules run.
     assert!(

@@ -2,10 +2,13 @@
 //!
 //! Starts the embedded broker on a free loopback port and the collector on SQLite in
 //! `DATA_DIR/demo/`, creates an agent (key, config, spool) next to it, registers the agent's key,
-//! replays the bundled haemodialysis morning (`demo/sightings.jsonl`) through the real agent until the
-//! collector has acknowledged every event, then imports the bundled settlement month (`demo/*.csv`),
-//! runs the rules, and prints what arrived, the flags per rule with the amounts at stake, and where to
-//! look.
+//! renders the bundled haemodialysis morning as two cameras' recordings ([`ward`]: faces from the
+//! repository's own photos), enrols the patients with the box's models, runs the real agent on the
+//! recordings (faces in, presence events out) until the collector has acknowledged every event, then
+//! imports the bundled settlement month (`demo/*.csv`), runs the rules, and prints what arrived, the
+//! flags per rule with the amounts at stake, and where to look.
+
+mod ward;
 
 use anyhow::Context;
 use clap::Args;
@@ -15,6 +18,7 @@ use tokio::sync::watch;
 use wardwatch_agent::config::AgentConfig;
 use wardwatch_agent::device_key;
 use wardwatch_agent::run::{RunOptions, run as run_agent};
+use wardwatch_agent::vision::manifest::Manifest;
 use wardwatch_collector::broker::{free_loopback_addr, start_embedded};
 use wardwatch_collector::ingest::{IngestSettings, run_ingest};
 use wardwatch_collector::rules::run_rules;
@@ -22,12 +26,10 @@ use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::{Store, StoreLocation};
 
-/// The bundled sample: a synthetic haemodialysis morning (see demo/make_sightings.py).
-const SAMPLE_SIGHTINGS: &str = include_str!("../demo/sightings.jsonl");
 /// The bundled settlement month (see demo/make_settlements.py): settlements in UTF-8 with the
 /// platform's field names, fee lines in GB18030 with Chinese headers.
-const SAMPLE_SETTLEMENTS: &[u8] = include_bytes!("../demo/settlements.csv");
-const SAMPLE_FEE_LINES: &[u8] = include_bytes!("../demo/fee_lines.csv");
+const SAMPLE_SETTLEMENTS: &[u8] = include_bytes!("../../demo/settlements.csv");
+const SAMPLE_FEE_LINES: &[u8] = include_bytes!("../../demo/fee_lines.csv");
 const DEMO_DEVICE: &str = "demo-hd-box1";
 const DEMO_INSTITUTION: &str = "H43060200175";
 
@@ -39,7 +41,17 @@ pub struct DemoArgs {
     data_dir: PathBuf,
 }
 
-fn agent_config_text(broker: &str) -> String {
+fn agent_config_text(broker: &str, models: &Path) -> String {
+    let cameras: String = ["cam-1", "cam-2"]
+        .iter()
+        .map(|id| {
+            format!(
+                "\n[[camera]]\nid = \"{id}\"\nsource = {{ kind = \"folder\", path = \"{id}\", \
+                 start = \"2026-11-02T00:00:00.000Z\", fps = {} }}\n",
+                1.0 / ward::FRAME_SECS
+            )
+        })
+        .collect();
     format!(
         r#"# Written by `wardwatch demo`.
 device_id = "{DEMO_DEVICE}"
@@ -53,15 +65,29 @@ url = "{broker}"
 resend_after_secs = 5
 
 [presence]
-close_after_secs = 120
-min_samples = 3
+close_after_secs = 300
+min_samples = 2
 checkpoint_secs = 1800
 
-[source]
-kind = "replay"
-path = "sightings.jsonl"
-"#
+[recognition]
+models = "{models}"
+gallery = "gallery.jsonl"
+{cameras}"#,
+        models = models.display()
     )
+}
+
+/// The model manifest: `$WARDWATCH_MODELS`, else `models/manifest.toml` here, else the one in the
+/// source tree this binary was built from.
+fn models_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("WARDWATCH_MODELS") {
+        return PathBuf::from(path);
+    }
+    let here = PathBuf::from("models/manifest.toml");
+    if here.exists() {
+        return std::fs::canonicalize(&here).unwrap_or(here);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/manifest.toml")
 }
 
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
@@ -86,9 +112,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let broker_url = format!("mqtt://{}", broker.addr);
 
     let store = Store::open(&StoreLocation::DataDir(collector_dir.clone())).await?;
-    std::fs::write(agent_dir.join("sightings.jsonl"), SAMPLE_SIGHTINGS)?;
+    let models = models_path();
+    let manifest = Manifest::load(&models)
+        .with_context(|| format!("the face models ({})", models.display()))?;
+    let rendering = std::time::Instant::now();
+    let recordings = ward::recordings()?;
+    for recording in &recordings {
+        recording.render(&agent_dir.join(recording.camera_id))?;
+    }
+    std::fs::write(
+        agent_dir.join("gallery.jsonl"),
+        ward::enrol(&manifest, DEMO_INSTITUTION)?,
+    )?;
+    let frames: usize = recordings.iter().map(|r| r.plan.frames).sum();
+    let rendered = rendering.elapsed();
     let config_path = agent_dir.join("agent.toml");
-    std::fs::write(&config_path, agent_config_text(&broker_url))?;
+    std::fs::write(&config_path, agent_config_text(&broker_url, &models))?;
     let config = AgentConfig::load(&config_path)?;
     let (key, _) = device_key::load_or_create(&config.key_file)?;
     store
@@ -159,7 +198,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         collector_dir.display()
     );
     println!(
-        "agent {DEMO_DEVICE}: {} sightings → {} signed events; collector acknowledged up to seq {} in {:.1} s",
+        "cameras: {frames} frames of 1280×720 (a frame every {} s, 08:00–12:10 Beijing time) rendered from demo/faces/ and 3 patients enrolled in {:.1} s",
+        ward::FRAME_SECS,
+        rendered.as_secs_f64()
+    );
+    println!(
+        "agent {DEMO_DEVICE}: {frames} frames → {} face sightings → {} signed events; collector acknowledged up to seq {} in {:.1} s",
         agent.produced.sightings,
         agent.produced.events,
         agent.acked,
