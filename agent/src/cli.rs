@@ -89,6 +89,87 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
         detector: crate::vision::engine::DetectorKind,
     },
+    /// List the USB cameras on this box and the formats each offers (builds with `--features usb`);
+    /// with --probe, open an RTSP stream instead and report its codec, size and first frame.
+    Cameras {
+        /// An RTSP URL to open (credentials may be in it; they are never printed).
+        #[arg(long, value_name = "RTSP_URL")]
+        probe: Option<String>,
+        /// RTP over `tcp` or `udp` for --probe.
+        #[arg(long, value_enum, default_value_t = ProbeTransport::Tcp, requires = "probe")]
+        transport: ProbeTransport,
+    },
+}
+
+/// `cameras --probe --transport`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProbeTransport {
+    /// Interleaved on the RTSP connection.
+    Tcp,
+    /// Separate UDP ports.
+    Udp,
+}
+
+/// `cameras`: the USB cameras, or one RTSP stream probed.
+async fn cameras(probe: Option<String>, transport: ProbeTransport) -> anyhow::Result<()> {
+    use crate::config::RtspTransport;
+    use crate::sources::rtsp::{RtspEndpoint, probe as probe_rtsp};
+    if let Some(url) = probe {
+        let transport = match transport {
+            ProbeTransport::Tcp => RtspTransport::Tcp,
+            ProbeTransport::Udp => RtspTransport::Udp,
+        };
+        let endpoint = RtspEndpoint::new(&url, None, None, transport)
+            .map_err(|why| anyhow::anyhow!("--probe: the URL {why}"))?;
+        println!("probing {} over {transport:?} …", endpoint.shown());
+        let p = probe_rtsp(&endpoint).await.map_err(anyhow::Error::msg)?;
+        println!("url          {}", p.url);
+        println!("server       {}", p.tool.as_deref().unwrap_or("-"));
+        println!("codec        {}", p.codec);
+        println!("size         {}×{}", p.size.0, p.size.1);
+        println!(
+            "frame rate   {}",
+            p.fps
+                .map_or("- (not in the SPS)".into(), |f| format!("{f:.2}"))
+        );
+        println!(
+            "first frame  after {} ms, captured {}",
+            p.first_frame_after.as_millis(),
+            p.captured_at
+        );
+        return Ok(());
+    }
+    list_usb_cameras()
+}
+
+#[cfg(feature = "usb")]
+fn list_usb_cameras() -> anyhow::Result<()> {
+    let found = crate::sources::usb::list().map_err(anyhow::Error::msg)?;
+    if found.is_empty() {
+        println!("no USB camera found (no V4L2 capture device under /dev/video*)");
+    }
+    for camera in found {
+        println!(
+            "/dev/video{}  {}  ({})",
+            camera.index, camera.name, camera.description
+        );
+        match camera.formats {
+            Ok(formats) if formats.is_empty() => println!("    no capture format offered"),
+            Ok(formats) => formats.iter().for_each(|f| println!("    {f}")),
+            Err(why) => println!("    formats unreadable: {why}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "usb"))]
+fn list_usb_cameras() -> anyhow::Result<()> {
+    println!(
+        "this wardwatch-agent was built without USB camera support; rebuild it with \
+         `cargo build --release -p wardwatch-agent --features usb` (needs libclang-dev) to list and \
+         use USB cameras. RTSP cameras need no feature: `wardwatch-agent cameras --probe rtsp://…`"
+    );
+    Ok(())
 }
 
 /// Face settings shared by `verify` and `identify`: the `[recognition]` section of an agent
@@ -381,6 +462,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Cameras { probe, transport } => cameras(probe, transport).await,
         Command::Run {
             config,
             exit_when_drained,

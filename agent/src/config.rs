@@ -353,6 +353,85 @@ pub enum CameraSource {
         /// Frames per second of the recording.
         fps: f64,
     },
+    /// A network camera's RTSP stream (H.264), e.g. a Hikvision
+    /// `rtsp://192.168.1.64:554/Streaming/Channels/102` or a Dahua
+    /// `rtsp://192.168.1.108:554/cam/realmonitor?channel=1&subtype=1`.
+    Rtsp {
+        /// `rtsp://host[:port]/path`; credentials may be in it (`rtsp://user:pass@host/…`) or below.
+        url: String,
+        /// How RTP travels: `tcp` (interleaved on the RTSP connection, the default) or `udp`.
+        #[serde(default)]
+        transport: RtspTransport,
+        /// The camera account's user name (instead of putting it in the URL).
+        #[serde(default)]
+        username: Option<String>,
+        /// Its password (instead of putting it in the URL). Never logged.
+        #[serde(default)]
+        password: Option<String>,
+    },
+    /// A USB (UVC) camera through V4L2; needs an agent built with `--features usb`.
+    Usb {
+        /// The device: an index (`0` for `/dev/video0`) or a path (`/dev/video0`, or a stable
+        /// `/dev/v4l/by-id/…` link).
+        device: UsbDevice,
+        /// The capture width in pixels.
+        width: u32,
+        /// The capture height in pixels.
+        height: u32,
+        /// Frames per second to ask the camera for (default: the camera's choice for the size).
+        #[serde(default)]
+        fps: Option<u32>,
+    },
+}
+
+impl CameraSource {
+    /// An `rtsp` source's checked URL and credentials (`None` for other kinds).
+    pub fn rtsp_endpoint(&self) -> Option<Result<crate::sources::rtsp::RtspEndpoint, String>> {
+        match self {
+            CameraSource::Rtsp {
+                url,
+                transport,
+                username,
+                password,
+            } => Some(crate::sources::rtsp::RtspEndpoint::new(
+                url,
+                username.as_deref(),
+                password.as_deref(),
+                *transport,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// How an RTSP camera's RTP packets travel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    /// Interleaved on the RTSP TCP connection: no packet loss, passes NAT and firewalls.
+    #[default]
+    Tcp,
+    /// Separate UDP ports: lower latency on a clean LAN, frames lost with packets.
+    Udp,
+}
+
+/// A USB camera, by index or device path.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum UsbDevice {
+    /// `/dev/video{N}`.
+    Index(u32),
+    /// A device node or a link to one.
+    Path(PathBuf),
+}
+
+impl std::fmt::Display for UsbDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UsbDevice::Index(n) => write!(f, "/dev/video{n}"),
+            UsbDevice::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 /// A rectangle of the frame, in pixels.
@@ -428,8 +507,8 @@ impl AgentConfig {
             fix(path);
         }
         for camera in &mut self.cameras {
-            match &mut camera.source {
-                CameraSource::Folder { path, .. } => fix(path),
+            if let CameraSource::Folder { path, .. } = &mut camera.source {
+                fix(path);
             }
         }
         for p in [&mut self.recognition.models, &mut self.recognition.gallery]
@@ -604,6 +683,54 @@ impl AgentConfig {
                         ));
                     }
                 }
+                CameraSource::Rtsp { .. } => {
+                    if let Some(Err(why)) = camera.source.rtsp_endpoint() {
+                        return Err(invalid(
+                            "camera.source.url",
+                            format!("of camera {id}: {why}"),
+                        ));
+                    }
+                }
+                CameraSource::Usb {
+                    device,
+                    width,
+                    height,
+                    fps,
+                } => {
+                    if !cfg!(feature = "usb") {
+                        return Err(invalid(
+                            "camera.source.kind",
+                            format!(
+                                "of camera {id} is \"usb\", but this wardwatch-agent was built \
+                                 without USB camera support: rebuild it with `cargo build --release \
+                                 -p wardwatch-agent --features usb` (needs libclang-dev)"
+                            ),
+                        ));
+                    }
+                    if !(1..=8192).contains(width) || !(1..=8192).contains(height) {
+                        return Err(invalid(
+                            "camera.source.width",
+                            format!("and height of camera {id} must be 1 to 8192 pixels"),
+                        ));
+                    }
+                    if fps.is_some_and(|f| !(1..=240).contains(&f)) {
+                        return Err(invalid(
+                            "camera.source.fps",
+                            format!("of camera {id} must be 1 to 240"),
+                        ));
+                    }
+                    if let UsbDevice::Path(path) = device
+                        && !path.starts_with("/dev")
+                    {
+                        return Err(invalid(
+                            "camera.source.device",
+                            format!(
+                                "of camera {id} must be an index or a device under /dev, not {}",
+                                path.display()
+                            ),
+                        ));
+                    }
+                }
             }
         }
         if !self.cameras.is_empty() {
@@ -736,6 +863,161 @@ path = "sightings.jsonl"
             let msg = err.to_string();
             assert!(msg.contains(key), "expected {key:?} in: {msg}");
         }
+    }
+
+    /// A configuration with the models in place and one camera of source `source`.
+    fn with_camera(dir: &Path, source: &str) -> String {
+        std::fs::write(dir.join("manifest.toml"), "").unwrap();
+        let without_source = &GOOD[..GOOD.find("[source]").unwrap()];
+        format!(
+            "{without_source}[recognition]\nmodels = \"manifest.toml\"\n\
+             [[camera]]\nid = \"cam-1\"\nsource = {source}\n"
+        )
+    }
+
+    #[test]
+    fn rtsp_cameras_parse_and_bad_urls_are_named_without_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |source: &str| {
+            AgentConfig::load(&write_config(dir.path(), &with_camera(dir.path(), source)))
+        };
+        let config = load(
+            r#"{ kind = "rtsp", url = "rtsp://admin:hunter2@192.0.2.10:554/Streaming/Channels/102" }"#,
+        )
+        .unwrap();
+        let CameraSource::Rtsp {
+            transport,
+            username,
+            ..
+        } = &config.cameras[0].source
+        else {
+            panic!("not rtsp: {:?}", config.cameras[0].source);
+        };
+        assert_eq!(
+            (*transport, username.as_deref()),
+            (RtspTransport::Tcp, None)
+        );
+        let config = load(
+            r#"{ kind = "rtsp", url = "rtsp://192.0.2.10/cam/realmonitor?channel=1&subtype=1", transport = "udp", username = "viewer", password = "pw" }"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            config.cameras[0].source,
+            CameraSource::Rtsp {
+                transport: RtspTransport::Udp,
+                ..
+            }
+        ));
+        for (source, expected) in [
+            (
+                r#"{ kind = "rtsp", url = "http://admin:hunter2@192.0.2.10/" }"#,
+                "camera.source.url",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://admin:hunter2@192.0.2.10/", username = "x" }"#,
+                "give them once",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://192.0.2.10/", password = "hunter2" }"#,
+                "no username",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://192.0.2.10/", transport = "sctp" }"#,
+                "transport",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://192.0.2.10/", colour = "red" }"#,
+                "colour",
+            ),
+            (r#"{ kind = "rtsp" }"#, "url"),
+            (
+                r#"{ kind = "webcam", url = "rtsp://192.0.2.10/" }"#,
+                "webcam",
+            ),
+        ] {
+            let msg = load(source).unwrap_err().to_string();
+            assert!(msg.contains(expected), "expected {expected:?} in: {msg}");
+            assert!(!msg.contains("hunter2"), "password shown in: {msg}");
+        }
+    }
+
+    #[test]
+    fn usb_cameras_need_the_usb_feature_and_sane_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |source: &str| {
+            AgentConfig::load(&write_config(dir.path(), &with_camera(dir.path(), source)))
+        };
+        let good =
+            r#"{ kind = "usb", device = "/dev/video0", width = 1280, height = 720, fps = 15 }"#;
+        let parsed =
+            AgentConfig::parse(Path::new("agent.toml"), &with_camera(dir.path(), good)).unwrap();
+        assert!(matches!(
+            &parsed.cameras[0].source,
+            CameraSource::Usb { device: UsbDevice::Path(p), width: 1280, height: 720, fps: Some(15) }
+                if p == Path::new("/dev/video0")
+        ));
+        let by_index = r#"{ kind = "usb", device = 2, width = 640, height = 480 }"#;
+        let parsed =
+            AgentConfig::parse(Path::new("agent.toml"), &with_camera(dir.path(), by_index))
+                .unwrap();
+        assert!(matches!(
+            &parsed.cameras[0].source,
+            CameraSource::Usb {
+                device: UsbDevice::Index(2),
+                fps: None,
+                ..
+            }
+        ));
+        if cfg!(feature = "usb") {
+            load(good).unwrap();
+            load(by_index).unwrap();
+            for (source, expected) in [
+                (
+                    r#"{ kind = "usb", device = 0, width = 0, height = 480 }"#,
+                    "camera.source.width",
+                ),
+                (
+                    r#"{ kind = "usb", device = 0, width = 640, height = 480, fps = 0 }"#,
+                    "camera.source.fps",
+                ),
+                (
+                    r#"{ kind = "usb", device = "video0", width = 640, height = 480 }"#,
+                    "camera.source.device",
+                ),
+            ] {
+                let msg = load(source).unwrap_err().to_string();
+                assert!(msg.contains(expected), "expected {expected:?} in: {msg}");
+            }
+        } else {
+            let msg = load(good).unwrap_err().to_string();
+            assert!(msg.contains("--features usb"), "{msg}");
+            assert!(msg.contains("cam-1"), "{msg}");
+        }
+        let msg = load(r#"{ kind = "usb", device = 0, width = 640 }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("height"), "{msg}");
+    }
+
+    #[test]
+    fn the_deploy_examples_of_rtsp_and_usb_cameras_parse() {
+        let text = include_str!("../../deploy/agent.example.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let mut kinds = Vec::new();
+        for line in text.lines() {
+            let Some(source) = line.strip_prefix("# source = ") else {
+                continue;
+            };
+            let config =
+                AgentConfig::parse(Path::new("agent.toml"), &with_camera(dir.path(), source))
+                    .unwrap();
+            kinds.push(match config.cameras[0].source {
+                CameraSource::Folder { .. } => "folder",
+                CameraSource::Rtsp { .. } => "rtsp",
+                CameraSource::Usb { .. } => "usb",
+            });
+        }
+        assert_eq!(kinds, ["rtsp", "usb"]);
     }
 
     #[test]

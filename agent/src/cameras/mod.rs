@@ -10,6 +10,7 @@ use crate::config::{AgentConfig, CameraSource};
 pub use crate::gallery::SharedGallery;
 use crate::sighting::Sighting;
 use crate::sources::folder::FolderSource;
+use crate::sources::rtsp::RtspSource;
 use crate::sources::{FrameSource, SourceError};
 use crate::vision::gallery_file::{GalleryFileError, read_gallery};
 use crate::vision::manifest::{Manifest, ManifestError, Role};
@@ -107,6 +108,56 @@ impl Cameras {
     }
 }
 
+/// A camera's frame source; `resume_at` is where a recording resumes (live cameras ignore it). A
+/// live camera that cannot be reached yet still opens: it is reported offline until it answers.
+pub fn open_source(
+    camera: &CameraId,
+    source: &CameraSource,
+    resume_at: u64,
+) -> Result<Box<dyn FrameSource>, SourceError> {
+    let unusable = |why: String| SourceError::Unavailable {
+        camera: camera.clone(),
+        why,
+    };
+    Ok(match source {
+        CameraSource::Folder { path, start, fps } => Box::new(FolderSource::open(
+            camera.clone(),
+            path,
+            *start,
+            *fps,
+            resume_at,
+        )?),
+        CameraSource::Rtsp { .. } => {
+            let endpoint = source
+                .rtsp_endpoint()
+                .unwrap_or_else(|| Err("is not an RTSP source".into()))
+                .map_err(|why| unusable(format!("RTSP url {why}")))?;
+            Box::new(RtspSource::open(camera.clone(), endpoint)?)
+        }
+        #[cfg(feature = "usb")]
+        CameraSource::Usb {
+            device,
+            width,
+            height,
+            fps,
+        } => Box::new(crate::sources::usb::UsbSource::open(
+            camera.clone(),
+            crate::sources::usb::UsbSettings {
+                device: device.clone(),
+                width: *width,
+                height: *height,
+                fps: *fps,
+            },
+        )?),
+        #[cfg(not(feature = "usb"))]
+        CameraSource::Usb { device, .. } => {
+            return Err(unusable(format!(
+                "{device} is a USB camera, but this agent was built without the `usb` feature"
+            )));
+        }
+    })
+}
+
 /// Loads the models once per camera and starts a worker for each `[[camera]]`, each resuming its
 /// source at `positions` (recordings) and matching against `gallery` (filled from the local gallery
 /// file when no bureau gallery is in force); workers stop when `stop` is set.
@@ -138,15 +189,7 @@ pub fn start(
     let mut handles = Vec::new();
     for camera in &config.cameras {
         let resume_at = positions.get(&camera.id).copied().unwrap_or(0);
-        let source: Box<dyn FrameSource> = match &camera.source {
-            CameraSource::Folder { path, start, fps } => Box::new(FolderSource::open(
-                camera.id.clone(),
-                path,
-                *start,
-                *fps,
-                resume_at,
-            )?),
-        };
+        let source = open_source(&camera.id, &camera.source, resume_at)?;
         let worker = CameraWorker::new(
             camera.clone(),
             source,
