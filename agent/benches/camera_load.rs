@@ -133,6 +133,8 @@ source = {{ kind = "folder", path = "{frames_dir}", start = "{start}", fps = {FP
     let warm_spool = Spool::open(&warm_config.spool_dir)?;
     run_producer(&warm_config, &warm_spool, &sealer, &tip, &gallery, &stop)?;
 
+    // The producer raises its stop flag when a run ends: a fresh one for the measured run.
+    let stop = Arc::new(AtomicBool::new(false));
     let cpu_before = cpu_secs()?;
     let wall = std::time::Instant::now();
     let summary = run_producer(&config, &spool, &sealer, &tip, &gallery, &stop)?;
