@@ -84,6 +84,9 @@ pub struct AgentConfig {
     /// The bureau's signed gallery.
     #[serde(default)]
     pub gallery: GalleryConfig,
+    /// Evidence crops (off by default: no image leaves the box).
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
 }
 
 fn default_key_file() -> PathBuf {
@@ -309,6 +312,88 @@ impl Default for HealthConfig {
         HealthConfig {
             interval_secs: default_health_interval_secs(),
         }
+    }
+}
+
+/// `[evidence]`: face crops of unknown or low-liveness tracks, sent only when the operator turns them
+/// on, only over TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Send crops at all (default false).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Largest crop, bytes of JPEG (default 16384; at most 40960).
+    #[serde(default = "default_evidence_max_bytes")]
+    pub max_bytes: u32,
+    /// Longest side of a crop in pixels (default 112).
+    #[serde(default = "default_evidence_side_px")]
+    pub side_px: u32,
+    /// A recognised patient's track whose median liveness is below this is sent too (default 0.5).
+    #[serde(default = "default_evidence_liveness_below")]
+    pub liveness_below: f64,
+    /// At most this many crops per camera per hour (default 30).
+    #[serde(default = "default_evidence_max_per_hour")]
+    pub max_per_hour: u32,
+}
+
+fn default_evidence_max_bytes() -> u32 {
+    16 * 1024
+}
+
+fn default_evidence_side_px() -> u32 {
+    112
+}
+
+fn default_evidence_liveness_below() -> f64 {
+    0.5
+}
+
+fn default_evidence_max_per_hour() -> u32 {
+    30
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        EvidenceConfig {
+            enabled: false,
+            max_bytes: default_evidence_max_bytes(),
+            side_px: default_evidence_side_px(),
+            liveness_below: default_evidence_liveness_below(),
+            max_per_hour: default_evidence_max_per_hour(),
+        }
+    }
+}
+
+impl EvidenceConfig {
+    /// The first unusable setting, as (key, why).
+    fn problem(&self, broker_tls: bool) -> Option<(&'static str, String)> {
+        if !self.enabled {
+            return None;
+        }
+        if !broker_tls {
+            return Some((
+                "evidence.enabled",
+                "evidence crops travel only over TLS: set broker.url to mqtts://".into(),
+            ));
+        }
+        let max = wardwatch_protocol::MAX_EVIDENCE_BYTES as u32;
+        if !(2048..=max).contains(&self.max_bytes) {
+            return Some((
+                "evidence.max_bytes",
+                format!("must be between 2048 and {max}"),
+            ));
+        }
+        if !(32..=256).contains(&self.side_px) {
+            return Some(("evidence.side_px", "must be between 32 and 256".into()));
+        }
+        if !(0.0..=1.0).contains(&self.liveness_below) {
+            return Some((
+                "evidence.liveness_below",
+                "must be a probability between 0 and 1".into(),
+            ));
+        }
+        None
     }
 }
 
@@ -590,6 +675,9 @@ impl AgentConfig {
         }
         if self.health.interval_secs == 0 {
             return Err(invalid("health.interval_secs", "must be at least 1".into()));
+        }
+        if let Some((key, why)) = self.evidence.problem(self.broker.url.tls) {
+            return Err(invalid(key, why));
         }
         match (&self.source, self.cameras.is_empty()) {
             (None, true) => {

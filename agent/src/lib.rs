@@ -5,11 +5,12 @@
 //!
 //! | stage | module | what it does |
 //! |---|---|---|
-//! | sources | [`sources`] | frames from cameras ([`sources::folder`]: a recorded clip), stamped at capture; or recorded sightings ([`sources::replay`]) |
+//! | sources | [`sources`] | frames from cameras ([`sources::folder`]: a recorded clip; [`sources::rtsp`]: IP cameras; `sources::usb` with the `usb` feature), stamped at capture; or recorded sightings ([`sources::replay`]) |
 //! | cameras | [`cameras`] | one worker per camera runs the stages below on its frames and sends observations to the pipeline |
 //! | tamper | [`tamper`] | the camera's state: ok, offline, obstructed, frozen, moved, from the frames themselves |
 //! | vision | [`vision`] | faces → identities with scores: detection (MTCNN, single-pass), landmarks, quality, alignment, embedding, liveness, gallery matching, all on tract |
 //! | tracking | [`tracking`] | the same face from frame to frame; recognised a few times per track, identity and liveness voted over the track; its output type is [`sighting::Sighting`] |
+//! | evidence | [`evidence`] | only when the operator turns it on: a bounded JPEG crop of an unknown or low-liveness track |
 //! | presence | [`presence`] | folds sightings into intervals per (person, camera), with checkpoints for long stays |
 //! | seal | [`seal`] | turns payloads into this device's signed, hash-chained events |
 //! | spool | [`spool`] | keeps sealed events on disk (fsynced) until the collector acknowledges them |
@@ -26,6 +27,7 @@ pub mod clip;
 pub mod clock;
 pub mod config;
 pub mod device_key;
+pub mod evidence;
 pub mod gallery;
 pub mod heartbeat;
 pub mod pipeline;

@@ -227,6 +227,7 @@ fn run_cameras(
                 Observation::UnknownTrackEnded { track, embedding } => {
                     checkpoint.presence.attach_embedding(&track, embedding);
                 }
+                Observation::Evidence(crop) => payloads.push(Payload::Evidence(crop)),
                 Observation::Ended { camera } => {
                     ended += 1;
                     payloads.extend(

@@ -81,6 +81,7 @@ fn kind_code(kind: TopicKind) -> u8 {
         TopicKind::Clock => 6,
         TopicKind::Dropped => 7,
         TopicKind::Status => 8,
+        TopicKind::Evidence => 9,
     }
 }
 

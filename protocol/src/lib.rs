@@ -10,6 +10,7 @@
 //! | [`topic`] | `wardwatch/v1/{institution_code}/{device_id}/{kind}` parsing and formatting |
 //! | [`payload`] | what an event says: presence intervals, health heartbeats, camera states, clock jumps, dropped events |
 //! | [`embedding`] | face embeddings on the wire (unit-length f32, base64) |
+//! | [`evidence`] | face crops of unknown or low-liveness tracks, only when the box's operator turns them on |
 //! | [`gallery`] | the bureau-signed gallery of an institution's enrolled patients (collector → agent) |
 //! | [`status`] | a device's retained `online`/`offline` (its MQTT last will) |
 //! | [`event`] | the signed, hash-chained envelope around a payload, and how a device seals one |
@@ -25,6 +26,7 @@ pub mod crypto;
 pub mod decode;
 pub mod embedding;
 pub mod event;
+pub mod evidence;
 pub mod gallery;
 pub mod ids;
 pub mod key_file;
@@ -38,6 +40,7 @@ pub use crypto::{Digest, PublicKey, Signature, SigningKey};
 pub use decode::{DecodeError, Limits, RejectReason, decode_event};
 pub use embedding::FaceEmbedding;
 pub use event::{Event, EventDraft};
+pub use evidence::{EvidenceCrop, EvidenceReason, Jpeg, MAX_EVIDENCE_BYTES};
 pub use gallery::{GalleryDraft, GalleryEntry, GalleryError, SignedGallery};
 pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, TrackId};
 pub use payload::{

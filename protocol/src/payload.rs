@@ -254,6 +254,8 @@ pub enum Payload {
     Clock(ClockJump),
     /// Sealed events dropped from a full spool (topic kind `dropped`).
     Dropped(SpoolDropped),
+    /// A face crop the operator asked for (topic kind `evidence`).
+    Evidence(crate::evidence::EvidenceCrop),
 }
 
 impl Payload {
@@ -265,6 +267,7 @@ impl Payload {
             Payload::Camera(_) => TopicKind::Camera,
             Payload::Clock(_) => TopicKind::Clock,
             Payload::Dropped(_) => TopicKind::Dropped,
+            Payload::Evidence(_) => TopicKind::Evidence,
         }
     }
 }

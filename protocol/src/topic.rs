@@ -19,6 +19,8 @@ pub enum TopicKind {
     Clock,
     /// agent → collector: records of sealed events dropped from a full spool (signed events).
     Dropped,
+    /// agent → collector: face crops, only when the box's operator turned evidence on (signed events).
+    Evidence,
     /// agent → collector: `online` on connect, `offline` as the MQTT last will (retained, not signed:
     /// the broker vouches for who published it).
     Status,
@@ -30,12 +32,13 @@ pub enum TopicKind {
 
 impl TopicKind {
     /// Every kind, in documentation order.
-    pub const ALL: [TopicKind; 8] = [
+    pub const ALL: [TopicKind; 9] = [
         TopicKind::Presence,
         TopicKind::Health,
         TopicKind::Camera,
         TopicKind::Clock,
         TopicKind::Dropped,
+        TopicKind::Evidence,
         TopicKind::Status,
         TopicKind::Gallery,
         TopicKind::Ack,
@@ -49,6 +52,7 @@ impl TopicKind {
             TopicKind::Camera => "camera",
             TopicKind::Clock => "clock",
             TopicKind::Dropped => "dropped",
+            TopicKind::Evidence => "evidence",
             TopicKind::Status => "status",
             TopicKind::Gallery => "gallery",
             TopicKind::Ack => "ack",
@@ -65,6 +69,7 @@ impl TopicKind {
                 | TopicKind::Camera
                 | TopicKind::Clock
                 | TopicKind::Dropped
+                | TopicKind::Evidence
         )
     }
 

@@ -21,7 +21,7 @@ fn ts(text: &str) -> Timestamp {
 }
 
 /// The example events of PROTOCOL.md: seq 1 presence, 2 camera, 3 health, 4 an unknown face's
-/// presence with its embedding, 5 a clock jump, 6 a dropped-events record.
+/// presence with its embedding, 5 a clock jump, 6 a dropped-events record, 7 an evidence crop.
 fn golden_events() -> Vec<(&'static str, Event)> {
     let device: DeviceId = "hd-ward3-box1".parse().unwrap();
     let inst: InstitutionCode = "H43060200175".parse().unwrap();
@@ -104,6 +104,19 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                     prev_hash: Digest::GENESIS,
                     interval_id: "019a8f2e-7c00-7000-8000-000000000001".parse().unwrap(),
                 }],
+            }),
+        ),
+        (
+            "evidence.json",
+            Payload::Evidence(EvidenceCrop {
+                camera_id: "cam-1".parse().unwrap(),
+                track_id: "u-019a8f2e7c007000800000000000000a".parse().unwrap(),
+                reason: EvidenceReason::Unknown,
+                captured_at: ts("2026-11-23T01:39:58.000Z"),
+                liveness: Liveness::try_from(0.96).unwrap(),
+                // The smallest JPEG shape: start-of-image, an APP0 marker, end-of-image (the wire
+                // checks the start-of-image marker and the size, not the image).
+                jpeg: Jpeg::new(vec![0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xD9]).unwrap(),
             }),
         ),
     ];

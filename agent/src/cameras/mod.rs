@@ -50,6 +50,8 @@ pub enum Observation {
         /// The average of its embeddings.
         embedding: wardwatch_protocol::FaceEmbedding,
     },
+    /// A face crop the operator asked for (`[evidence]`).
+    Evidence(wardwatch_protocol::EvidenceCrop),
     /// The camera's recording ended (live cameras never end).
     Ended {
         /// The camera.
@@ -200,7 +202,8 @@ pub fn start(
                 .spool_dir
                 .join(format!("camera-{}.reference", camera.id)),
         )?
-        .report_to(board.clone());
+        .report_to(board.clone())
+        .with_evidence(&config.evidence);
         let (tx, stop) = (tx.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name(format!("camera-{}", camera.id))

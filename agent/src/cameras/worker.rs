@@ -9,7 +9,8 @@
 
 use super::Observation;
 use super::stats::StatsBoard;
-use crate::config::{CameraConfig, RecognitionConfig};
+use crate::config::{CameraConfig, EvidenceConfig, RecognitionConfig};
+use crate::evidence::EvidenceKeeper;
 use crate::gallery::SharedGallery;
 use crate::sources::{Frame, FrameSource, SourceError};
 use crate::tamper::measure::Measurer;
@@ -48,6 +49,7 @@ pub struct CameraWorker {
     roi_pixels: Vec<u8>,
     last_looked_at: Option<Timestamp>,
     stats: StatsBoard,
+    evidence: Option<EvidenceKeeper>,
 }
 
 impl CameraWorker {
@@ -85,6 +87,7 @@ impl CameraWorker {
             roi_pixels: Vec::new(),
             last_looked_at: None,
             stats: StatsBoard::default(),
+            evidence: None,
         })
     }
 
@@ -92,6 +95,28 @@ impl CameraWorker {
     pub fn report_to(mut self, board: StatsBoard) -> CameraWorker {
         self.stats = board;
         self
+    }
+
+    /// Keeps evidence crops when the operator turned them on.
+    pub fn with_evidence(mut self, config: &EvidenceConfig) -> CameraWorker {
+        self.evidence = config
+            .enabled
+            .then(|| EvidenceKeeper::new(self.camera.id.clone(), config.clone()));
+        self
+    }
+
+    /// What the ended tracks leave: evidence crops (when on), then unknown faces' embeddings.
+    fn ended(&mut self, ended: Vec<crate::tracking::EndedTrack>) -> Vec<Observation> {
+        let mut said: Vec<Observation> = match &mut self.evidence {
+            Some(keeper) => ended
+                .iter()
+                .filter_map(|t| keeper.take(t))
+                .map(Observation::Evidence)
+                .collect(),
+            None => Vec::new(),
+        };
+        said.extend(unknown_summaries(ended));
+        said
     }
 
     /// Runs until the recording ends, `stop` is set, or the pipeline is gone.
@@ -110,7 +135,10 @@ impl CameraWorker {
                     }
                 }
                 Ok(None) => {
-                    for observation in unknown_summaries(self.tracker.end_all()) {
+                    for observation in {
+                        let all = self.tracker.end_all();
+                        self.ended(all)
+                    } {
                         if !send(observation) {
                             return;
                         }
@@ -198,7 +226,8 @@ impl CameraWorker {
                     .map(Observation::Sighting),
             );
         }
-        said.extend(unknown_summaries(self.tracker.take_ended()));
+        let ended = self.tracker.take_ended();
+        said.extend(self.ended(ended));
         said.push(tick);
         (said, true)
     }
@@ -219,6 +248,9 @@ impl CameraWorker {
                 continue;
             }
             let liveness = self.liveness.live_probability(view, &found.face)?;
+            if let Some(keeper) = &mut self.evidence {
+                keeper.offer(assigned.track, frame.captured_at, view, &found.face);
+            }
             let (person, best_similarity) =
                 match gallery.identify(&found.embedding, self.policy, &mut self.scratch) {
                     Identity::Known {

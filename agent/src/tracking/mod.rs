@@ -69,6 +69,8 @@ pub struct Assignment {
 /// A track that has ended, with what it was.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndedTrack {
+    /// The track's key within its tracker.
+    pub key: TrackKey,
     /// The track's id (used as the unknown person's id).
     pub id: TrackId,
     /// Its voted identity (`None`: unknown).
@@ -103,6 +105,7 @@ impl Track {
 
     fn end(self) -> EndedTrack {
         EndedTrack {
+            key: self.key,
             embedding: self.mean_embedding(),
             verdict: self.votes.verdict(),
             id: self.id,

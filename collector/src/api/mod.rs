@@ -11,6 +11,7 @@
 //! | [`params`] | query parameters parsed at the edge, 400 naming the bad one |
 //! | [`flags`] | `/flags`: list, show, transitions; institutions see only their own flags |
 //! | [`attachments`] | `/flags/{id}/attachments`: appeal files up and down |
+//! | [`evidence`] | `/evidence`: face crops from boxes whose operator turned evidence on; bureau users only |
 //! | [`info`] | `/me`, `/rules/stats` |
 //! | [`exports`] | `/exports/deductions` (扣费明细), `/exports/quarterly` (季度分析) |
 
@@ -19,6 +20,7 @@ pub mod attachments;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod evidence;
 pub mod exports;
 pub mod flags;
 pub mod info;
@@ -76,6 +78,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/flags/{id}/transitions", post(flags::transition))
         .route("/flags/{id}/attachments", post(attachments::upload))
         .route("/flags/{id}/attachments/{aid}", get(attachments::download))
+        .route("/evidence", get(evidence::list))
+        .route("/evidence/{event_id}", get(evidence::show))
         .route("/rules/stats", get(info::rule_stats))
         .route("/me", get(info::me))
         .route("/exports/deductions", get(exports::deductions))

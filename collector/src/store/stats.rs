@@ -17,7 +17,7 @@ pub struct GapCounts {
 /// A snapshot of what the collector holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Stats {
-    /// Stored events by kind (`presence`, `health`, `camera`, `clock`, `dropped`).
+    /// Stored events by kind (`presence`, `health`, `camera`, `clock`, `dropped`, `evidence`).
     pub events: BTreeMap<String, i64>,
     /// Registered devices.
     pub devices: i64,
@@ -47,7 +47,9 @@ impl Store {
     pub async fn stats(&self) -> Result<Stats, StoreError> {
         let pool = self.pool();
         let mut stats = Stats::default();
-        for kind in ["presence", "health", "camera", "clock", "dropped"] {
+        for kind in [
+            "presence", "health", "camera", "clock", "dropped", "evidence",
+        ] {
             stats.events.insert(kind.to_owned(), 0);
         }
         for row in sqlx::query("SELECT kind, COUNT(*) FROM events GROUP BY kind")

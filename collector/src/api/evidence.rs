@@ -1,0 +1,153 @@
+//! Evidence crops from the ward boxes (only those whose operator turned evidence on): bureau users
+//! list them and fetch one as a JPEG; institutions never see them. Each fetch is written to the access
+//! log with the crop's device, seq and size, as every API request is.
+
+use super::ApiState;
+use super::access::AccessNote;
+use super::error::ApiError;
+use crate::users::User;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde::Serialize;
+use sqlx::Row;
+use wardwatch_protocol::{Event, Payload};
+
+/// One crop, without its bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceRow {
+    /// The event that carried it (fetch it at `/evidence/{event_id}`).
+    pub event_id: String,
+    /// The device.
+    pub device_id: String,
+    /// The institution.
+    pub institution_code: String,
+    /// Its seq in the device's chain.
+    pub seq: i64,
+    /// The camera.
+    pub camera_id: String,
+    /// The track.
+    pub track_id: String,
+    /// `unknown` or `low_liveness`.
+    pub reason: String,
+    /// When the frame was captured.
+    pub captured_at: String,
+    /// The track's median liveness.
+    pub liveness: f64,
+    /// JPEG size in bytes.
+    pub bytes: usize,
+}
+
+fn bureau_only(user: &User) -> Result<(), ApiError> {
+    if user.role.is_bureau() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "evidence crops are biometric data: bureau users only",
+        ))
+    }
+}
+
+fn parse(
+    event_id: String,
+    device: String,
+    institution: String,
+    seq: i64,
+    body: &str,
+) -> Option<(EvidenceRow, Vec<u8>)> {
+    let event = serde_json::from_str::<Event>(body).ok()?;
+    let Payload::Evidence(crop) = event.payload else {
+        return None;
+    };
+    Some((
+        EvidenceRow {
+            event_id,
+            device_id: device,
+            institution_code: institution,
+            seq,
+            camera_id: crop.camera_id.to_string(),
+            track_id: crop.track_id.to_string(),
+            reason: crop.reason.as_str().to_owned(),
+            captured_at: crop.captured_at.to_string(),
+            liveness: crop.liveness.get(),
+            bytes: crop.jpeg.bytes().len(),
+        },
+        crop.jpeg.bytes().to_vec(),
+    ))
+}
+
+/// `GET /evidence`: every crop received, newest first (at most 1000).
+pub async fn list(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+) -> Result<Response, ApiError> {
+    bureau_only(&user)?;
+    let rows = sqlx::query(
+        "SELECT event_id, device_id, institution_code, seq, body FROM events \
+         WHERE kind = 'evidence' ORDER BY received_at_ms DESC, seq DESC LIMIT 1000",
+    )
+    .fetch_all(state.store.pool())
+    .await
+    .map_err(ApiError::internal)?;
+    let mut listed = Vec::new();
+    for row in rows {
+        let body: String = row.try_get(4).map_err(ApiError::internal)?;
+        if let Some((item, _)) = parse(
+            row.try_get(0).map_err(ApiError::internal)?,
+            row.try_get(1).map_err(ApiError::internal)?,
+            row.try_get(2).map_err(ApiError::internal)?,
+            row.try_get(3).map_err(ApiError::internal)?,
+            &body,
+        ) {
+            listed.push(item);
+        }
+    }
+    let note = AccessNote(format!("listed {} evidence crops", listed.len()));
+    Ok((Extension(note), Json(listed)).into_response())
+}
+
+/// `GET /evidence/{event_id}`: the JPEG.
+pub async fn show(
+    State(state): State<ApiState>,
+    Extension(user): Extension<User>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    bureau_only(&user)?;
+    let Path(event_id) = path.map_err(|e| ApiError::bad_request("event_id", e.body_text()))?;
+    let row = sqlx::query(
+        "SELECT event_id, device_id, institution_code, seq, body FROM events \
+         WHERE kind = 'evidence' AND event_id = $1",
+    )
+    .bind(&event_id)
+    .fetch_optional(state.store.pool())
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::not_found(format!("evidence crop {event_id}")))?;
+    let body: String = row.try_get(4).map_err(ApiError::internal)?;
+    let (item, jpeg) = parse(
+        row.try_get(0).map_err(ApiError::internal)?,
+        row.try_get(1).map_err(ApiError::internal)?,
+        row.try_get(2).map_err(ApiError::internal)?,
+        row.try_get(3).map_err(ApiError::internal)?,
+        &body,
+    )
+    .ok_or_else(|| {
+        ApiError::internal(format!("stored evidence event {event_id} does not parse"))
+    })?;
+    let note = AccessNote(format!(
+        "viewed evidence crop {} (device {}, seq {}, camera {}, track {}, {} bytes)",
+        item.event_id, item.device_id, item.seq, item.camera_id, item.track_id, item.bytes
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Extension(note),
+        jpeg,
+    )
+        .into_response())
+}
