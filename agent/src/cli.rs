@@ -115,13 +115,13 @@ async fn cameras(probe: Option<String>, transport: ProbeTransport) -> anyhow::Re
     use crate::config::RtspTransport;
     use crate::sources::rtsp::{RtspEndpoint, probe as probe_rtsp};
     if let Some(url) = probe {
-        let transport = match transport {
-            ProbeTransport::Tcp => RtspTransport::Tcp,
-            ProbeTransport::Udp => RtspTransport::Udp,
+        let (transport, name) = match transport {
+            ProbeTransport::Tcp => (RtspTransport::Tcp, "tcp"),
+            ProbeTransport::Udp => (RtspTransport::Udp, "udp"),
         };
         let endpoint = RtspEndpoint::new(&url, None, None, transport)
             .map_err(|why| anyhow::anyhow!("--probe: the URL {why}"))?;
-        println!("probing {} over {transport:?} …", endpoint.shown());
+        println!("probing {} over {name} …", endpoint.shown());
         let p = probe_rtsp(&endpoint).await.map_err(anyhow::Error::msg)?;
         println!("url          {}", p.url);
         println!("server       {}", p.tool.as_deref().unwrap_or("-"));
