@@ -248,9 +248,6 @@ impl CameraWorker {
                 continue;
             }
             let liveness = self.liveness.live_probability(view, &found.face)?;
-            if let Some(keeper) = &mut self.evidence {
-                keeper.offer(assigned.track, frame.captured_at, view, &found.face);
-            }
             let (person, best_similarity) =
                 match gallery.identify(&found.embedding, self.policy, &mut self.scratch) {
                     Identity::Known {
@@ -264,7 +261,7 @@ impl CameraWorker {
                     ),
                     Identity::Unknown { best } => (None, best.unwrap_or(0.0)),
                 };
-            self.tracker.record(
+            let recorded = self.tracker.record(
                 assigned.track,
                 &Recognition {
                     person,
@@ -273,6 +270,11 @@ impl CameraWorker {
                 },
                 &found.embedding,
             );
+            // Offered under the key the face now belongs to: after a split, the new track's, so an
+            // ended track's crop never shows the next person in the chair.
+            if let (Some(key), Some(keeper)) = (recorded, &mut self.evidence) {
+                keeper.offer(key, frame.captured_at, view, &found.face);
+            }
         }
         Ok(())
     }

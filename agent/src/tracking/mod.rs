@@ -244,11 +244,15 @@ impl FaceTracker {
     }
 
     /// Records a recognition of `track`'s face with its embedding. A face unlike the track's average
-    /// ends the track and starts a new one at the same place.
-    pub fn record(&mut self, track: TrackKey, recognition: &Recognition, embedding: &[f32]) {
-        let Some(index) = self.tracks.iter().position(|t| t.key == track) else {
-            return;
-        };
+    /// ends the track and starts a new one at the same place. Returns the key the face now belongs to
+    /// (the new track's after a split), or `None` for a track that no longer exists.
+    pub fn record(
+        &mut self,
+        track: TrackKey,
+        recognition: &Recognition,
+        embedding: &[f32],
+    ) -> Option<TrackKey> {
+        let index = self.tracks.iter().position(|t| t.key == track)?;
         let t = &self.tracks[index];
         let unlike = t.votes.count() >= 3
             && t.mean_embedding().is_some_and(|mean| {
@@ -259,13 +263,11 @@ impl FaceTracker {
             let (at, face) = (old.last_seen, old.motion.predict(old.last_seen.millis()));
             self.ended.push(old.end());
             let key = self.start(&face, at);
-            self.tracks.iter().position(|t| t.key == key).unwrap_or(0)
+            self.tracks.iter().position(|t| t.key == key)?
         } else {
             index
         };
-        let Some(t) = self.tracks.get_mut(index) else {
-            return;
-        };
+        let t = self.tracks.get_mut(index)?;
         t.votes.add(recognition);
         if t.embedding_sum.len() != embedding.len() {
             t.embedding_sum = vec![0.0; embedding.len()];
@@ -274,6 +276,7 @@ impl FaceTracker {
             *sum += v;
         }
         t.since_recognition = 0;
+        Some(t.key)
     }
 
     /// The sightings of this frame: one per track matched on it, confirmed and recognised at least once.
@@ -438,10 +441,12 @@ mod tests {
             tracker.record(a[0].track, &known("P001"), &unit(0));
         }
         let a = tracker.update(t(600), vec![face(100.0)]);
-        // A face orthogonal to the track's average: another person.
-        tracker.record(a[0].track, &known("P002"), &unit(1));
+        // A face orthogonal to the track's average: another person, recorded under a new key.
+        let now = tracker.record(a[0].track, &known("P002"), &unit(1));
+        assert!(now.is_some_and(|key| Some(key) != first), "{now:?}");
         let ended = tracker.take_ended();
         assert_eq!(ended.len(), 1, "the first person's track ended");
+        assert_eq!(Some(ended[0].key), first);
         tracker.update(t(800), vec![face(100.0)]);
         let sightings = tracker.sightings();
         assert_eq!(
