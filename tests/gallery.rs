@@ -251,10 +251,12 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
         || stored_version(&spool_dir) == Some(2),
     );
 
-    assert!(
-        count_in(&agent_log, "new bureau gallery in force") >= 2,
-        "{}",
-        tail(&agent_log)
+    // The file is stored before the swap is logged: wait for the log line too.
+    wait_until(
+        "the box puts version 2 in force",
+        Duration::from_secs(30),
+        &logs,
+        || count_in(&agent_log, "new bureau gallery in force") >= 2,
     );
     agent.terminate();
     collector.terminate();
