@@ -136,10 +136,10 @@ async fn seed(store: &Store, dir: &std::path::Path) -> (i64, i64, i64) {
         let id = store
             .raise_flag(&NewFlag {
                 dedup_key: format!("no_presence/{key}"),
-                rule_id: "no_presence".into(),
+                rule_id: wardwatch_collector::rules::RuleId::NoPresence,
                 rule_version: 1,
-                fixmedins_code: institution.into(),
-                psn_no: Some(psn.into()),
+                fixmedins_code: institution.parse().expect("institution code"),
+                psn_no: Some(psn.parse().expect("psn_no")),
                 amount_fen: 41_000,
                 evidence: json!({"presence_minutes": 0, "patient": psn}),
                 lines: vec![line.into()],

@@ -294,10 +294,10 @@ async fn seed(store: &Store, dir: &Path) -> Vec<i64> {
         let id = store
             .raise_flag(&NewFlag {
                 dedup_key: format!("{}/{n}", spec.rule),
-                rule_id: spec.rule.into(),
+                rule_id: spec.rule.parse().expect("rule id"),
                 rule_version: 1,
-                fixmedins_code: spec.institution.into(),
-                psn_no: Some(spec.psn.into()),
+                fixmedins_code: spec.institution.parse().expect("institution code"),
+                psn_no: Some(spec.psn.parse().expect("psn_no")),
                 amount_fen: spec.amount_fen,
                 evidence: serde_json::json!({}),
                 lines: spec.lines.iter().map(|l| (*l).to_owned()).collect(),

@@ -9,6 +9,7 @@ use wardwatch_collector::flags::store::{NewFlag, TransitionError};
 use wardwatch_collector::flags::workflow::{
     Action, Actor, FlagState, Refusal, Request, Role, allowed_actions,
 };
+use wardwatch_collector::rules::RuleId;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
 
@@ -27,7 +28,7 @@ fn hospital() -> Actor {
     Actor {
         user: "h-zhang".into(),
         role: Role::Institution,
-        institution: Some("H43060200175".into()),
+        institution: Some("H43060200175".parse().expect("code")),
     }
 }
 
@@ -56,10 +57,10 @@ async fn raise(store: &Store, key: &str, line: &str) -> i64 {
     store
         .raise_flag(&NewFlag {
             dedup_key: key.into(),
-            rule_id: "no_presence".into(),
+            rule_id: RuleId::NoPresence,
             rule_version: 1,
-            fixmedins_code: "H43060200175".into(),
-            psn_no: Some("4306001".into()),
+            fixmedins_code: "H43060200175".parse().expect("code"),
+            psn_no: Some("4306001".parse().expect("psn_no")),
             amount_fen: 41_000,
             evidence: serde_json::json!({"presence_minutes": 0}),
             lines: vec![line.into()],
@@ -74,7 +75,7 @@ async fn raise(store: &Store, key: &str, line: &str) -> i64 {
 async fn illegal_actions_refused(store: &Store, id: i64, now: i64) {
     let before = store.flag(id).await.expect("flag").expect("exists");
     let history = store.flag_history(id).await.expect("history").len();
-    let state = FlagState::parse(&before.state).expect("state");
+    let state = before.state;
     for action in Action::ALL {
         if allowed_actions(state).contains(&action) {
             continue;
@@ -127,9 +128,9 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
             store
                 .raise_flag(&NewFlag {
                     dedup_key: "no_presence/4306001/2026-11-02".into(),
-                    rule_id: "no_presence".into(),
+                    rule_id: RuleId::NoPresence,
                     rule_version: 1,
-                    fixmedins_code: "H43060200175".into(),
+                    fixmedins_code: "H43060200175".parse().expect("code"),
                     psn_no: None,
                     amount_fen: 1,
                     evidence: serde_json::json!({}),
@@ -307,7 +308,7 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
         .await;
         step(&store, d, &auditor(), Action::Issue, T0, FlagState::Issued).await;
         let stranger = Actor {
-            institution: Some("H11111111111".into()),
+            institution: Some("H11111111111".parse().expect("code")),
             ..hospital()
         };
         let foreign = store
@@ -377,7 +378,7 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
         }
         assert_eq!(
             store.flag(e).await.expect("flag").expect("exists").state,
-            "upheld"
+            FlagState::Upheld
         );
 
         // Review outcomes: A, C closed and E upheld stand; B excluded and D reversed do not.

@@ -85,7 +85,7 @@ impl User {
         Actor {
             user: self.name.clone(),
             role: self.role.workflow_role(),
-            institution: self.role.institution().map(|c| c.to_string()),
+            institution: self.role.institution().cloned(),
         }
     }
 }

@@ -257,7 +257,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (rule, count) in &rules.raised {
         let amount: i64 = flags
             .iter()
-            .filter(|f| &f.rule_id == rule)
+            .filter(|f| f.rule_id.as_str() == rule)
             .map(|f| f.amount_fen)
             .sum();
         println!(
@@ -270,9 +270,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             "  #{:<3} {:<16} {:<22} {:>8.2} yuan  {}",
             flag.id,
             flag.rule_id,
-            flag.psn_no.as_deref().unwrap_or("-"),
+            flag.psn_no.as_ref().map_or("-", |p| p.as_str()),
             flag.amount_fen as f64 / 100.0,
-            flag.state
+            flag.state.as_str()
         );
     }
     println!();

@@ -50,11 +50,10 @@ pub async fn upload(
     let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
     let flag = visible_flag(&state, &user, id).await?;
     if !user.role.is_bureau() {
-        let flag_state = FlagState::parse(&flag.state);
-        if !matches!(flag_state, Some(FlagState::Issued | FlagState::Appealed)) {
+        if !matches!(flag.state, FlagState::Issued | FlagState::Appealed) {
             return Err(ApiError::conflict(format!(
                 "an institution may attach files only while the flag is issued or appealed; it is {}",
-                flag.state
+                flag.state.as_str()
             )));
         }
     }

@@ -50,7 +50,7 @@ pub fn path_id(
 pub async fn visible_flag(state: &ApiState, user: &User, id: i64) -> Result<FlagRow, ApiError> {
     let flag = state.store.flag(id).await?;
     match (flag, user.role.institution()) {
-        (Some(flag), Some(own)) if flag.fixmedins_code != own.as_str() => {
+        (Some(flag), Some(own)) if flag.fixmedins_code.as_str() != own.as_str() => {
             Err(ApiError::not_found(format!("flag {id}")))
         }
         (Some(flag), _) => Ok(flag),
@@ -151,11 +151,6 @@ fn actions_for(state: FlagState, role: Role) -> Vec<&'static str> {
         .collect()
 }
 
-fn parse_state(code: &str) -> Result<FlagState, ApiError> {
-    FlagState::parse(code)
-        .ok_or_else(|| ApiError::internal(format!("stored flag state {code:?} is unknown")))
-}
-
 /// `GET /flags/{id}`
 pub async fn show(
     State(state): State<ApiState>,
@@ -169,7 +164,7 @@ pub async fn show(
         .flag_detail(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("flag {id}")))?;
-    let flag_state = parse_state(&detail.item.flag.state)?;
+    let flag_state = detail.item.flag.state;
     let view = FlagView {
         state_zh: flag_state.zh(),
         allowed_actions: actions_for(flag_state, user.role.workflow_role()),

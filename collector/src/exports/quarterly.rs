@@ -2,14 +2,15 @@
 //! institution category, region, rule and amount band, with each institution's settlement statistics
 //! (total cost, fund payment, visits, cost per visit, average stay, growth against the previous
 //! quarter). A flag belongs to the quarter it was raised in; settlements to the quarter of their
-//! settlement time. Review outcomes are counted as in [`Store::rule_stats`]: pending flags wait for
-//! first review, excluded and reversed ones are negative, every other state is positive (it stands).
+//! settlement time. Review outcomes are counted by [`FlagState::review_outcome`], as in
+//! [`Store::rule_stats`].
 
 use super::period::Quarter;
 use super::table::{Column, Table, Value};
 use super::{ExportError, ExportFile};
+use crate::flags::workflow::{FlagState, ReviewOutcome};
 use crate::institutions::{Institution, InstitutionDirectory};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::Row;
@@ -37,10 +38,10 @@ pub struct FlagMetrics {
 impl FlagMetrics {
     fn add(&mut self, flag: &QuarterFlag) {
         self.raised += 1;
-        match flag.state.as_str() {
-            "pending" => self.pending += 1,
-            "excluded" | "reversed" => self.negative += 1,
-            _ => self.positive += 1,
+        match flag.state.review_outcome() {
+            ReviewOutcome::Pending => self.pending += 1,
+            ReviewOutcome::Negative => self.negative += 1,
+            ReviewOutcome::Positive => self.positive += 1,
         }
         self.at_stake_fen += flag.amount_fen;
         match flag.outcome.as_deref() {
@@ -174,7 +175,7 @@ const AMOUNT_BANDS: [(Option<i64>, &str); 3] = [
 struct QuarterFlag {
     rule_id: String,
     fixmedins_code: String,
-    state: String,
+    state: FlagState,
     amount_fen: i64,
     outcome: Option<String>,
     outcome_amount_fen: Option<i64>,
@@ -199,16 +200,20 @@ impl Store {
         .await?
         .iter()
         .map(|r| {
-            Ok(QuarterFlag {
+            let state: String = r.try_get(2)?;
+            Ok::<_, StoreError>(QuarterFlag {
                 rule_id: r.try_get(0)?,
                 fixmedins_code: r.try_get(1)?,
-                state: r.try_get(2)?,
+                state: FlagState::parse(&state).ok_or_else(|| StoreError::Corrupt {
+                    what: "flag state",
+                    why: format!("unknown state {state:?}"),
+                })?,
                 amount_fen: r.try_get(3)?,
                 outcome: r.try_get(4)?,
                 outcome_amount_fen: r.try_get(5)?,
             })
         })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
         let mut settlements = self.settlement_totals(start, end).await?;
         for (code, previous) in self.settlement_totals(previous_start, start).await? {
             settlements.entry(code).or_default().previous_total_cost_fen = previous.total_cost_fen;

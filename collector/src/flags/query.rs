@@ -111,7 +111,7 @@ fn list_columns() -> String {
     format!("{FLAG_COLUMNS}, rule_version, created_at_ms, updated_at_ms")
 }
 
-fn item_from_row(r: &sqlx::any::AnyRow) -> Result<FlagListItem, sqlx::Error> {
+fn item_from_row(r: &sqlx::any::AnyRow) -> Result<FlagListItem, StoreError> {
     Ok(FlagListItem {
         flag: flag_from_row(r)?,
         rule_version: r.try_get(10)?,

@@ -2,10 +2,14 @@
 //! allows in one transaction each, appending every change to the append-only `flag_events` log, and
 //! marking recovered fee lines so that nothing is recovered twice.
 
-use super::workflow::{Action, Actor, FlagFacts, FlagState, Refusal, Request, decide};
+use super::workflow::{
+    Action, Actor, FlagFacts, FlagState, Refusal, Request, ReviewOutcome, decide,
+};
+use crate::rules::RuleId;
 use crate::store::{Store, StoreError, now_ms};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
+use wardwatch_protocol::{InstitutionCode, PsnNo};
 
 /// A flag a rule wants to raise.
 #[derive(Debug, Clone)]
@@ -13,13 +17,13 @@ pub struct NewFlag {
     /// Identifies the finding (rule + subject + period): the same finding is never raised twice.
     pub dedup_key: String,
     /// The rule's id.
-    pub rule_id: String,
+    pub rule_id: RuleId,
     /// The rule's version.
     pub rule_version: i64,
     /// The institution concerned.
-    pub fixmedins_code: String,
+    pub fixmedins_code: InstitutionCode,
     /// The patient concerned, if one.
-    pub psn_no: Option<String>,
+    pub psn_no: Option<PsnNo>,
     /// The amount at stake, in fen.
     pub amount_fen: i64,
     /// The evidence (presence intervals, camera states, similarities …) as JSON.
@@ -34,15 +38,15 @@ pub struct FlagRow {
     /// Id.
     pub id: i64,
     /// Rule id.
-    pub rule_id: String,
+    pub rule_id: RuleId,
     /// Institution.
-    pub fixmedins_code: String,
+    pub fixmedins_code: InstitutionCode,
     /// Patient.
-    pub psn_no: Option<String>,
+    pub psn_no: Option<PsnNo>,
     /// Amount at stake (fen).
     pub amount_fen: i64,
-    /// Current state code.
-    pub state: String,
+    /// Current state (serialised as its code).
+    pub state: FlagState,
     /// Appeal deadline.
     pub appeal_deadline_ms: Option<i64>,
     /// The institution's appeal text.
@@ -126,14 +130,15 @@ impl From<sqlx::Error> for TransitionError {
 pub(crate) const FLAG_COLUMNS: &str = "id, rule_id, fixmedins_code, psn_no, amount_fen, state, appeal_deadline_ms, \
      appeal_text, outcome, outcome_amount_fen";
 
-pub(crate) fn flag_from_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, sqlx::Error> {
+pub(crate) fn flag_from_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, StoreError> {
+    let psn_no: Option<String> = r.try_get(3)?;
     Ok(FlagRow {
         id: r.try_get(0)?,
-        rule_id: r.try_get(1)?,
-        fixmedins_code: r.try_get(2)?,
-        psn_no: r.try_get(3)?,
+        rule_id: stored_rule(&r.try_get::<String, _>(1)?)?,
+        fixmedins_code: stored_institution(r.try_get(2)?)?,
+        psn_no: psn_no.map(stored_psn_no).transpose()?,
         amount_fen: r.try_get(4)?,
-        state: r.try_get(5)?,
+        state: stored_state(&r.try_get::<String, _>(5)?)?,
         appeal_deadline_ms: r.try_get(6)?,
         appeal_text: r.try_get(7)?,
         outcome: r.try_get(8)?,
@@ -164,6 +169,39 @@ async fn append_event(
     Ok(())
 }
 
+/// A stored rule id, typed; an unknown one means the database is corrupt.
+pub(crate) fn stored_rule(code: &str) -> Result<RuleId, StoreError> {
+    code.parse()
+        .map_err(|e: crate::rules::id::UnknownRule| StoreError::Corrupt {
+            what: "flag rule id",
+            why: e.to_string(),
+        })
+}
+
+/// A stored flag state, typed.
+pub(crate) fn stored_state(code: &str) -> Result<FlagState, StoreError> {
+    FlagState::parse(code).ok_or_else(|| StoreError::Corrupt {
+        what: "flag state",
+        why: format!("unknown state {code:?}"),
+    })
+}
+
+/// A stored institution code, typed (every code was checked when it was stored).
+pub(crate) fn stored_institution(code: String) -> Result<InstitutionCode, StoreError> {
+    InstitutionCode::try_from(code).map_err(|e| StoreError::Corrupt {
+        what: "institution code",
+        why: e.to_string(),
+    })
+}
+
+/// A stored insured-person number, typed.
+pub(crate) fn stored_psn_no(code: String) -> Result<PsnNo, StoreError> {
+    PsnNo::try_from(code).map_err(|e| StoreError::Corrupt {
+        what: "psn_no",
+        why: e.to_string(),
+    })
+}
+
 impl Store {
     /// Raises a flag unless the same finding (`dedup_key`) was raised before. Returns its id if new.
     pub async fn raise_flag(&self, flag: &NewFlag) -> Result<Option<i64>, StoreError> {
@@ -175,10 +213,10 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         )
         .bind(&flag.dedup_key)
-        .bind(&flag.rule_id)
+        .bind(flag.rule_id.as_str())
         .bind(flag.rule_version)
-        .bind(&flag.fixmedins_code)
-        .bind(&flag.psn_no)
+        .bind(flag.fixmedins_code.as_str())
+        .bind(flag.psn_no.as_ref().map(PsnNo::as_str))
         .bind(flag.amount_fen)
         .bind(flag.evidence.to_string())
         .bind(FlagState::Pending.as_str())
@@ -241,13 +279,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(TransitionError::NotFound(id))?;
-        let state_code: String = row.try_get(0)?;
         let facts = FlagFacts {
-            state: FlagState::parse(&state_code).ok_or_else(|| StoreError::Corrupt {
-                what: "flag state",
-                why: state_code.clone(),
-            })?,
-            fixmedins_code: row.try_get(1)?,
+            state: stored_state(&row.try_get::<String, _>(0)?)?,
+            fixmedins_code: stored_institution(row.try_get(1)?)?,
             amount_fen: row.try_get(2)?,
             appeal_deadline_ms: row.try_get(3)?,
         };
@@ -335,7 +369,7 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| flag_from_row(&r)).transpose()?)
+        row.map(|r| flag_from_row(&r)).transpose()
     }
 
     /// Every flag, newest first (the JSON API will filter and page).
@@ -345,38 +379,45 @@ impl Store {
         )))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().map(flag_from_row).collect::<Result<_, _>>()?)
+        rows.iter().map(flag_from_row).collect()
     }
 
-    /// Review outcomes per rule, by rule id.
+    /// Review outcomes per rule, by rule id ([`FlagState::review_outcome`] decides how each state counts).
     pub async fn rule_stats(&self) -> Result<Vec<RuleStats>, StoreError> {
         let rows = sqlx::query(
-            "SELECT rule_id, COUNT(*), \
-             CAST(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS BIGINT), \
-             CAST(SUM(CASE WHEN state IN ('excluded', 'reversed') THEN 1 ELSE 0 END) AS BIGINT) \
-             FROM flags GROUP BY rule_id ORDER BY rule_id",
+            "SELECT rule_id, state, COUNT(*) FROM flags GROUP BY rule_id, state ORDER BY rule_id",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let raised: i64 = r.try_get(1)?;
-                let pending: i64 = r.try_get(2)?;
-                let negative: i64 = r.try_get(3)?;
-                let positive = raised - pending - negative;
+        let mut per_rule: std::collections::BTreeMap<String, [i64; 3]> = Default::default();
+        for r in rows {
+            let rule_id: String = r.try_get(0)?;
+            let state: String = r.try_get(1)?;
+            let count: i64 = r.try_get(2)?;
+            let state = stored_state(&state)?;
+            let counts = per_rule.entry(rule_id).or_default();
+            counts[match state.review_outcome() {
+                ReviewOutcome::Pending => 0,
+                ReviewOutcome::Positive => 1,
+                ReviewOutcome::Negative => 2,
+            }] += count;
+        }
+        Ok(per_rule
+            .into_iter()
+            .map(|(rule_id, [pending, positive, negative])| {
                 let reviewed = positive + negative;
                 let share = |n: i64| (reviewed > 0).then(|| n as f64 / reviewed as f64);
-                Ok(RuleStats {
-                    rule_id: r.try_get(0)?,
-                    raised,
+                RuleStats {
+                    rule_id,
+                    raised: pending + positive + negative,
                     pending,
                     positive,
                     negative,
                     positive_rate: share(positive),
                     false_positive_rate: share(negative),
-                })
+                }
             })
-            .collect()
+            .collect())
     }
 
     /// A flag's audit log, oldest first.

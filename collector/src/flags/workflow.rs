@@ -13,6 +13,7 @@
 //! ```
 
 use std::fmt;
+use wardwatch_protocol::InstitutionCode;
 
 /// Where a flag stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +90,38 @@ impl FlagState {
     /// Parses a stored code.
     pub fn parse(code: &str) -> Option<FlagState> {
         FlagState::ALL.into_iter().find(|s| s.as_str() == code)
+    }
+
+    /// How a flag in this state counts in review statistics (阳性率): the one place that decides.
+    pub fn review_outcome(self) -> ReviewOutcome {
+        match self {
+            FlagState::Pending => ReviewOutcome::Pending,
+            FlagState::Excluded | FlagState::Reversed => ReviewOutcome::Negative,
+            FlagState::Confirmed
+            | FlagState::Issued
+            | FlagState::Appealed
+            | FlagState::Panel
+            | FlagState::Upheld
+            | FlagState::Handled
+            | FlagState::Closed => ReviewOutcome::Positive,
+        }
+    }
+}
+
+/// How a flag counts in review statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewOutcome {
+    /// Waiting for first review.
+    Pending,
+    /// Stands: confirmed at first review and not reversed (so far).
+    Positive,
+    /// Excluded at first review or reversed at second review: a false positive.
+    Negative,
+}
+
+impl serde::Serialize for FlagState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -216,7 +249,7 @@ pub enum Refusal {
         /// The actor's institution.
         actor: String,
         /// The flag's institution.
-        flag: String,
+        flag: InstitutionCode,
     },
     /// The appeal deadline has passed (or, for handling without appeal, has not).
     #[error("{0}")]
@@ -234,7 +267,7 @@ pub struct Actor {
     /// Role.
     pub role: Role,
     /// For institutions: the `fixmedins_code` they are bound to.
-    pub institution: Option<String>,
+    pub institution: Option<InstitutionCode>,
 }
 
 /// What the decision needs to know about the flag.
@@ -243,7 +276,7 @@ pub struct FlagFacts {
     /// Current state.
     pub state: FlagState,
     /// The flag's institution.
-    pub fixmedins_code: String,
+    pub fixmedins_code: InstitutionCode,
     /// The amount at stake, in fen.
     pub amount_fen: i64,
     /// The appeal deadline, once issued.
@@ -313,10 +346,14 @@ pub fn decide(facts: &FlagFacts, actor: &Actor, request: &Request) -> Result<Fla
     };
     match (action, actor.role) {
         (Action::Appeal, Role::Institution)
-            if actor.institution.as_deref() != Some(facts.fixmedins_code.as_str()) =>
+            if actor.institution.as_ref() != Some(&facts.fixmedins_code) =>
         {
             return Err(Refusal::OtherInstitution {
-                actor: actor.institution.clone().unwrap_or_default(),
+                actor: actor
+                    .institution
+                    .as_ref()
+                    .map(InstitutionCode::to_string)
+                    .unwrap_or_default(),
                 flag: facts.fixmedins_code.clone(),
             });
         }
@@ -386,6 +423,10 @@ pub fn decide(facts: &FlagFacts, actor: &Actor, request: &Request) -> Result<Fla
 mod tests {
     use super::*;
 
+    fn code(text: &str) -> InstitutionCode {
+        text.parse().expect("a valid institution code")
+    }
+
     fn auditor() -> Actor {
         Actor {
             user: "li".into(),
@@ -397,7 +438,7 @@ mod tests {
     fn facts(state: FlagState) -> FlagFacts {
         FlagFacts {
             state,
-            fixmedins_code: "H43060200175".into(),
+            fixmedins_code: code("H43060200175"),
             amount_fen: 41_000,
             appeal_deadline_ms: Some(1_000),
         }
@@ -421,7 +462,7 @@ mod tests {
         let institution = Actor {
             user: "h".into(),
             role: Role::Institution,
-            institution: Some("H43060200175".into()),
+            institution: Some(code("H43060200175")),
         };
         let mut legal = 0;
         for state in FlagState::ALL {
@@ -453,7 +494,7 @@ mod tests {
         let other = Actor {
             user: "x".into(),
             role: Role::Institution,
-            institution: Some("H99999999999".into()),
+            institution: Some(code("H99999999999")),
         };
         assert!(matches!(
             decide(
@@ -472,7 +513,7 @@ mod tests {
             Err(Refusal::WrongRole { .. })
         ));
         let own = Actor {
-            institution: Some("H43060200175".into()),
+            institution: Some(code("H43060200175")),
             ..other
         };
         assert!(matches!(

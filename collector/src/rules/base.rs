@@ -2,148 +2,20 @@
 //! TOML file and kept in versions. Each import is a new version and the newest is in force; the shipped
 //! default (`collector/rules/default.toml`) is installed as version 1. A rule's own version is the rules
 //! version in which its definition (enabled flag or parameters) last changed, and flags record it.
+//!
+//! This module only stores and reads versions; the typed rules are [`super::set::RuleSet`], and each
+//! rule's thresholds are typed and range-checked beside the rule.
 
+pub use super::id::RULE_IDS;
+use super::id::RuleId;
+use super::set::RuleSet;
 use crate::store::{Store, StoreError, now_ms};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashSet};
 
 /// The shipped default rules.
 pub const DEFAULT_RULES: &str = include_str!("../../rules/default.toml");
-
-/// `short_presence` thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShortPresence {
-    /// Fires when presence is below this share of the presence the billed units imply.
-    pub min_share: f64,
-}
-
-/// `billed_above_observed` thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BilledAboveObserved {
-    /// Presence intervals this close are one bout.
-    pub merge_gap_minutes: u32,
-    /// A bout counts as a session when it lasts this share of one session.
-    pub min_bout_share: f64,
-    /// Back-to-back sessions: each `unit_share` × a session's length of presence is one observed session.
-    pub unit_share: f64,
-    /// Fires when billed units exceed observed sessions by at least this much.
-    pub min_excess_units: f64,
-}
-
-/// `bed_holding` (挂床) thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BedHolding {
-    /// Consecutive absent billed days needed for a flag.
-    pub min_absent_days: u32,
-}
-
-/// `impersonation` (冒名) thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Impersonation {
-    /// The billed slot is widened by this on both sides.
-    pub slot_margin_minutes: u32,
-    /// Unknown-face presence needed in the slot, as a share of one session.
-    pub min_overlap_share: f64,
-}
-
-/// `cross_institution` thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CrossInstitution {
-    /// Overlap needed between two claims (billed slot or presence) at different institutions.
-    pub min_overlap_minutes: u32,
-}
-
-/// `dialysis_over_weekly` thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DialysisOverWeekly {
-    /// Haemodialysis sessions allowed per patient and ISO week.
-    pub max_sessions_per_week: u32,
-}
-
-/// `duplicate_face` thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DuplicateFace {
-    /// Cosine similarity at or above which two identities are taken for one face.
-    pub min_similarity: f64,
-}
-
-/// `outage_alignment` thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutageAlignment {
-    /// Share of billed session time under outage needed.
-    pub min_billed_share: f64,
-    /// How many times the share of all time under outage that must be.
-    pub min_lift: f64,
-    /// Distinct days with outages during billed time needed.
-    pub min_days: u32,
-    /// At or above this share of billed time under outage, flagged whatever the lift (cameras that are
-    /// always off line up with everything).
-    pub always_share: f64,
-}
-
-/// A rule without thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoParams {}
-
-/// One rule in force.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rule<P> {
-    /// Whether it runs.
-    pub enabled: bool,
-    /// The rules version in which this rule last changed.
-    pub version: i64,
-    /// Its thresholds.
-    pub params: P,
-}
-
-/// The rules in force, typed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RuleSet {
-    /// The rules base version.
-    pub version: i64,
-    /// 假病人.
-    pub no_presence: Rule<NoParams>,
-    /// Presence too short.
-    pub short_presence: Rule<ShortPresence>,
-    /// More sessions billed than observed.
-    pub billed_above_observed: Rule<BilledAboveObserved>,
-    /// 挂床.
-    pub bed_holding: Rule<BedHolding>,
-    /// 冒名.
-    pub impersonation: Rule<Impersonation>,
-    /// Two institutions at once.
-    pub cross_institution: Rule<CrossInstitution>,
-    /// Too many dialysis sessions a week.
-    pub dialysis_over_weekly: Rule<DialysisOverWeekly>,
-    /// One face, many insurance numbers.
-    pub duplicate_face: Rule<DuplicateFace>,
-    /// Outages aligned with billing.
-    pub outage_alignment: Rule<OutageAlignment>,
-}
-
-/// Every rule id, in the order they are listed.
-pub const RULE_IDS: [&str; 9] = [
-    "no_presence",
-    "short_presence",
-    "billed_above_observed",
-    "bed_holding",
-    "impersonation",
-    "cross_institution",
-    "dialysis_over_weekly",
-    "duplicate_face",
-    "outage_alignment",
-];
 
 /// One `[[rule]]` of a rules file, thresholds still untyped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,24 +67,6 @@ impl From<sqlx::Error> for RulesBaseError {
     }
 }
 
-/// A threshold outside its sensible range.
-fn check_range(rule: &str, field: &str, value: f64, min: f64, max: f64) -> Result<(), String> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!(
-            "rule {rule}: {field} = {value} must be between {min} and {max}"
-        ))
-    }
-}
-
-/// Types one rule's thresholds.
-fn typed<P: DeserializeOwned>(definition: &RuleDefinition) -> Result<P, String> {
-    toml::Value::Table(definition.params.clone())
-        .try_into()
-        .map_err(|e| format!("rule {} params: {e}", definition.id))
-}
-
 impl RulesFile {
     /// Parses a rules file and checks every rule's thresholds.
     pub fn parse(source_name: &str, text: &str) -> Result<RulesFile, RulesBaseError> {
@@ -223,12 +77,8 @@ impl RulesFile {
         let file: RulesFile = toml::from_str(text).map_err(|e| fail(e.to_string()))?;
         let mut seen = HashSet::new();
         for definition in &file.rule {
-            if !RULE_IDS.contains(&definition.id.as_str()) {
-                return Err(fail(format!(
-                    "unknown rule id {:?}; the rules are {}",
-                    definition.id,
-                    RULE_IDS.join(", ")
-                )));
+            if let Err(unknown) = definition.id.parse::<RuleId>() {
+                return Err(fail(unknown.to_string()));
             }
             if !seen.insert(definition.id.as_str()) {
                 return Err(fail(format!("rule {} appears twice", definition.id)));
@@ -249,13 +99,6 @@ impl RulesFile {
         Ok(file)
     }
 
-    fn definition(&self, id: &str) -> Result<&RuleDefinition, String> {
-        self.rule
-            .iter()
-            .find(|d| d.id == id)
-            .ok_or_else(|| format!("rule {id} is missing"))
-    }
-
     /// The typed rules, every rule at `version`.
     fn rule_set(&self, version: i64) -> Result<RuleSet, String> {
         self.rule_set_with(version, &BTreeMap::new())
@@ -267,128 +110,7 @@ impl RulesFile {
         version: i64,
         rule_versions: &BTreeMap<String, i64>,
     ) -> Result<RuleSet, String> {
-        fn rule<P: DeserializeOwned>(
-            file: &RulesFile,
-            id: &str,
-            version: i64,
-            rule_versions: &BTreeMap<String, i64>,
-        ) -> Result<Rule<P>, String> {
-            let definition = file.definition(id)?;
-            Ok(Rule {
-                enabled: definition.enabled,
-                version: rule_versions.get(id).copied().unwrap_or(version),
-                params: typed(definition)?,
-            })
-        }
-        let set = RuleSet {
-            version,
-            no_presence: rule(self, "no_presence", version, rule_versions)?,
-            short_presence: rule(self, "short_presence", version, rule_versions)?,
-            billed_above_observed: rule(self, "billed_above_observed", version, rule_versions)?,
-            bed_holding: rule(self, "bed_holding", version, rule_versions)?,
-            impersonation: rule(self, "impersonation", version, rule_versions)?,
-            cross_institution: rule(self, "cross_institution", version, rule_versions)?,
-            dialysis_over_weekly: rule(self, "dialysis_over_weekly", version, rule_versions)?,
-            duplicate_face: rule(self, "duplicate_face", version, rule_versions)?,
-            outage_alignment: rule(self, "outage_alignment", version, rule_versions)?,
-        };
-        set.check()?;
-        Ok(set)
-    }
-}
-
-impl RuleSet {
-    /// Checks that every threshold is in a sensible range.
-    fn check(&self) -> Result<(), String> {
-        check_range(
-            "short_presence",
-            "min_share",
-            self.short_presence.params.min_share,
-            0.01,
-            1.0,
-        )?;
-        let b = &self.billed_above_observed.params;
-        check_range(
-            "billed_above_observed",
-            "merge_gap_minutes",
-            f64::from(b.merge_gap_minutes),
-            0.0,
-            240.0,
-        )?;
-        check_range(
-            "billed_above_observed",
-            "min_bout_share",
-            b.min_bout_share,
-            0.01,
-            1.0,
-        )?;
-        check_range(
-            "billed_above_observed",
-            "min_excess_units",
-            b.min_excess_units,
-            0.5,
-            100.0,
-        )?;
-        check_range(
-            "bed_holding",
-            "min_absent_days",
-            f64::from(self.bed_holding.params.min_absent_days),
-            1.0,
-            60.0,
-        )?;
-        let i = &self.impersonation.params;
-        check_range(
-            "impersonation",
-            "slot_margin_minutes",
-            f64::from(i.slot_margin_minutes),
-            0.0,
-            720.0,
-        )?;
-        check_range(
-            "impersonation",
-            "min_overlap_share",
-            i.min_overlap_share,
-            0.01,
-            1.0,
-        )?;
-        check_range(
-            "cross_institution",
-            "min_overlap_minutes",
-            f64::from(self.cross_institution.params.min_overlap_minutes),
-            1.0,
-            1440.0,
-        )?;
-        check_range(
-            "dialysis_over_weekly",
-            "max_sessions_per_week",
-            f64::from(self.dialysis_over_weekly.params.max_sessions_per_week),
-            1.0,
-            21.0,
-        )?;
-        check_range(
-            "duplicate_face",
-            "min_similarity",
-            self.duplicate_face.params.min_similarity,
-            0.0,
-            1.0,
-        )?;
-        let o = &self.outage_alignment.params;
-        check_range(
-            "outage_alignment",
-            "min_billed_share",
-            o.min_billed_share,
-            0.01,
-            1.0,
-        )?;
-        check_range("outage_alignment", "min_lift", o.min_lift, 1.0, 1000.0)?;
-        check_range(
-            "outage_alignment",
-            "min_days",
-            f64::from(o.min_days),
-            1.0,
-            366.0,
-        )?;
-        Ok(())
+        RuleSet::from_definitions(&self.rule, version, rule_versions)
     }
 }
 

@@ -7,13 +7,37 @@
 //! the run (so a flag only ever rests on days the cameras were watching). A day with no billing, or on
 //! which the patient was seen, ends the run too; shorter absences (home leave) are not flagged.
 
+use super::finding::{Evaluation, Finding, NoEvidenceDay};
+use super::id::RuleId;
+use super::inputs::RuleInputs;
+use super::params::{RuleParams, check_range};
 use super::timeline::{covered_minutes, day_bounds, local_date};
-use super::{BilledLine, NoEvidenceDay, RulesError, Run};
-use crate::flags::store::NewFlag;
 use crate::knowledge::Unit;
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+use wardwatch_protocol::{InstitutionCode, PsnNo};
+
+/// `bed_holding` (挂床) thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BedHolding {
+    /// Consecutive absent billed days needed for a flag.
+    pub min_absent_days: u32,
+}
+
+impl RuleParams for BedHolding {
+    fn check(&self, rule: RuleId) -> Result<(), String> {
+        check_range(
+            rule,
+            "min_absent_days",
+            f64::from(self.min_absent_days),
+            1.0,
+            60.0,
+        )
+    }
+}
 
 #[derive(Debug, Default)]
 struct BilledBedDay {
@@ -33,15 +57,17 @@ struct AbsentDay {
     outage_minutes: f64,
 }
 
-/// Runs the rule over the billed lines.
-pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), RulesError> {
-    let rule = &run.rules.bed_holding;
-    let mut stays: BTreeMap<(String, String, &'static str), BTreeMap<NaiveDate, BilledBedDay>> =
-        BTreeMap::new();
-    for line in lines.iter().filter(|l| l.item.unit == Unit::Day) {
-        let (Some(institution), Some(date)) =
-            (line.institution.clone(), local_date(line.at_ms, run.zone))
-        else {
+/// Evaluates the rule over the billed lines: findings, and the billed days no camera could judge.
+pub fn evaluate(inputs: &RuleInputs<'_>, params: &BedHolding) -> Evaluation {
+    let mut out = Evaluation::default();
+    let min_days = params.min_absent_days;
+    type StayKey = (PsnNo, InstitutionCode, &'static str);
+    let mut stays: BTreeMap<StayKey, BTreeMap<NaiveDate, BilledBedDay>> = BTreeMap::new();
+    for line in inputs.lines.iter().filter(|l| l.item.unit == Unit::Day) {
+        let (Some(institution), Some(date)) = (
+            line.institution.clone(),
+            local_date(line.at_ms, inputs.zone),
+        ) else {
             continue;
         };
         let day = stays
@@ -63,41 +89,40 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
         let mut flags = Vec::new();
         for (date, billed) in days {
             if billed.units <= 0.0 || billed.amount_fen <= 0 {
-                flags.extend(close(&mut streak, rule.params.min_absent_days));
+                flags.extend(close(&mut streak, min_days));
                 continue;
             }
-            let Some((start, end)) = day_bounds(date, run.zone) else {
+            let Some((start, end)) = day_bounds(date, inputs.zone) else {
                 continue;
             };
-            run.report.checked += 1;
+            out.checked += 1;
             if streak
                 .last()
                 .is_some_and(|last| last.date.succ_opt() != Some(date))
             {
-                flags.extend(close(&mut streak, rule.params.min_absent_days));
+                flags.extend(close(&mut streak, min_days));
             }
-            let presence = run
+            let presence = inputs
                 .observed
                 .presence(&psn_no, &institution, ward_kind, start, end);
             let minutes = covered_minutes(&presence, start, end);
             if minutes >= billed.required_minutes {
-                flags.extend(close(&mut streak, rule.params.min_absent_days));
+                flags.extend(close(&mut streak, min_days));
                 continue;
             }
-            let coverage = run.observed.coverage(&institution, date, start, end);
+            let coverage = inputs.observed.coverage(&institution, date, start, end);
             if !coverage.device_alive
                 || minutes + coverage.outage_minutes >= billed.required_minutes
             {
-                flags.extend(close(&mut streak, rule.params.min_absent_days));
-                if rule.enabled {
-                    run.no_evidence(NoEvidenceDay {
-                        institution: institution.clone(),
-                        psn_no: psn_no.clone(),
-                        date,
-                        lines: billed.lines,
-                        amount_fen: billed.amount_fen,
-                    });
-                }
+                flags.extend(close(&mut streak, min_days));
+                out.no_evidence.push(NoEvidenceDay {
+                    rule: RuleId::BedHolding,
+                    institution: institution.clone(),
+                    psn_no: psn_no.clone(),
+                    date,
+                    lines: billed.lines,
+                    amount_fen: billed.amount_fen,
+                });
                 continue;
             }
             streak.push(AbsentDay {
@@ -108,10 +133,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                 outage_minutes: coverage.outage_minutes,
             });
         }
-        flags.extend(close(&mut streak, rule.params.min_absent_days));
-        if !rule.enabled {
-            continue;
-        }
+        flags.extend(close(&mut streak, min_days));
         for absent in flags {
             let (Some(first), Some(last)) = (absent.first(), absent.last()) else {
                 continue;
@@ -121,7 +143,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                 "first_day": first.date.to_string(),
                 "last_day": last.date.to_string(),
                 "absent_days": absent.len(),
-                "min_absent_days": rule.params.min_absent_days,
+                "min_absent_days": min_days,
                 "days": absent.iter().map(|d| json!({
                     "date": d.date.to_string(),
                     "presence_minutes": d.presence_minutes,
@@ -129,11 +151,10 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                     "amount_fen": d.amount_fen,
                 })).collect::<Vec<_>>(),
             });
-            run.raise(NewFlag {
-                dedup_key: format!("bed_holding/{institution}/{psn_no}/{}", first.date),
-                rule_id: "bed_holding".into(),
-                rule_version: rule.version,
-                fixmedins_code: institution.clone(),
+            out.findings.push(Finding {
+                rule: RuleId::BedHolding,
+                subject: format!("{institution}/{psn_no}/{}", first.date),
+                institution: institution.clone(),
                 psn_no: Some(psn_no.clone()),
                 amount_fen: absent.iter().map(|d| d.amount_fen).sum(),
                 evidence,
@@ -141,15 +162,87 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                     .iter()
                     .flat_map(|d| d.lines.iter().cloned())
                     .collect(),
-            })
-            .await?;
+            });
         }
     }
-    Ok(())
+    out
 }
 
 /// Ends a streak of absent days: returns it when it is long enough to flag.
 fn close(streak: &mut Vec<AbsentDay>, min_days: u32) -> Option<Vec<AbsentDay>> {
     let days = std::mem::take(streak);
     (days.len() >= min_days as usize).then_some(days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::fixtures::*;
+    use wardwatch_protocol::WardKind::Psychiatric;
+
+    fn params() -> BedHolding {
+        default_rules().bed_holding.params
+    }
+
+    #[test]
+    fn three_absent_days_running_are_one_flag_with_their_lines() {
+        let item = bed_day();
+        let mut inputs = inputs(
+            (1..=5)
+                .map(|d| line(&format!("B{d}"), &item, H1, P1, at(d, 0, 30), 1.0))
+                .collect(),
+        );
+        // Seen on days 1 and 5 only.
+        for d in [1, 5] {
+            seen(
+                &mut inputs,
+                P1,
+                span(H1, Psychiatric, at(d, 9, 0), at(d, 12, 0)),
+            );
+        }
+        let got = evaluate(&inputs, &params());
+        assert_eq!(got.checked, 5);
+        assert_eq!(got.findings.len(), 1, "{:?}", got.findings);
+        let f = &got.findings[0];
+        assert_eq!(f.lines, vec!["B2", "B3", "B4"]);
+        assert_eq!(f.amount_fen, 30_000);
+        assert_eq!(f.evidence["absent_days"], 3);
+    }
+
+    #[test]
+    fn two_days_away_is_leave_not_bed_holding() {
+        let item = bed_day();
+        let mut inputs = inputs(
+            (1..=4)
+                .map(|d| line(&format!("B{d}"), &item, H1, P1, at(d, 0, 30), 1.0))
+                .collect(),
+        );
+        for d in [1, 4] {
+            seen(
+                &mut inputs,
+                P1,
+                span(H1, Psychiatric, at(d, 9, 0), at(d, 12, 0)),
+            );
+        }
+        assert!(evaluate(&inputs, &params()).findings.is_empty());
+    }
+
+    #[test]
+    fn a_day_under_outage_breaks_the_run_and_counts_as_no_evidence() {
+        let item = bed_day();
+        let mut inputs = inputs(
+            (1..=5)
+                .map(|d| line(&format!("B{d}"), &item, H1, P1, at(d, 0, 30), 1.0))
+                .collect(),
+        );
+        inputs
+            .observed
+            .outages
+            .insert(code(H1), vec![(at(3, 0, 0), at(4, 0, 0))]);
+        let got = evaluate(&inputs, &params());
+        assert!(got.findings.is_empty(), "{:?}", got.findings);
+        assert_eq!(got.no_evidence.len(), 1);
+        assert_eq!(got.no_evidence[0].lines, vec!["B3"]);
+        assert_eq!(got.no_evidence[0].rule, RuleId::BedHolding);
+    }
 }

@@ -6,19 +6,42 @@
 //! billing is not corroborated by the person's presence there during the slot; seen at both flags both
 //! with nothing at stake (someone in one of those chairs was not who the camera thought).
 
+use super::finding::Finding;
+use super::id::RuleId;
+use super::inputs::RuleInputs;
+use super::params::{RuleParams, check_range};
 use super::timeline::{local_date, overlap_minutes};
-use super::{BilledLine, RulesError, Run};
-use crate::flags::store::NewFlag;
 use crate::knowledge::Unit;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use wardwatch_protocol::{InstitutionCode, PsnNo};
+
+/// `cross_institution` thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossInstitution {
+    /// Overlap needed between two claims (billed slot or presence) at different institutions.
+    pub min_overlap_minutes: u32,
+}
+
+impl RuleParams for CrossInstitution {
+    fn check(&self, rule: RuleId) -> Result<(), String> {
+        check_range(
+            rule,
+            "min_overlap_minutes",
+            f64::from(self.min_overlap_minutes),
+            1.0,
+            1440.0,
+        )
+    }
+}
 
 /// Something that puts a person at an institution for a while.
 #[derive(Debug, Clone, Serialize)]
 struct Claim {
-    institution: String,
+    institution: InstitutionCode,
     /// `billed` or `seen`.
     kind: &'static str,
     start_ms: i64,
@@ -32,16 +55,16 @@ struct Claim {
 }
 
 #[derive(Debug, Default)]
-struct Finding {
+struct Conflicts {
     lines: BTreeMap<String, i64>,
     conflicts: Vec<serde_json::Value>,
 }
 
-/// Runs the rule over the billed lines and every person's presence.
-pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), RulesError> {
-    let rule = &run.rules.cross_institution;
-    let mut claims: HashMap<&str, Vec<Claim>> = HashMap::new();
-    for line in lines
+/// Evaluates the rule over the billed lines and every person's presence.
+pub fn evaluate(inputs: &RuleInputs<'_>, params: &CrossInstitution) -> Vec<Finding> {
+    let mut claims: HashMap<&PsnNo, Vec<Claim>> = HashMap::new();
+    for line in inputs
+        .lines
         .iter()
         .filter(|l| l.item.unit == Unit::Session && l.cnt > 0.0)
     {
@@ -49,7 +72,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             continue;
         };
         let (start_ms, end_ms) = line.slot();
-        claims.entry(line.psn_no.as_str()).or_default().push(Claim {
+        claims.entry(&line.psn_no).or_default().push(Claim {
             institution: institution.clone(),
             kind: "billed",
             start_ms,
@@ -59,12 +82,12 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             corroborated: false,
         });
     }
-    for (psn_no, sightings) in &run.observed.by_person {
+    for (psn_no, sightings) in &inputs.observed.by_person {
         for s in sightings
             .iter()
-            .filter(|s| s.end_ms > run.from_ms && s.start_ms < run.to_ms)
+            .filter(|s| s.end_ms > inputs.from_ms && s.start_ms < inputs.to_ms)
         {
-            claims.entry(psn_no.as_str()).or_default().push(Claim {
+            claims.entry(psn_no).or_default().push(Claim {
                 institution: s.institution.clone(),
                 kind: "seen",
                 start_ms: s.start_ms,
@@ -75,9 +98,9 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             });
         }
     }
-    let min_overlap = f64::from(rule.params.min_overlap_minutes);
+    let min_overlap = f64::from(params.min_overlap_minutes);
     for person_claims in claims.values_mut() {
-        let seen: Vec<(String, (i64, i64))> = person_claims
+        let seen: Vec<(InstitutionCode, (i64, i64))> = person_claims
             .iter()
             .filter(|c| c.kind == "seen")
             .map(|c| (c.institution.clone(), (c.start_ms, c.end_ms)))
@@ -89,7 +112,7 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             });
         }
     }
-    let mut findings: BTreeMap<(String, String, NaiveDate), Finding> = BTreeMap::new();
+    let mut findings: BTreeMap<(InstitutionCode, PsnNo, NaiveDate), Conflicts> = BTreeMap::new();
     for (psn_no, mut person_claims) in claims {
         if person_claims
             .iter()
@@ -123,11 +146,11 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                     if own.kind == "billed" && other.kind == "billed" && own.corroborated {
                         continue;
                     }
-                    let Some(date) = local_date(own.start_ms, run.zone) else {
+                    let Some(date) = local_date(own.start_ms, inputs.zone) else {
                         continue;
                     };
                     let finding = findings
-                        .entry((own.institution.clone(), psn_no.to_owned(), date))
+                        .entry((own.institution.clone(), psn_no.clone(), date))
                         .or_default();
                     if let Some(sn) = &own.feedetl_sn {
                         finding.lines.insert(sn.clone(), own.fee_fen);
@@ -141,22 +164,77 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             }
         }
     }
-    for ((institution, psn_no, date), finding) in findings {
-        run.raise(NewFlag {
-            dedup_key: format!("cross_institution/{institution}/{psn_no}/{date}"),
-            rule_id: "cross_institution".into(),
-            rule_version: rule.version,
-            fixmedins_code: institution,
+    findings
+        .into_iter()
+        .map(|((institution, psn_no, date), found)| Finding {
+            rule: RuleId::CrossInstitution,
+            subject: format!("{institution}/{psn_no}/{date}"),
+            institution,
             psn_no: Some(psn_no),
-            amount_fen: finding.lines.values().sum(),
+            amount_fen: found.lines.values().sum(),
             evidence: json!({
                 "date": date.to_string(),
-                "min_overlap_minutes": rule.params.min_overlap_minutes,
-                "conflicts": finding.conflicts,
+                "min_overlap_minutes": params.min_overlap_minutes,
+                "conflicts": found.conflicts,
             }),
-            lines: finding.lines.into_keys().collect(),
+            lines: found.lines.into_keys().collect(),
         })
-        .await?;
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::fixtures::*;
+    use wardwatch_protocol::WardKind::Haemodialysis;
+
+    fn params() -> CrossInstitution {
+        default_rules().cross_institution.params
     }
-    Ok(())
+
+    #[test]
+    fn billed_at_one_while_seen_at_the_other_flags_the_biller() {
+        let item = dialysis();
+        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+        seen(
+            &mut inputs,
+            P1,
+            span(H2, Haemodialysis, at(3, 8, 30), at(3, 11, 30)),
+        );
+        let got = evaluate(&inputs, &params());
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].institution.as_str(), H1);
+        assert_eq!(got[0].lines, vec!["L1"]);
+        assert_eq!(got[0].amount_fen, 10_000);
+    }
+
+    #[test]
+    fn billed_at_both_flags_only_the_side_nobody_saw() {
+        let item = dialysis();
+        let mut inputs = inputs(vec![
+            line("A1", &item, H1, P1, at(3, 8, 0), 1.0),
+            line("B1", &item, H2, P1, at(3, 9, 0), 1.0),
+        ]);
+        seen(
+            &mut inputs,
+            P1,
+            span(H1, Haemodialysis, at(3, 8, 0), at(3, 12, 0)),
+        );
+        let got = evaluate(&inputs, &params());
+        let flagged: Vec<(&str, &[String])> = got
+            .iter()
+            .map(|f| (f.institution.as_str(), f.lines.as_slice()))
+            .collect();
+        assert_eq!(flagged, vec![(H2, &["B1".to_owned()][..])]);
+    }
+
+    #[test]
+    fn slots_that_do_not_overlap_are_no_conflict() {
+        let item = dialysis();
+        let inputs = inputs(vec![
+            line("A1", &item, H1, P1, at(3, 8, 0), 1.0),
+            line("B1", &item, H2, P1, at(3, 13, 0), 1.0),
+        ]);
+        assert!(evaluate(&inputs, &params()).is_empty());
+    }
 }

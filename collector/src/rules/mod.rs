@@ -1,9 +1,14 @@
 //! Rules (规则库): cross-matching settlement records with presence and raising flags.
 //!
-//! A run reads the rules base in force ([`base`]), the knowledge base, the fee lines billed in the window
-//! for items the knowledge base knows, and what the ward boxes observed around it ([`observed`]); then
-//! each enabled rule raises flags. `wardwatch-collector rules run --from … --to …` is repeatable: a
-//! finding is identified by its rule and subject (institution, patient, day or week …), never raised twice.
+//! A run flows in three steps:
+//! 1. **load** ([`inputs::RuleInputs::load`]): the rules base in force ([`base`], typed as
+//!    [`set::RuleSet`]), the knowledge base, the fee lines billed in the window for items the knowledge
+//!    base knows, what the ward boxes observed around it ([`observed`]) and the enrolled faces;
+//! 2. **evaluate** ([`evaluate`], pure: no database): each rule module's `evaluate` turns the inputs into
+//!    [`finding::Finding`]s and the billed days it could not judge; [`evaluate`] is the one place that
+//!    asks whether a rule is enabled;
+//! 3. **save** ([`run_rules`]): each finding becomes a flag unless the same finding (rule + subject) was
+//!    raised before, so `wardwatch-collector rules run --from … --to …` is repeatable.
 //!
 //! | module | rules |
 //! |---|---|
@@ -14,6 +19,9 @@
 //! | [`duplicate_face`] | `duplicate_face`: one face, several insurance numbers |
 //! | [`outage_alignment`] | `outage_alignment`: an institution whose outages line up with its billing |
 //!
+//! Each rule module owns its thresholds (typed, range-checked) beside its evaluator; [`id`] names the
+//! rules; [`timeline`] is the interval arithmetic they share.
+//!
 //! Coverage first: billed time that a camera outage or a silent ward box could explain is **no
 //! evidence** — counted and reported, never a fraud flag by itself.
 
@@ -21,21 +29,30 @@ pub mod base;
 pub mod bed_holding;
 pub mod cross_institution;
 pub mod duplicate_face;
+pub mod finding;
+#[cfg(test)]
+mod fixtures;
+pub mod id;
+pub mod inputs;
 pub mod observed;
 pub mod outage_alignment;
+pub mod params;
 pub mod sessions;
+pub mod set;
 pub mod timeline;
 pub mod weekly;
 
+pub use finding::{Evaluation, Finding, NoEvidenceDay};
+pub use id::RuleId;
+pub use inputs::{BilledLine, RuleInputs};
+pub use set::{Rule, RuleSet};
+
 use crate::flags::store::NewFlag;
-use crate::knowledge::{Knowledge, KnowledgeError, KnowledgeItem};
+use crate::knowledge::KnowledgeError;
 use crate::store::{Store, StoreError};
-use base::{RuleSet, RulesBaseError};
-use chrono::NaiveDate;
+use base::RulesBaseError;
 use chrono_tz::Tz;
-use observed::Observations;
 use serde::Serialize;
-use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// What a run did.
@@ -82,127 +99,47 @@ impl From<sqlx::Error> for RulesError {
     }
 }
 
-/// A fee line of a knowledge-listed item, with the institution of its encounter.
-#[derive(Debug, Clone)]
-pub struct BilledLine<'k> {
-    /// The fee line.
-    pub feedetl_sn: String,
-    /// The patient.
-    pub psn_no: String,
-    /// When it was billed (UTC ms); taken as the start of the session.
-    pub at_ms: i64,
-    /// What the knowledge base says about its item.
-    pub item: &'k KnowledgeItem,
-    /// Units (negative for refunds).
-    pub cnt: f64,
-    /// Amount in fen.
-    pub fee_fen: i64,
-    /// The institution, from the encounter's settlement (`None`: no settlement imported for it).
-    pub institution: Option<String>,
-}
-
-impl BilledLine<'_> {
-    /// The billed slot: [fee time, fee time + units × presence per unit).
-    pub fn slot(&self) -> (i64, i64) {
-        let minutes = self.cnt.max(0.0) * f64::from(self.item.min_presence_minutes);
-        (self.at_ms, self.at_ms + (minutes * 60_000.0) as i64)
-    }
-}
-
-/// A billed patient-day the rules could not judge (outage or silent device).
-#[derive(Debug, Clone)]
-pub struct NoEvidenceDay {
-    /// The institution.
-    pub institution: String,
-    /// The patient.
-    pub psn_no: String,
-    /// The local day.
-    pub date: NaiveDate,
-    /// Its fee lines.
-    pub lines: Vec<String>,
-    /// Amount billed (fen).
-    pub amount_fen: i64,
-}
-
-/// One run in progress: its inputs, and the report it builds.
-pub struct Run<'a> {
-    /// The store.
-    pub store: &'a Store,
-    /// The rules in force.
-    pub rules: &'a RuleSet,
-    /// The zone of local days.
-    pub zone: Tz,
-    /// Window start (UTC ms, inclusive).
-    pub from_ms: i64,
-    /// Window end (UTC ms, exclusive).
-    pub to_ms: i64,
-    /// What the ward boxes saw.
-    pub observed: &'a Observations,
-    /// The report so far.
-    pub report: RulesReport,
-    /// Days without evidence, for `outage_alignment`.
-    pub no_evidence: Vec<NoEvidenceDay>,
-}
-
-impl Run<'_> {
-    /// Raises a flag unless the same finding was raised before; counts either way.
-    pub async fn raise(&mut self, flag: NewFlag) -> Result<(), RulesError> {
-        let rule = flag.rule_id.clone();
-        match self.store.raise_flag(&flag).await? {
-            Some(_) => *self.report.raised.entry(rule).or_default() += 1,
-            None => self.report.already_raised += 1,
-        }
-        Ok(())
-    }
-
-    /// Records a billed patient-day without evidence.
-    pub fn no_evidence(&mut self, day: NoEvidenceDay) {
-        self.report.no_evidence += 1;
-        self.report.no_evidence_amount_fen += day.amount_fen;
-        self.no_evidence.push(day);
-    }
-}
-
-/// The fee lines billed in [from_ms, to_ms) for items the knowledge base knows, in billing order.
-async fn billed_lines<'k>(
-    store: &Store,
-    knowledge: &'k Knowledge,
-    from_ms: i64,
-    to_ms: i64,
-) -> Result<Vec<BilledLine<'k>>, RulesError> {
-    let rows = sqlx::query(
-        "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
-         f.det_item_fee_sumamt_fen, s.fixmedins_code \
-         FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
-         FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
-         WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 \
-         ORDER BY f.fee_ocur_time_ms, f.feedetl_sn",
-    )
-    .bind(from_ms)
-    .bind(to_ms)
-    .fetch_all(store.pool())
-    .await?;
-    let mut lines = Vec::new();
-    for row in rows {
-        let code: String = row.try_get(3)?;
-        let Some(item) = knowledge.item(&code) else {
-            continue;
-        };
-        lines.push(BilledLine {
-            feedetl_sn: row.try_get(0)?,
-            psn_no: row.try_get(1)?,
-            at_ms: row.try_get(2)?,
-            item,
-            cnt: row.try_get(4)?,
-            fee_fen: row.try_get(5)?,
-            institution: row.try_get(6)?,
-        });
-    }
-    Ok(lines)
+/// Evaluates every enabled rule over `inputs`: the findings to raise, in order, and the billed days
+/// without evidence (for the rules that are on). The one place that asks whether a rule is enabled: a
+/// finding of a rule that is off is dropped, or reported as the rule it refines
+/// ([`RuleId::falls_back_to`]) when that one is on.
+pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
+    let mut out = sessions::evaluate(inputs, rules);
+    out.extend(bed_holding::evaluate(inputs, &rules.bed_holding.params));
+    out.no_evidence.retain(|day| rules.enabled(day.rule));
+    out.findings.extend(cross_institution::evaluate(
+        inputs,
+        &rules.cross_institution.params,
+    ));
+    out.findings
+        .extend(weekly::evaluate(inputs, &rules.dialysis_over_weekly.params));
+    out.findings.extend(duplicate_face::evaluate(
+        inputs,
+        &rules.duplicate_face.params,
+    ));
+    out.findings.extend(outage_alignment::evaluate(
+        inputs,
+        &rules.outage_alignment.params,
+        &out.no_evidence,
+    ));
+    out.findings = std::mem::take(&mut out.findings)
+        .into_iter()
+        .filter_map(|mut finding| {
+            if rules.enabled(finding.rule) {
+                return Some(finding);
+            }
+            let fallback = finding.rule.falls_back_to()?;
+            rules.enabled(fallback).then(|| {
+                finding.rule = fallback;
+                finding
+            })
+        })
+        .collect();
+    out
 }
 
 /// Runs every enabled rule of the rules base in force over fee lines billed in [from_ms, to_ms),
-/// local days in `zone`.
+/// local days in `zone`, and raises their findings as flags.
 pub async fn run_rules(
     store: &Store,
     zone: Tz,
@@ -212,42 +149,104 @@ pub async fn run_rules(
     let knowledge = store.knowledge().await?;
     let rules_base = store.rules_base().await?;
     let rules = &rules_base.set;
-    let lines = billed_lines(store, &knowledge, from_ms, to_ms).await?;
-    let observed = Observations::load(store, zone, from_ms, to_ms).await?;
-    let mut run = Run {
-        store,
-        rules,
-        zone,
-        from_ms,
-        to_ms,
-        observed: &observed,
-        report: RulesReport {
-            rules_version: rules.version,
-            knowledge_version: knowledge.version,
-            disabled: rules_base
-                .rules
-                .iter()
-                .filter(|r| !r.definition.enabled)
-                .map(|r| r.definition.id.clone())
-                .collect(),
-            ..RulesReport::default()
-        },
-        no_evidence: Vec::new(),
+    let inputs = RuleInputs::load(store, &knowledge, zone, from_ms, to_ms).await?;
+    let evaluation = evaluate(rules, &inputs);
+    let mut report = RulesReport {
+        rules_version: rules.version,
+        knowledge_version: knowledge.version,
+        checked: evaluation.checked,
+        no_evidence: evaluation.no_evidence.len() as u64,
+        no_evidence_amount_fen: evaluation.no_evidence.iter().map(|d| d.amount_fen).sum(),
+        unlinked_lines: inputs
+            .lines
+            .iter()
+            .filter(|l| l.institution.is_none())
+            .count() as u64,
+        disabled: RuleId::ALL
+            .into_iter()
+            .filter(|id| !rules.enabled(*id))
+            .map(|id| id.as_str().to_owned())
+            .collect(),
+        ..RulesReport::default()
     };
-    run.report.unlinked_lines = lines.iter().filter(|l| l.institution.is_none()).count() as u64;
-    sessions::run(&mut run, &lines).await?;
-    bed_holding::run(&mut run, &lines).await?;
-    if rules.cross_institution.enabled {
-        cross_institution::run(&mut run, &lines).await?;
+    for finding in evaluation.findings {
+        let flag = NewFlag {
+            dedup_key: finding.dedup_key(),
+            rule_id: finding.rule,
+            rule_version: rules.version_of(finding.rule),
+            fixmedins_code: finding.institution,
+            psn_no: finding.psn_no,
+            amount_fen: finding.amount_fen,
+            evidence: finding.evidence,
+            lines: finding.lines,
+        };
+        match store.raise_flag(&flag).await? {
+            Some(_) => {
+                *report
+                    .raised
+                    .entry(flag.rule_id.as_str().to_owned())
+                    .or_default() += 1
+            }
+            None => report.already_raised += 1,
+        }
     }
-    if rules.dialysis_over_weekly.enabled {
-        weekly::run(&mut run, &lines).await?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    fn with(rules: &mut RuleSet, f: impl FnOnce(&mut RuleSet)) -> &RuleSet {
+        f(rules);
+        rules
     }
-    if rules.duplicate_face.enabled {
-        duplicate_face::run(&mut run, &lines).await?;
+
+    fn never_seen_with_an_impostor<'k>(
+        item: &'k crate::knowledge::KnowledgeItem,
+    ) -> RuleInputs<'k> {
+        let mut inputs = inputs(vec![line("L1", item, H1, P1, at(3, 8, 0), 1.0)]);
+        let mut face = span(H1, item.ward_kind, at(3, 8, 0), at(3, 12, 0));
+        face.track_id = Some("t-1".into());
+        inputs
+            .observed
+            .unknown
+            .entry((code(H1), item.ward_kind.as_str().into()))
+            .or_default()
+            .push(face);
+        inputs
     }
-    if rules.outage_alignment.enabled {
-        outage_alignment::run(&mut run, &lines).await?;
+
+    fn found(evaluation: &Evaluation) -> Vec<RuleId> {
+        evaluation.findings.iter().map(|f| f.rule).collect()
     }
-    Ok(run.report)
+
+    #[test]
+    fn a_disabled_rule_raises_nothing_and_impersonation_falls_back_to_no_presence() {
+        let item = dialysis();
+        let inputs = never_seen_with_an_impostor(&item);
+        let mut rules = default_rules();
+        assert_eq!(
+            found(&evaluate(&rules, &inputs)),
+            vec![RuleId::Impersonation]
+        );
+        let off = with(&mut rules, |r| r.impersonation.enabled = false);
+        assert_eq!(found(&evaluate(off, &inputs)), vec![RuleId::NoPresence]);
+        let off = with(&mut rules, |r| r.no_presence.enabled = false);
+        assert!(found(&evaluate(off, &inputs)).is_empty());
+    }
+
+    #[test]
+    fn no_evidence_days_of_a_disabled_rule_are_not_counted() {
+        let item = bed_day();
+        let mut inputs = inputs(vec![line("B1", &item, H1, P1, at(3, 0, 30), 1.0)]);
+        inputs.observed.alive_days.clear();
+        let mut rules = default_rules();
+        assert_eq!(evaluate(&rules, &inputs).no_evidence.len(), 1);
+        let off = with(&mut rules, |r| r.bed_holding.enabled = false);
+        let got = evaluate(off, &inputs);
+        assert!(got.no_evidence.is_empty());
+        assert_eq!(got.checked, 1, "still checked, as before");
+    }
 }

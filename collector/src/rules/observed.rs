@@ -4,19 +4,21 @@
 
 use super::RulesError;
 use super::timeline::{covered_minutes, local_date, union};
+use crate::flags::store::{stored_institution, stored_psn_no};
 use crate::store::Store;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use wardwatch_protocol::{CameraState, Event, Payload};
+use wardwatch_protocol::{CameraState, Event, InstitutionCode, Payload, PsnNo};
 
-/// One presence interval.
+/// One stored presence interval as the rules see it: who was seen by which camera from when to when
+/// (a span of time, unlike the agent's instantaneous `Sighting` of a face in one frame).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Sighting {
+pub struct PresenceSpan {
     /// The institution of the device that saw it.
-    pub institution: String,
+    pub institution: InstitutionCode,
     /// The camera.
     pub camera_id: String,
     /// The ward kind of the camera.
@@ -33,7 +35,7 @@ pub struct Sighting {
     pub liveness: f64,
 }
 
-impl Sighting {
+impl PresenceSpan {
     /// [start, end).
     pub fn span(&self) -> (i64, i64) {
         (self.start_ms, self.end_ms)
@@ -44,13 +46,13 @@ impl Sighting {
 #[derive(Debug, Default)]
 pub struct Observations {
     /// Enrolled patients' presence, by `psn_no`.
-    pub by_person: HashMap<String, Vec<Sighting>>,
+    pub by_person: HashMap<PsnNo, Vec<PresenceSpan>>,
     /// Unknown faces, by (institution, ward kind).
-    pub unknown: HashMap<(String, String), Vec<Sighting>>,
+    pub unknown: HashMap<(InstitutionCode, String), Vec<PresenceSpan>>,
     /// Camera outages (any camera of the institution not `ok`), merged, by institution.
-    pub outages: HashMap<String, Vec<(i64, i64)>>,
+    pub outages: HashMap<InstitutionCode, Vec<(i64, i64)>>,
     /// Institution-days on which a device sealed an event or saw someone.
-    pub alive_days: HashSet<(String, NaiveDate)>,
+    pub alive_days: HashSet<(InstitutionCode, NaiveDate)>,
 }
 
 /// What the devices of an institution say about a stretch of time.
@@ -82,8 +84,9 @@ impl Observations {
         .await?;
         for row in rows {
             let psn_no: Option<String> = row.try_get(3)?;
-            let sighting = Sighting {
-                institution: row.try_get(0)?,
+            let psn_no = psn_no.map(stored_psn_no).transpose()?;
+            let sighting = PresenceSpan {
+                institution: stored_institution(row.try_get(0)?)?,
                 camera_id: row.try_get(1)?,
                 ward_kind: row.try_get(2)?,
                 track_id: row.try_get(4)?,
@@ -121,7 +124,7 @@ impl Observations {
         .fetch_all(store.pool())
         .await?;
         for row in rows {
-            let institution: String = row.try_get(0)?;
+            let institution = stored_institution(row.try_get(0)?)?;
             let quarter: i64 = row.try_get(1)?;
             if let Some(date) = local_date(quarter * 900_000, zone) {
                 observed.alive_days.insert((institution, date));
@@ -132,13 +135,19 @@ impl Observations {
     }
 
     /// Coverage of an institution over [from, to) within local day `date`.
-    pub fn coverage(&self, institution: &str, date: NaiveDate, from: i64, to: i64) -> Coverage {
+    pub fn coverage(
+        &self,
+        institution: &InstitutionCode,
+        date: NaiveDate,
+        from: i64,
+        to: i64,
+    ) -> Coverage {
         Coverage {
             outage_minutes: self
                 .outages
                 .get(institution)
                 .map_or(0.0, |o| covered_minutes(o, from, to)),
-            device_alive: self.alive_days.contains(&(institution.to_owned(), date)),
+            device_alive: self.alive_days.contains(&(institution.clone(), date)),
         }
     }
 
@@ -146,23 +155,28 @@ impl Observations {
     /// (camera, times, similarity, liveness).
     pub fn sightings(
         &self,
-        psn_no: &str,
-        institution: &str,
+        psn_no: &PsnNo,
+        institution: &InstitutionCode,
         ward_kind: &str,
         from: i64,
         to: i64,
-    ) -> Vec<&Sighting> {
+    ) -> Vec<&PresenceSpan> {
         self.by_person
             .get(psn_no)
             .into_iter()
             .flatten()
-            .filter(|s| s.institution == institution && s.ward_kind == ward_kind)
+            .filter(|s| s.institution == *institution && s.ward_kind == ward_kind)
             .filter(|s| s.end_ms > from && s.start_ms < to)
             .collect()
     }
 
     /// The institution's camera outages overlapping [from, to), clipped to it, for evidence.
-    pub fn outages_within(&self, institution: &str, from: i64, to: i64) -> Vec<(i64, i64)> {
+    pub fn outages_within(
+        &self,
+        institution: &InstitutionCode,
+        from: i64,
+        to: i64,
+    ) -> Vec<(i64, i64)> {
         self.outages
             .get(institution)
             .into_iter()
@@ -175,8 +189,8 @@ impl Observations {
     /// The patient's presence at an institution in a ward kind, clipped to [from, to).
     pub fn presence(
         &self,
-        psn_no: &str,
-        institution: &str,
+        psn_no: &PsnNo,
+        institution: &InstitutionCode,
         ward_kind: &str,
         from: i64,
         to: i64,
@@ -193,7 +207,7 @@ impl Observations {
 async fn camera_outages(
     store: &Store,
     until: i64,
-) -> Result<HashMap<String, Vec<(i64, i64)>>, RulesError> {
+) -> Result<HashMap<InstitutionCode, Vec<(i64, i64)>>, RulesError> {
     let rows = sqlx::query(
         "SELECT institution_code, device_id, body FROM events WHERE kind = 'camera' AND sent_at_ms < $1 \
          ORDER BY device_id, seq",
@@ -201,9 +215,10 @@ async fn camera_outages(
     .bind(until)
     .fetch_all(store.pool())
     .await?;
-    let mut changes: BTreeMap<(String, String, String), Vec<(i64, bool)>> = BTreeMap::new();
+    let mut changes: BTreeMap<(InstitutionCode, String, String), Vec<(i64, bool)>> =
+        BTreeMap::new();
     for row in rows {
-        let institution: String = row.try_get(0)?;
+        let institution = stored_institution(row.try_get(0)?)?;
         let device: String = row.try_get(1)?;
         let body: String = row.try_get(2)?;
         // Stored bodies were verified at ingest; one that no longer parses is skipped, not fatal.
@@ -218,7 +233,7 @@ async fn camera_outages(
                 .push((status.since.millis(), status.state == CameraState::Ok));
         }
     }
-    let mut outages: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    let mut outages: HashMap<InstitutionCode, Vec<(i64, i64)>> = HashMap::new();
     for ((institution, _, _), mut states) in changes {
         states.sort_unstable();
         for (i, (since, ok)) in states.iter().enumerate() {

@@ -11,12 +11,39 @@
 //! that are always off line up with everything). At stake: the billing of the institution's no-evidence
 //! days.
 
+use super::finding::{Finding, NoEvidenceDay};
+use super::id::RuleId;
+use super::inputs::RuleInputs;
+use super::params::{RuleParams, check_range};
 use super::timeline::{covered_minutes, local_date, union};
-use super::{BilledLine, RulesError, Run};
-use crate::flags::store::NewFlag;
 use crate::knowledge::Unit;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
+use wardwatch_protocol::InstitutionCode;
+
+/// `outage_alignment` thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageAlignment {
+    /// Share of billed session time under outage needed.
+    pub min_billed_share: f64,
+    /// How many times the share of all time under outage that must be.
+    pub min_lift: f64,
+    /// Distinct days with outages during billed time needed.
+    pub min_days: u32,
+    /// At or above this share of billed time under outage, flagged whatever the lift (cameras that are
+    /// always off line up with everything).
+    pub always_share: f64,
+}
+
+impl RuleParams for OutageAlignment {
+    fn check(&self, rule: RuleId) -> Result<(), String> {
+        check_range(rule, "min_billed_share", self.min_billed_share, 0.01, 1.0)?;
+        check_range(rule, "min_lift", self.min_lift, 1.0, 1000.0)?;
+        check_range(rule, "min_days", f64::from(self.min_days), 1.0, 366.0)
+    }
+}
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -26,21 +53,28 @@ struct Tally {
     slots: Vec<(i64, i64)>,
 }
 
-/// Runs the rule over the billed lines and the institutions' outages.
-pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), RulesError> {
-    let rule = &run.rules.outage_alignment;
-    let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
-    for line in lines
+/// Evaluates the rule over the billed lines, the institutions' outages and the billed days the other
+/// rules could not judge (`no_evidence`: their billing is what is at stake).
+pub fn evaluate(
+    inputs: &RuleInputs<'_>,
+    params: &OutageAlignment,
+    no_evidence: &[NoEvidenceDay],
+) -> Vec<Finding> {
+    let (from_ms, to_ms, zone) = (inputs.from_ms, inputs.to_ms, inputs.zone);
+    let mut findings = Vec::new();
+    let mut tallies: BTreeMap<&InstitutionCode, Tally> = BTreeMap::new();
+    for line in inputs
+        .lines
         .iter()
         .filter(|l| l.item.unit == Unit::Session && l.cnt > 0.0)
     {
-        let Some(institution) = line.institution.as_deref() else {
+        let Some(institution) = line.institution.as_ref() else {
             continue;
         };
         let (start, end) = line.slot();
         let tally = tallies.entry(institution).or_default();
         tally.billed_minutes += (end - start) as f64 / 60_000.0;
-        let under = run
+        let under = inputs
             .observed
             .outages
             .get(institution)
@@ -48,23 +82,23 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
         tally.billed_under_outage += under;
         tally.slots.push((start, end));
         if under > 0.0
-            && let Some(date) = local_date(start, run.zone)
+            && let Some(date) = local_date(start, zone)
         {
             tally.days.insert(date);
         }
     }
-    let window_minutes = (run.to_ms - run.from_ms) as f64 / 60_000.0;
+    let window_minutes = (to_ms - from_ms) as f64 / 60_000.0;
     for (institution, tally) in tallies {
         if tally.billed_minutes <= 0.0 || window_minutes <= 0.0 {
             continue;
         }
-        let outages: &[(i64, i64)] = run.observed.outages.get(institution).map_or(&[], |o| o);
-        let outage_minutes = covered_minutes(outages, run.from_ms, run.to_ms);
+        let outages: &[(i64, i64)] = inputs.observed.outages.get(institution).map_or(&[], |o| o);
+        let outage_minutes = covered_minutes(outages, from_ms, to_ms);
         let slots = union(tally.slots.clone());
-        let slot_minutes = covered_minutes(&slots, run.from_ms, run.to_ms);
+        let slot_minutes = covered_minutes(&slots, from_ms, to_ms);
         let outage_in_slots: f64 = slots
             .iter()
-            .map(|&(s, e)| covered_minutes(outages, s.max(run.from_ms), e.min(run.to_ms)))
+            .map(|&(s, e)| covered_minutes(outages, s.max(from_ms), e.min(to_ms)))
             .sum();
         let unbilled_minutes = window_minutes - slot_minutes;
         let base_share = if unbilled_minutes > 0.0 {
@@ -73,23 +107,21 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             0.0
         };
         let billed_share = tally.billed_under_outage / tally.billed_minutes;
-        let params = &rule.params;
         let aligned = billed_share >= params.min_billed_share
             && billed_share >= params.min_lift * base_share
             && tally.days.len() >= params.min_days as usize;
         if !aligned && billed_share < params.always_share {
             continue;
         }
-        let unjudged: Vec<_> = run
-            .no_evidence
+        let unjudged: Vec<_> = no_evidence
             .iter()
-            .filter(|d| d.institution == institution)
+            .filter(|d| d.institution == *institution)
             .collect();
         let (from, to) = (
-            local_date(run.from_ms, run.zone)
+            local_date(from_ms, zone)
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
-            local_date(run.to_ms - 1, run.zone)
+            local_date(to_ms - 1, zone)
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
         );
@@ -104,11 +136,10 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
             "days_with_outage_in_billed_time": tally.days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
             "no_evidence_patient_days": unjudged.len(),
         });
-        let flag = NewFlag {
-            dedup_key: format!("outage_alignment/{institution}/{from}/{to}"),
-            rule_id: "outage_alignment".into(),
-            rule_version: rule.version,
-            fixmedins_code: institution.to_owned(),
+        findings.push(Finding {
+            rule: RuleId::OutageAlignment,
+            subject: format!("{institution}/{from}/{to}"),
+            institution: institution.to_owned(),
             psn_no: None,
             amount_fen: unjudged.iter().map(|d| d.amount_fen).sum(),
             evidence,
@@ -116,8 +147,76 @@ pub async fn run(run: &mut Run<'_>, lines: &[BilledLine<'_>]) -> Result<(), Rule
                 .iter()
                 .flat_map(|d| d.lines.iter().cloned())
                 .collect(),
-        };
-        run.raise(flag).await?;
+        });
     }
-    Ok(())
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::fixtures::*;
+
+    fn no_evidence(sn: &str, day: u32) -> NoEvidenceDay {
+        NoEvidenceDay {
+            rule: RuleId::NoPresence,
+            institution: code(H1),
+            psn_no: psn(P1),
+            date: local_date(at(day, 12, 0), ZONE).unwrap_or_default(),
+            lines: vec![sn.into()],
+            amount_fen: 10_000,
+        }
+    }
+
+    const DAYS: [u32; 4] = [3, 5, 7, 10];
+
+    /// A dialysis session billed at 08:00 on each of [`DAYS`], and an outage each of those days
+    /// from `outage_from` to `outage_to` (hour, minute).
+    fn billed_with_outages<'k>(
+        item: &'k crate::knowledge::KnowledgeItem,
+        outage_from: (u32, u32),
+        outage_to: (u32, u32),
+    ) -> RuleInputs<'k> {
+        let mut inputs = inputs(
+            DAYS.iter()
+                .map(|&d| line(&format!("L{d}"), item, H1, P1, at(d, 8, 0), 1.0))
+                .collect(),
+        );
+        inputs.observed.outages.insert(
+            code(H1),
+            DAYS.iter()
+                .map(|&d| {
+                    (
+                        at(d, outage_from.0, outage_from.1),
+                        at(d, outage_to.0, outage_to.1),
+                    )
+                })
+                .collect(),
+        );
+        inputs
+    }
+
+    #[test]
+    fn cameras_off_whenever_sessions_are_billed_flag_the_institution() {
+        let item = dialysis();
+        let days = DAYS;
+        let inputs = billed_with_outages(&item, (7, 55), (12, 5));
+        let unjudged: Vec<_> = days
+            .iter()
+            .map(|&d| no_evidence(&format!("L{d}"), d))
+            .collect();
+        let got = evaluate(&inputs, &default_rules().outage_alignment.params, &unjudged);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].institution.as_str(), H1);
+        assert_eq!(got[0].lines, vec!["L3", "L5", "L7", "L10"]);
+        assert_eq!(got[0].amount_fen, 40_000);
+    }
+
+    #[test]
+    fn outages_at_night_do_not_line_up_with_billing() {
+        let item = dialysis();
+        let inputs = billed_with_outages(&item, (1, 0), (4, 0));
+        let got = evaluate(&inputs, &default_rules().outage_alignment.params, &[]);
+        assert!(got.is_empty(), "{got:?}");
+    }
 }

@@ -1,0 +1,117 @@
+//! What the rule evaluators read, loaded once per run: the fee lines billed in the window for items the
+//! knowledge base knows (with their institution), what the ward boxes observed around it, and the
+//! enrolled faces. Evaluators take these as plain data and never touch the database, so a test (or a
+//! province-scale run per institution and day) can build them by hand.
+
+use super::RulesError;
+use super::observed::Observations;
+use crate::flags::store::{stored_institution, stored_psn_no};
+use crate::gallery::Enrolled;
+use crate::knowledge::{Knowledge, KnowledgeItem};
+use crate::store::Store;
+use chrono_tz::Tz;
+use sqlx::Row;
+use wardwatch_protocol::{InstitutionCode, PsnNo};
+
+/// A fee line of a knowledge-listed item, with the institution of its encounter.
+#[derive(Debug, Clone)]
+pub struct BilledLine<'k> {
+    /// The fee line.
+    pub feedetl_sn: String,
+    /// The patient.
+    pub psn_no: PsnNo,
+    /// When it was billed (UTC ms); taken as the start of the session.
+    pub at_ms: i64,
+    /// What the knowledge base says about its item.
+    pub item: &'k KnowledgeItem,
+    /// Units (negative for refunds).
+    pub cnt: f64,
+    /// Amount in fen.
+    pub fee_fen: i64,
+    /// The institution, from the encounter's settlement (`None`: no settlement imported for it).
+    pub institution: Option<InstitutionCode>,
+}
+
+impl BilledLine<'_> {
+    /// The billed slot: [fee time, fee time + units × presence per unit).
+    pub fn slot(&self) -> (i64, i64) {
+        let minutes = self.cnt.max(0.0) * f64::from(self.item.min_presence_minutes);
+        (self.at_ms, self.at_ms + (minutes * 60_000.0) as i64)
+    }
+}
+
+/// Everything a run's evaluators read.
+#[derive(Debug)]
+pub struct RuleInputs<'k> {
+    /// The zone of local days.
+    pub zone: Tz,
+    /// Window start (UTC ms, inclusive).
+    pub from_ms: i64,
+    /// Window end (UTC ms, exclusive).
+    pub to_ms: i64,
+    /// Fee lines billed in the window, in billing order.
+    pub lines: Vec<BilledLine<'k>>,
+    /// What the ward boxes saw.
+    pub observed: Observations,
+    /// The enrolled faces, in enrolment order (for `duplicate_face`).
+    pub enrolled: Vec<Enrolled>,
+}
+
+impl<'k> RuleInputs<'k> {
+    /// Loads a run's inputs for fee lines billed in [from_ms, to_ms), local days in `zone`.
+    pub async fn load(
+        store: &Store,
+        knowledge: &'k Knowledge,
+        zone: Tz,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<RuleInputs<'k>, RulesError> {
+        Ok(RuleInputs {
+            zone,
+            from_ms,
+            to_ms,
+            lines: billed_lines(store, knowledge, from_ms, to_ms).await?,
+            observed: Observations::load(store, zone, from_ms, to_ms).await?,
+            enrolled: store.gallery().await?,
+        })
+    }
+}
+
+/// The fee lines billed in [from_ms, to_ms) for items the knowledge base knows, in billing order.
+async fn billed_lines<'k>(
+    store: &Store,
+    knowledge: &'k Knowledge,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<BilledLine<'k>>, RulesError> {
+    let rows = sqlx::query(
+        "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
+         f.det_item_fee_sumamt_fen, s.fixmedins_code \
+         FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
+         FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
+         WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 \
+         ORDER BY f.fee_ocur_time_ms, f.feedetl_sn",
+    )
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_all(store.pool())
+    .await?;
+    let mut lines = Vec::new();
+    for row in rows {
+        let code: String = row.try_get(3)?;
+        let Some(item) = knowledge.item(&code) else {
+            continue;
+        };
+        let institution: Option<String> = row.try_get(6)?;
+        lines.push(BilledLine {
+            feedetl_sn: row.try_get(0)?,
+            psn_no: stored_psn_no(row.try_get(1)?)?,
+            at_ms: row.try_get(2)?,
+            item,
+            cnt: row.try_get(4)?,
+            fee_fen: row.try_get(5)?,
+            institution: institution.map(stored_institution).transpose()?,
+        });
+    }
+    Ok(lines)
+}
