@@ -1,8 +1,9 @@
 //! The `wardwatch-agent` command line (also reachable as `wardwatch agent …`).
 
-use crate::config::{AgentConfig, RecognitionConfig};
+use crate::config::AgentConfig;
 use crate::device_key;
 use crate::run::{RunOptions, run};
+use crate::vision::config::RecognitionConfig;
 use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -112,8 +113,7 @@ pub enum ProbeTransport {
 
 /// `cameras`: the USB cameras, or one RTSP stream probed.
 async fn cameras(probe: Option<String>, transport: ProbeTransport) -> anyhow::Result<()> {
-    use crate::config::RtspTransport;
-    use crate::sources::rtsp::{RtspEndpoint, probe as probe_rtsp};
+    use crate::sources::rtsp::{RtspEndpoint, RtspTransport, probe as probe_rtsp};
     if let Some(url) = probe {
         let (transport, name) = match transport {
             ProbeTransport::Tcp => (RtspTransport::Tcp, "tcp"),

@@ -8,12 +8,13 @@
 //! camera. It is sealed and chained like every event and only ever travels over TLS (the configuration
 //! refuses evidence with a plain `mqtt://` broker), so each crop is encrypted in transit and counted.
 
-use crate::config::EvidenceConfig;
+use crate::setting::InvalidSetting;
 use crate::tracking::{EndedTrack, TrackKey};
 use crate::vision::align::RgbView;
 use crate::vision::boxes::FaceBox;
 use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
+use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
 use wardwatch_protocol::{CameraId, EvidenceCrop, EvidenceReason, Jpeg, Liveness, Timestamp};
 
@@ -172,10 +173,116 @@ fn encode_within(crop: &RgbImage, max_bytes: usize) -> Option<Vec<u8>> {
     }
 }
 
+/// `[evidence]`: face crops of unknown or low-liveness tracks, sent only when the operator turns them
+/// on, only over TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceConfig {
+    /// Send crops at all (default false).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Largest crop, bytes of JPEG (default 16384; at most 40960).
+    #[serde(default = "default_evidence_max_bytes")]
+    pub max_bytes: u32,
+    /// Longest side of a crop in pixels (default 112).
+    #[serde(default = "default_evidence_side_px")]
+    pub side_px: u32,
+    /// A recognised patient's track whose median liveness is below this is sent too (default 0.5).
+    #[serde(default = "default_evidence_liveness_below")]
+    pub liveness_below: f64,
+    /// At most this many crops per camera per hour (default 30).
+    #[serde(default = "default_evidence_max_per_hour")]
+    pub max_per_hour: u32,
+}
+
+fn default_evidence_max_bytes() -> u32 {
+    16 * 1024
+}
+
+fn default_evidence_side_px() -> u32 {
+    112
+}
+
+fn default_evidence_liveness_below() -> f64 {
+    0.5
+}
+
+fn default_evidence_max_per_hour() -> u32 {
+    30
+}
+
+impl Default for EvidenceConfig {
+    fn default() -> Self {
+        EvidenceConfig {
+            enabled: false,
+            max_bytes: default_evidence_max_bytes(),
+            side_px: default_evidence_side_px(),
+            liveness_below: default_evidence_liveness_below(),
+            max_per_hour: default_evidence_max_per_hour(),
+        }
+    }
+}
+
+impl EvidenceConfig {
+    /// The first unusable setting when evidence is on: a TLS broker (`broker_tls`, from `[broker]
+    /// url`), then the crop's size, side and liveness bound in range. Off, nothing is checked.
+    pub fn check(&self, broker_tls: bool) -> Result<(), InvalidSetting> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if !broker_tls {
+            return Err(InvalidSetting::new(
+                "evidence.enabled",
+                "evidence crops travel only over TLS: set broker.url to mqtts://",
+            ));
+        }
+        let max = wardwatch_protocol::MAX_EVIDENCE_BYTES as u32;
+        if !(2048..=max).contains(&self.max_bytes) {
+            return Err(InvalidSetting::new(
+                "evidence.max_bytes",
+                format!("must be between 2048 and {max}"),
+            ));
+        }
+        if !(32..=256).contains(&self.side_px) {
+            return Err(InvalidSetting::new(
+                "evidence.side_px",
+                "must be between 32 and 256",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.liveness_below) {
+            return Err(InvalidSetting::new(
+                "evidence.liveness_below",
+                "must be a probability between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tracking::vote::Verdict;
+
+    #[test]
+    fn evidence_is_checked_only_when_on_and_needs_tls_first() {
+        EvidenceConfig::default().check(false).unwrap();
+        let on = EvidenceConfig {
+            enabled: true,
+            ..EvidenceConfig::default()
+        };
+        on.check(true).unwrap();
+        assert_eq!(on.check(false).unwrap_err().key, "evidence.enabled");
+        let too_large = EvidenceConfig {
+            max_bytes: 64 * 1024,
+            ..on.clone()
+        };
+        let err = too_large.check(true).unwrap_err();
+        assert_eq!(err.key, "evidence.max_bytes");
+        assert_eq!(err.why, "must be between 2048 and 40960");
+        let tiny = EvidenceConfig { side_px: 8, ..on };
+        assert_eq!(tiny.check(true).unwrap_err().key, "evidence.side_px");
+    }
 
     fn noisy_frame(width: usize, height: usize) -> Vec<u8> {
         let mut state = 12345u32;

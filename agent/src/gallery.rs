@@ -8,6 +8,7 @@
 //! file (`[recognition] gallery`) serves until the first signed one arrives.
 
 use crate::vision::matcher::Gallery;
+use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use wardwatch_protocol::{GalleryError, InstitutionCode, PublicKey, SignedGallery, Timestamp};
@@ -239,6 +240,17 @@ fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         dir.sync_all()?;
     }
     Ok(())
+}
+
+/// `[gallery]`: the bureau's signed gallery.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GalleryConfig {
+    /// The bureau's public key (64 hex digits, `wardwatch-collector bureau-key show`): only galleries
+    /// it signed are taken. Without it, galleries from the collector are refused and the local
+    /// `[recognition] gallery` file serves.
+    #[serde(default)]
+    pub bureau_public_key: Option<PublicKey>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! looked at per second and the face work per frame since the last heartbeat.
 
 use crate::cameras::stats::CameraCounters;
+use crate::setting::InvalidSetting;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use wardwatch_protocol::{CameraHealth, CameraId, Health};
@@ -80,6 +82,40 @@ impl Heartbeat {
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+/// `[health]`: heartbeats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Seconds between heartbeats (the first is sent at start).
+    #[serde(default = "default_health_interval_secs")]
+    pub interval_secs: u64,
+}
+
+fn default_health_interval_secs() -> u64 {
+    60
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            interval_secs: default_health_interval_secs(),
+        }
+    }
+}
+
+impl HealthConfig {
+    /// The first unusable setting: heartbeats at least a second apart.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        if self.interval_secs == 0 {
+            return Err(InvalidSetting::new(
+                "health.interval_secs",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,9 @@
 //! | spool | [`spool`] | keeps sealed events on disk (fsynced) until the collector acknowledges them |
 //! | publish | [`publish`] | sends spooled events over MQTT, retires acknowledged ones, re-sends the rest |
 //!
-//! Around the stages: [`config`] (the TOML file), [`device_key`] (the Ed25519 key), [`pipeline`] (the
+//! Around the stages: [`config`] (the TOML file: loading, paths and the order of the checks; each
+//! section's type and check live beside the stage that uses it, and say what is wrong with an
+//! [`setting::InvalidSetting`]), [`device_key`] (the Ed25519 key), [`pipeline`] (the
 //! producing half, cameras or replay → presence → spool, on one blocking thread), [`run`] (wires the
 //! pipeline to the publisher), [`cli`] (the `wardwatch-agent` commands), and [`clip`] (a synthetic ward
 //! recording with ground truth, for tests and the demo).
@@ -35,6 +37,7 @@ pub mod presence;
 pub mod publish;
 pub mod run;
 pub mod seal;
+pub mod setting;
 pub mod sighting;
 pub mod sources;
 pub mod spool;

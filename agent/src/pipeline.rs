@@ -8,11 +8,12 @@
 
 use crate::cameras::{self, CamerasError, Observation};
 use crate::clock::ClockWatch;
-use crate::config::{AgentConfig, SourceConfig};
+use crate::config::AgentConfig;
 use crate::gallery::SharedGallery;
 use crate::heartbeat::Heartbeat;
 use crate::presence::PresenceTracker;
 use crate::seal::Sealer;
+use crate::sources::config::SourceConfig;
 use crate::sources::replay::{ReplayCursor, ReplayError, ReplaySource};
 use crate::spool::{Spool, SpoolError};
 use serde::{Deserialize, Serialize};

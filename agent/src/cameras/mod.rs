@@ -3,12 +3,14 @@
 //! stage. A frame travels: [`crate::sources`] → [`worker`] (tamper checks, detection, tracking,
 //! recognition of a few frames per track, liveness, gallery) → [`Observation`]s on a bounded channel.
 
+pub mod config;
 pub mod stats;
 pub mod worker;
 
-use crate::config::{AgentConfig, CameraSource};
+use crate::config::AgentConfig;
 pub use crate::gallery::SharedGallery;
 use crate::sighting::Sighting;
+use crate::sources::config::CameraSource;
 use crate::sources::folder::FolderSource;
 use crate::sources::rtsp::RtspSource;
 use crate::sources::{FrameSource, SourceError};

@@ -8,9 +8,9 @@
 //! the camera is reported offline.
 
 use super::Observation;
+use super::config::{CameraConfig, Roi};
 use super::stats::StatsBoard;
-use crate::config::{CameraConfig, EvidenceConfig, RecognitionConfig};
-use crate::evidence::EvidenceKeeper;
+use crate::evidence::{EvidenceConfig, EvidenceKeeper};
 use crate::gallery::SharedGallery;
 use crate::sources::{Frame, FrameSource, SourceError};
 use crate::tamper::measure::Measurer;
@@ -18,6 +18,7 @@ use crate::tamper::{CameraWatch, TamperConfig};
 use crate::tracking::vote::Recognition;
 use crate::tracking::{FaceTracker, TrackerConfig};
 use crate::vision::align::RgbView;
+use crate::vision::config::RecognitionConfig;
 use crate::vision::engine::FaceEngine;
 use crate::vision::liveness::LivenessModel;
 use crate::vision::manifest::Manifest;
@@ -316,7 +317,7 @@ fn unknown_summaries(ended: Vec<crate::tracking::EndedTrack>) -> Vec<Observation
 }
 
 /// The region of interest of `frame`, clipped to the frame, copied into `buffer`.
-fn crop<'a>(frame: &Frame, roi: crate::config::Roi, buffer: &'a mut Vec<u8>) -> RgbView<'a> {
+fn crop<'a>(frame: &Frame, roi: Roi, buffer: &'a mut Vec<u8>) -> RgbView<'a> {
     let x0 = (roi.x as usize).min(frame.width);
     let y0 = (roi.y as usize).min(frame.height);
     let w = (roi.width as usize).min(frame.width - x0);

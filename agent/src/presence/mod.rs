@@ -8,10 +8,11 @@
 //! however fast it runs. The tracker's state is serialisable and is committed with the spool, so a
 //! restarted agent continues its open intervals instead of splitting them.
 
+pub mod config;
 pub mod median;
 
-use crate::config::PresenceConfig;
 use crate::sighting::Sighting;
+pub use config::PresenceConfig;
 use median::Histogram;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

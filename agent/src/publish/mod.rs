@@ -13,6 +13,7 @@
 //! - The bureau's signed gallery arrives retained on `…/gallery` and is handed, unverified, to
 //!   [`crate::gallery`].
 
+pub mod config;
 pub mod connection;
 
 use crate::spool::{Spool, SpoolError};

@@ -38,13 +38,13 @@
 
 use super::frame::{Frame, FrameSource, SourceError};
 use super::latest::{Latest, LiveFeed};
-use crate::config::RtspTransport;
 use futures_util::StreamExt;
 use openh264::formats::YUVSource;
 use retina::client::{
     Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, Transport,
 };
 use retina::codec::{CodecItem, FrameFormat};
+use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use url::Url;
@@ -56,6 +56,17 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// A frame arriving this much later than its RTP-derived stamp re-anchors the clock.
 pub const MAX_LAG_MS: i64 = 2_000;
+
+/// How an RTSP camera's RTP packets travel (a camera source's `transport`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    /// Interleaved on the RTSP TCP connection: no packet loss, passes NAT and firewalls.
+    #[default]
+    Tcp,
+    /// Separate UDP ports: lower latency on a clean LAN, frames lost with packets.
+    Udp,
+}
 
 /// Where and how to reach an RTSP camera: the URL without credentials, the credentials apart.
 #[derive(Clone)]

@@ -13,9 +13,9 @@
 //! A device given as a path (`/dev/video2`, or better a stable `/dev/v4l/by-id/…` link, since V4L2
 //! indexes can change across reboots and hubs) is resolved to its index when the camera is opened.
 
+use super::config::UsbDevice;
 use super::frame::{Frame, FrameSource, SourceError};
 use super::latest::{Latest, LiveFeed};
-use crate::config::UsbDevice;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
     Resolution,

@@ -21,12 +21,14 @@
 //! | [`image_io`] | still images (JPEG, PNG, PGM) → RGB frames with bounded memory |
 //! | [`gallery_file`] | a gallery from `enroll-embed`'s JSON Lines, for `identify --gallery` |
 //! | [`engine`] | detect → landmarks → align → embed, for still images (`verify`, `enroll-embed`) |
+//! | [`config`] | the agent configuration's `[recognition]` section: detector, models, thresholds, and its checks |
 //!
 //! Tracks over video and the camera runtime come with the agent-runtime issue (see `models/manifest.toml`);
 //! their output is [`crate::sighting::Sighting`].
 
 pub mod align;
 pub mod boxes;
+pub mod config;
 pub mod detector;
 pub mod engine;
 pub mod gallery_file;
