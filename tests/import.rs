@@ -345,3 +345,268 @@ fn the_import_command_reports_and_exits_non_zero_on_refused_rows() {
     );
     assert!(stdout.contains("2 already imported, 1 refused"), "{stdout}");
 }
+
+// ---- Fee lines with their own institution and refund links (原费用流水号) ----
+
+/// A GB18030 fee-line export with Chinese headers, its own institution per line and refund links:
+/// FD3 refunds half of FD1 (linked); FD4 names FD9, which comes 2,100 lines later (linked once the
+/// file is stored); FD5 names a line nowhere (stored, counted); FD6 has no link (counted; matched by
+/// the netting); FD7 names P2's refund… of P1's line FD2 (refused); FD8 is a billed line with a link
+/// (stored, counted, the link ignored); FD10's institution code is malformed (refused); FD11 has no
+/// institution (counted).
+fn fee_lines_with_links() -> String {
+    const P1: &str = "43060000000000000001";
+    const P2: &str = "43060000000000000002";
+    const H: &str = "H43060200175";
+    let line = |sn: &str, psn: &str, at: &str, cnt: i32, code: &str, link: &str| {
+        format!(
+            "{sn},M-{psn},{psn},{at},004300000010000-430000001,康复训练,{cnt},60,{}.00,{code},{link}\n",
+            cnt * 60
+        )
+    };
+    let mut text = String::from(
+        "费用明细流水号,就诊ID,人员编号,费用发生时间,医保目录编码,医保目录名称,数量,单价,明细项目费用总额,定点医药机构编号,原费用流水号\n",
+    );
+    text += &line("FD1", P1, "2026-11-02 08:00:00", 2, H, "");
+    text += &line("FD2", P1, "2026-11-02 14:00:00", 1, H, "");
+    text += &line("FD3", P1, "2026-11-02 16:00:00", -1, H, "FD1");
+    text += &line("FD4", P1, "2026-11-03 16:00:00", -1, H, "FD9");
+    text += &line("FD5", P1, "2026-11-03 17:00:00", -1, H, "FD0999");
+    text += &line("FD6", P1, "2026-11-02 18:00:00", -1, H, "");
+    text += &line("FD7", P2, "2026-11-02 18:00:00", -1, H, "FD2");
+    text += &line("FD8", P1, "2026-11-03 08:00:00", 1, H, "FD1");
+    for i in 0..2100 {
+        text += &line(
+            &format!("FILL{i:04}"),
+            "43060000000000000003",
+            "2026-11-04 08:00:00",
+            1,
+            H,
+            "",
+        );
+    }
+    text += &line("FD9", P1, "2026-11-03 09:00:00", 1, H, "");
+    text += &line("FD10", P1, "2026-11-03 10:00:00", 1, "H43-06", "");
+    text += &line("FD11", P1, "2026-11-03 11:00:00", 1, "", "");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fee_lines_carry_their_institution_and_refunds_their_links() {
+    use wardwatch_collector::settlement::import::FeeLineReport;
+    use wardwatch_collector::settlement::refunds::{ClaimLine, RefundMatch, Unmatched, net_claims};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = fee_lines_with_links();
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(&text);
+    assert!(!unmappable);
+    let file = write(dir.path(), "fee-lines-2026-11.csv", &bytes);
+    // The same FD1 and FD2 as an older export gave them: no institution, no link column.
+    let older = write(
+        dir.path(),
+        "fee-lines-old.csv",
+        "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,hilist_name,cnt,pric,det_item_fee_sumamt\n\
+         FD1,M-43060000000000000001,43060000000000000001,2026-11-02 08:00:00,004300000010000-430000001,康复训练,2,60,120.00\n\
+         FD2,M-43060000000000000001,43060000000000000001,2026-11-02 14:00:00,004300000010000-430000001,康复训练,1,60,60.00\n"
+            .as_bytes(),
+    );
+    for db in databases(dir.path()).await {
+        let store = db.open().await;
+
+        let old = import(&store, &older).await.expect("older export");
+        assert_eq!((old.rows_new, old.rows_bad), (2, 0), "{old:?}");
+        assert_eq!(old.fee_lines.without_institution, 2);
+        assert_eq!(
+            old.fee_lines.absent_columns,
+            [
+                "fixmedins_code (定点医药机构编号)",
+                "init_feedetl_sn (原费用流水号)"
+            ]
+        );
+        let warnings = old.warnings();
+        assert!(
+            warnings[0].contains("no fixmedins_code (定点医药机构编号) column")
+                && warnings[1].starts_with("2 fee line(s) without their own fixmedins_code"),
+            "{warnings:#?}"
+        );
+
+        let report = import(&store, &file).await.expect("import");
+        assert!(report.format.contains("gb18030"), "{}", report.format);
+        assert_eq!(report.rows_read, 2111);
+        assert_eq!(
+            (report.rows_new, report.rows_existing, report.rows_bad),
+            (2107, 2, 2),
+            "FD1 and FD2 were stored by the older export: {:?}",
+            report.problems
+        );
+        let expected = FeeLineReport {
+            absent_columns: vec![],
+            without_institution: 1,
+            refunds: 4,
+            refunds_linked: 2,
+            refunds_unlinked: 1,
+            refunds_dangling: 1,
+            refunds_refused: 1,
+            links_on_billed_lines: 1,
+            completed: 2,
+        };
+        assert_eq!(report.fee_lines, expected);
+        let problems: Vec<String> = report
+            .problems
+            .iter()
+            .map(|p| format!("row {} {}: {}", p.row, p.column, p.reason))
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(
+            problems[0]
+                .starts_with("row 8 init_feedetl_sn (原费用流水号): refund FD7 is not stored")
+                && problems[0].contains("of patient 43060000000000000001"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].starts_with("row 2111 fixmedins_code (定点医药机构编号)"),
+            "{problems:#?}"
+        );
+        assert_eq!(report.warnings().len(), 4, "{:#?}", report.warnings());
+        let summary = report.fee_line_summary().expect("a fee-line file");
+        assert!(
+            summary.starts_with(
+                "fee lines: 2108 with their own institution, 1 without; refunds: 4 kept (2 linked"
+            ),
+            "{summary}"
+        );
+
+        // Stored: the new columns, FD1 completed, FD7 and FD10 not stored.
+        let stored: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT feedetl_sn, fixmedins_code, init_feedetl_sn FROM fee_lines \
+             WHERE feedetl_sn LIKE 'FD%' ORDER BY feedetl_sn",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("stored");
+        let h = || Some("H43060200175".to_owned());
+        let link = |sn: &str| Some(sn.to_owned());
+        assert_eq!(
+            stored,
+            [
+                ("FD1".into(), h(), None),
+                ("FD11".into(), None, None),
+                ("FD2".into(), h(), None),
+                ("FD3".into(), h(), link("FD1")),
+                ("FD4".into(), h(), link("FD9")),
+                ("FD5".into(), h(), link("FD0999")),
+                ("FD6".into(), h(), None),
+                ("FD8".into(), h(), link("FD1")),
+                ("FD9".into(), h(), None),
+            ]
+        );
+        let kept: String =
+            sqlx::query_scalar("SELECT fee_line_checks FROM imports ORDER BY id DESC LIMIT 1")
+                .fetch_one(store.pool())
+                .await
+                .expect("import row");
+        assert!(kept.contains("\"refunds_linked\":2"), "{kept}");
+
+        // What the rules will judge: P1's lines netted.
+        let rows = sqlx::query(
+            "SELECT feedetl_sn, psn_no, hilist_code, fixmedins_code, fee_ocur_time_ms, cnt, \
+             det_item_fee_sumamt_fen, init_feedetl_sn FROM fee_lines \
+             WHERE psn_no = '43060000000000000001' ORDER BY fee_ocur_time_ms, feedetl_sn",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("lines");
+        let lines: Vec<ClaimLine> = rows
+            .iter()
+            .map(|r| ClaimLine {
+                feedetl_sn: r.get(0),
+                psn_no: r.get(1),
+                hilist_code: r.get(2),
+                fixmedins_code: r.get(3),
+                at_ms: r.get(4),
+                cnt: r.get(5),
+                amount_fen: r.get(6),
+                init_feedetl_sn: r.get(7),
+            })
+            .collect();
+        let net = net_claims(&lines, chrono_tz::Asia::Shanghai);
+        let claims: Vec<(&str, f64, i64)> = net
+            .claims
+            .iter()
+            .map(|c| (c.line.feedetl_sn.as_str(), c.net_cnt, c.net_fen))
+            .collect();
+        assert_eq!(
+            claims,
+            [
+                ("FD1", 1.0, 6_000),
+                ("FD8", 1.0, 6_000),
+                ("FD11", 1.0, 6_000)
+            ]
+        );
+        assert_eq!(net.fully_refunded, ["FD2", "FD9"]);
+        let how: Vec<(&str, &str, RefundMatch)> = net
+            .applied
+            .iter()
+            .map(|a| (a.refund.as_str(), a.original.as_str(), a.how))
+            .collect();
+        assert_eq!(
+            how,
+            [
+                ("FD3", "FD1", RefundMatch::Linked),
+                ("FD4", "FD9", RefundMatch::Linked),
+                ("FD6", "FD2", RefundMatch::MatchedSameDay)
+            ]
+        );
+        assert!(matches!(
+            &net.unmatched[..],
+            [u] if u.refund == "FD5" && matches!(&u.reason, Unmatched::LinkedLineNotGiven { named } if named == "FD0999")
+        ));
+        assert_eq!(net.links_on_billed_lines, ["FD8"]);
+
+        // Again: nothing changes, and the counts are the file's.
+        let again = import(&store, &file).await.expect("re-import");
+        assert_eq!(
+            (again.rows_new, again.rows_existing, again.rows_bad),
+            (0, 2109, 2)
+        );
+        assert_eq!(
+            again.fee_lines,
+            FeeLineReport {
+                completed: 0,
+                ..expected
+            }
+        );
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[test]
+fn the_import_command_warns_in_numbers_about_fee_lines_without_institution_or_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(
+        dir.path(),
+        "fees.csv",
+        "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n\
+         F1,M1,43060000000000000001,2026-11-02 08:00:00,C1,1,410,410\n\
+         F2,M1,43060000000000000001,2026-11-02 09:00:00,C1,-1,410,-410\n"
+            .as_bytes(),
+    );
+    let data = dir.path().join("data").display().to_string();
+    let out = std::process::Command::new(bin())
+        .args(["collector", "import", "settlements", "--data-dir", &data])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "nothing was refused: {out:?}");
+    for needle in [
+        "fee lines: 0 with their own institution, 2 without; refunds: 1 kept (0 linked, 1 without a link",
+        "3 WARNING(S):",
+        "WARNING: the file has no fixmedins_code (定点医药机构编号) column and no init_feedetl_sn (原费用流水号) column",
+        "WARNING: 2 fee line(s) without their own fixmedins_code",
+        "WARNING: 1 refund(s) without init_feedetl_sn",
+    ] {
+        assert!(stdout.contains(needle), "no {needle:?} in {stdout}");
+    }
+}

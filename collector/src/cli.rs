@@ -1360,6 +1360,17 @@ fn print_report(report: &ImportReport, elapsed: std::time::Duration) {
     if !report.ignored_columns.is_empty() {
         println!("  ignored columns: {}", report.ignored_columns.join(", "));
     }
+    // Fee lines: institutions and refunds, in numbers; what the import could use only in part, loudly.
+    if let Some(summary) = report.fee_line_summary() {
+        println!("  {summary}");
+    }
+    let warnings = report.warnings();
+    if !warnings.is_empty() {
+        println!("  {} WARNING(S):", warnings.len());
+        for warning in &warnings {
+            println!("  WARNING: {warning}");
+        }
+    }
     for problem in report.problems.iter().take(200) {
         println!(
             "  row {}, column {}: {}",

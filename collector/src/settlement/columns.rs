@@ -31,6 +31,7 @@ pub enum Field {
     Pric,
     DetItemFeeSumamt,
     BilgDeptCodg,
+    InitFeedetlSn,
 }
 
 /// (field, platform name, Chinese headers accepted for it).
@@ -108,6 +109,17 @@ const NAMES: &[(Field, &str, &[&str])] = &[
         &["明细项目费用总额", "金额"],
     ),
     (Field::BilgDeptCodg, "bilg_dept_codg", &["开单科室编码"]),
+    (
+        Field::InitFeedetlSn,
+        "init_feedetl_sn",
+        &[
+            "原费用流水号",
+            "原费用明细流水号",
+            "原明细流水号",
+            "被冲销流水号",
+            "被冲销明细流水号",
+        ],
+    ),
 ];
 
 impl Field {
@@ -148,7 +160,8 @@ impl fmt::Display for Field {
 }
 
 /// What a file holds, decided from its columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FileKind {
     /// One row per settlement (结算), optionally with the inpatient stay's fields.
     Settlements,
@@ -182,6 +195,15 @@ impl FileKind {
         }
     }
 
+    /// Columns a file of this kind should have: without them it still imports, with a counted
+    /// warning in the report (fee lines: their own institution, and the line a refund refunds).
+    pub fn recommended(self) -> &'static [Field] {
+        match self {
+            FileKind::Settlements => &[],
+            FileKind::FeeLines => &[Field::FixmedinsCode, Field::InitFeedetlSn],
+        }
+    }
+
     /// `settlements` or `fee_lines`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -200,6 +222,8 @@ pub struct HeaderMap {
     pub columns: HashMap<Field, usize>,
     /// Headers that name no known field (ignored, reported once).
     pub ignored: Vec<String>,
+    /// Recommended columns of the kind ([`FileKind::recommended`]) that the file lacks.
+    pub absent: Vec<Field>,
 }
 
 /// The header row does not describe a settlement or fee-line export.
@@ -278,10 +302,17 @@ impl HeaderMap {
                 missing: missing.join(", "),
             });
         }
+        let absent = kind
+            .recommended()
+            .iter()
+            .filter(|f| !columns.contains_key(f))
+            .copied()
+            .collect();
         Ok(HeaderMap {
             kind,
             columns,
             ignored,
+            absent,
         })
     }
 }
@@ -319,6 +350,44 @@ mod tests {
         assert_eq!(english.kind, FileKind::FeeLines);
         assert_eq!(english.columns, chinese.columns);
         assert_eq!(chinese.ignored, ["备注"]);
+        assert_eq!(chinese.absent, [Field::FixmedinsCode, Field::InitFeedetlSn]);
+    }
+
+    #[test]
+    fn a_fee_line_carries_its_institution_and_the_line_it_refunds() {
+        for (code, link) in [
+            ("fixmedins_code", "init_feedetl_sn"),
+            ("定点医药机构编号", "原费用流水号"),
+            ("定点机构编码", "原明细流水号"),
+            ("医药机构编码", "被冲销流水号"),
+        ] {
+            // The required columns by their Chinese headers, then the two.
+            let mut headers: Vec<&str> = FileKind::FeeLines
+                .required()
+                .iter()
+                .map(|f| f.chinese())
+                .collect();
+            headers.extend([code, link]);
+            let header = HeaderMap::from_headers(&headers).unwrap();
+            assert_eq!(header.kind, FileKind::FeeLines);
+            assert_eq!(
+                header.columns.get(&Field::FixmedinsCode),
+                Some(&8),
+                "{code}"
+            );
+            assert_eq!(
+                header.columns.get(&Field::InitFeedetlSn),
+                Some(&9),
+                "{link}"
+            );
+            assert!(header.absent.is_empty() && header.ignored.is_empty());
+        }
+        // The refund's own serial number and the one it names are two fields.
+        assert_eq!(Field::from_header("明细流水号"), Some(Field::FeedetlSn));
+        assert_eq!(
+            Field::from_header("原明细流水号"),
+            Some(Field::InitFeedetlSn)
+        );
     }
 
     #[test]

@@ -1,15 +1,27 @@
 //! Importing one file into the store: rows are parsed, bad ones are reported (row, column, reason) and
 //! good ones kept; inserts are idempotent on `setl_id` / `feedetl_sn`, so re-importing a file changes
-//! nothing, and a key that comes back with different values is reported, never overwritten.
+//! nothing, and a key that comes back with different values is reported, never overwritten (a fee line
+//! stored before its `fixmedins_code` / `init_feedetl_sn` were read is completed by a re-import that
+//! has them, its other values being equal).
+//!
+//! Fee-line files are also checked for what the rules need ([`FeeLineReport`], counted): lines without
+//! their own institution, and refunds against the lines they name. A refund whose `init_feedetl_sn`
+//! names a stored line (or one of the same file) of another patient, item or institution, or a line that
+//! bills nothing, is refused as a row problem; one naming no line anywhere is stored and counted. A
+//! refund that names a line further on in the file waits (up to [`MAX_DEFERRED_REFUNDS`]) until the
+//! file's other rows are stored.
 
-use super::columns::FileKind;
-use super::record::Record;
+use super::columns::{Field, FileKind};
+use super::record::{FeeLine, Record};
+use super::refunds::{ClaimLine, check_link};
 pub use super::rows::RowProblem;
 use super::rows::{ParsedRow, parse_table_row};
 use super::source::{ReadError, ReadOptions, open};
 use crate::store::{Store, StoreError, now_ms};
 use chrono_tz::Tz;
+use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +29,9 @@ use std::path::{Path, PathBuf};
 const BATCH_ROWS: usize = 2000;
 /// Problems kept in the report and in `import_errors` per file.
 const MAX_PROBLEMS_KEPT: usize = 10_000;
+/// Refunds naming a line not stored yet that wait for the rest of their file (beyond that they are
+/// stored at once, counted as naming no stored line).
+pub const MAX_DEFERRED_REFUNDS: usize = 50_000;
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -36,8 +51,36 @@ impl Default for ImportOptions {
     }
 }
 
+/// What a fee-line file holds for the rules, counted over its good lines (new or already stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FeeLineReport {
+    /// Columns a fee-line file should have and this one lacks (`fixmedins_code (定点医药机构编号)`, …).
+    pub absent_columns: Vec<String>,
+    /// Lines without their own institution (the column absent or the cell empty): their institution
+    /// comes from the settlement of the same `mdtrt_id`.
+    pub without_institution: u64,
+    /// Refund lines kept (negative `cnt`).
+    pub refunds: u64,
+    /// Refunds whose `init_feedetl_sn` names a line (stored, or in the same file) of the same patient,
+    /// item and institution.
+    pub refunds_linked: u64,
+    /// Refunds without an `init_feedetl_sn`: the rules match them to a line.
+    pub refunds_unlinked: u64,
+    /// Refunds whose `init_feedetl_sn` names no stored line: stored, but they refund nothing until
+    /// that line is imported.
+    pub refunds_dangling: u64,
+    /// Refunds refused because the line they name is another patient's, item's or institution's, or
+    /// bills nothing (each a row problem).
+    pub refunds_refused: u64,
+    /// Billed lines (non-negative `cnt`) carrying an `init_feedetl_sn`: stored and claimed as billed,
+    /// the link ignored.
+    pub links_on_billed_lines: u64,
+    /// Lines stored before their `fixmedins_code` / `init_feedetl_sn` were read, completed now.
+    pub completed: u64,
+}
+
 /// What importing one file did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
     /// The file.
     pub file: PathBuf,
@@ -57,6 +100,78 @@ pub struct ImportReport {
     pub problems: Vec<RowProblem>,
     /// Header columns that were not recognised (ignored).
     pub ignored_columns: Vec<String>,
+    /// Fee-line files: institutions and refunds (all zero for settlement files).
+    pub fee_lines: FeeLineReport,
+}
+
+impl ImportReport {
+    /// For a fee-line file, one line of counts: lines with and without their own institution, and
+    /// what became of the refunds (`None` for settlements).
+    pub fn fee_line_summary(&self) -> Option<String> {
+        if self.kind != FileKind::FeeLines {
+            return None;
+        }
+        let f = &self.fee_lines;
+        let kept = self.rows_new + self.rows_existing;
+        Some(format!(
+            "fee lines: {} with their own institution, {} without; refunds: {} kept ({} linked, {} \
+             without a link, {} naming no stored line), {} refused; {} billed line(s) with a link; {} \
+             stored line(s) completed",
+            kept.saturating_sub(f.without_institution),
+            f.without_institution,
+            f.refunds,
+            f.refunds_linked,
+            f.refunds_unlinked,
+            f.refunds_dangling,
+            f.refunds_refused,
+            f.links_on_billed_lines,
+            f.completed,
+        ))
+    }
+
+    /// What the import could use only in part, one sentence each with its count: printed loudly by
+    /// `import settlements`. Refused rows are [`ImportReport::problems`] instead.
+    pub fn warnings(&self) -> Vec<String> {
+        let f = &self.fee_lines;
+        let mut out = Vec::new();
+        if !f.absent_columns.is_empty() {
+            let absent: Vec<String> = f
+                .absent_columns
+                .iter()
+                .map(|c| format!("no {c} column"))
+                .collect();
+            out.push(format!("the file has {}", absent.join(" and ")));
+        }
+        if f.without_institution > 0 {
+            out.push(format!(
+                "{} fee line(s) without their own fixmedins_code (定点医药机构编号): their institution \
+                 comes from the settlement of the same mdtrt_id, where there is one",
+                f.without_institution
+            ));
+        }
+        if f.refunds_unlinked > 0 {
+            out.push(format!(
+                "{} refund(s) without init_feedetl_sn (原费用流水号): the rules match them to a line \
+                 instead of following a link",
+                f.refunds_unlinked
+            ));
+        }
+        if f.refunds_dangling > 0 {
+            out.push(format!(
+                "{} refund(s) name a line that is not stored (import the file that holds it): stored, \
+                 but they refund nothing until then",
+                f.refunds_dangling
+            ));
+        }
+        if f.links_on_billed_lines > 0 {
+            out.push(format!(
+                "{} billed line(s) (cnt ≥ 0) carry an init_feedetl_sn: stored and judged as billed, \
+                 the link ignored",
+                f.links_on_billed_lines
+            ));
+        }
+        out
+    }
 }
 
 /// A file could not be imported at all.
@@ -129,9 +244,14 @@ impl Store {
             rows_bad: 0,
             problems: Vec::new(),
             ignored_columns: table.header.ignored.clone(),
+            fee_lines: FeeLineReport {
+                absent_columns: table.header.absent.iter().map(Field::to_string).collect(),
+                ..FeeLineReport::default()
+            },
         };
         let header = table.header;
         let mut batch: Vec<(u64, Record)> = Vec::with_capacity(BATCH_ROWS);
+        let mut deferred: Vec<(u64, Record)> = Vec::new();
         let mut problems: Vec<RowProblem> = Vec::new();
         for row in table.rows {
             match parse_table_row(&header, row, options.zone) {
@@ -149,13 +269,33 @@ impl Store {
             // Problems are flushed with each batch, and on their own when bad rows pile up, so
             // memory stays bounded whatever the file holds.
             if batch.len() >= BATCH_ROWS || problems.len() >= BATCH_ROWS {
-                self.store_batch(import_id, &mut batch, &mut report, &mut problems)
-                    .await?;
+                let rows = std::mem::take(&mut batch);
+                self.store_batch(
+                    import_id,
+                    rows,
+                    &mut report,
+                    &mut problems,
+                    Some(&mut deferred),
+                )
+                .await?;
                 progress(report.rows_read);
             }
         }
-        self.store_batch(import_id, &mut batch, &mut report, &mut problems)
-            .await?;
+        self.store_batch(
+            import_id,
+            batch,
+            &mut report,
+            &mut problems,
+            Some(&mut deferred),
+        )
+        .await?;
+        // Refunds that named a line not stored yet: the rest of the file is stored now.
+        while !deferred.is_empty() {
+            let rows: Vec<(u64, Record)> =
+                deferred.drain(..deferred.len().min(BATCH_ROWS)).collect();
+            self.store_batch(import_id, rows, &mut report, &mut problems, None)
+                .await?;
+        }
         progress(report.rows_read);
         let mut tx = self.pool().begin().await?;
         flush_problems(&mut tx, import_id, &mut problems, &mut report).await?;
@@ -171,20 +311,31 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
+        if kind == FileKind::FeeLines {
+            sqlx::query("UPDATE imports SET fee_line_checks = $2 WHERE id = $1")
+                .bind(import_id)
+                .bind(serde_json::to_string(&report.fee_lines).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(report)
     }
 
+    /// Stores a batch of good rows in one transaction. Fee lines are checked first
+    /// ([`check_fee_lines`]); refunds naming a line not stored yet go to `deferred` when given.
     async fn store_batch(
         &self,
         import_id: i64,
-        batch: &mut Vec<(u64, Record)>,
+        batch: Vec<(u64, Record)>,
         report: &mut ImportReport,
         problems: &mut Vec<RowProblem>,
+        deferred: Option<&mut Vec<(u64, Record)>>,
     ) -> Result<(), ImportError> {
         let mut tx = self.pool().begin().await?;
+        let batch = check_fee_lines(&mut tx, batch, report, problems, deferred).await?;
         let rows: Vec<(u64, Record, String)> = batch
-            .drain(..)
+            .into_iter()
             .map(|(row_no, record)| {
                 let digest = record.digest();
                 (row_no, record, digest)
@@ -204,7 +355,7 @@ impl Store {
     }
 }
 
-/// Rows per multi-row INSERT (18 columns × 100 stays far below both backends' parameter limits).
+/// Rows per multi-row INSERT (at most 18 columns × 100 stays far below both backends' parameter limits).
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// Some rows of `chunk` were not inserted: tells, from what is stored under each key, which rows were
@@ -249,6 +400,11 @@ async fn classify_conflicts(
             report.rows_new += 1;
         } else if sha == digest {
             report.rows_existing += 1;
+        } else if let Record::FeeLine(line) = record
+            && complete_stored_line(tx, line, sha, digest).await?
+        {
+            report.rows_existing += 1;
+            report.fee_lines.completed += 1;
         } else {
             report.rows_bad += 1;
             problems.push(RowProblem {
@@ -263,6 +419,160 @@ async fn classify_conflicts(
         }
     }
     Ok(())
+}
+
+/// A fee line stored before its `fixmedins_code` / `init_feedetl_sn` were read (its stored digest is
+/// that of `line` without them) gets them now; true when it was such a line.
+async fn complete_stored_line(
+    tx: &mut Transaction<'static, Any>,
+    line: &FeeLine,
+    stored_sha: &str,
+    digest: &str,
+) -> Result<bool, ImportError> {
+    if line.fixmedins_code.is_none() && line.init_feedetl_sn.is_none() {
+        return Ok(false);
+    }
+    let before = FeeLine {
+        fixmedins_code: None,
+        init_feedetl_sn: None,
+        ..line.clone()
+    };
+    if Record::FeeLine(before).digest() != stored_sha {
+        return Ok(false);
+    }
+    let updated = sqlx::query(
+        "UPDATE fee_lines SET fixmedins_code = $2, init_feedetl_sn = $3, row_sha = $4 \
+         WHERE feedetl_sn = $1 AND row_sha = $5 AND fixmedins_code IS NULL AND init_feedetl_sn IS NULL",
+    )
+    .bind(line.feedetl_sn.clone())
+    .bind(line.fixmedins_code.clone())
+    .bind(line.init_feedetl_sn.clone())
+    .bind(digest.to_owned())
+    .bind(stored_sha.to_owned())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// Stored lines by `feedetl_sn` (as the netting sees them), for the keys asked.
+async fn stored_lines(
+    tx: &mut Transaction<'static, Any>,
+    keys: &[String],
+) -> Result<HashMap<String, ClaimLine>, ImportError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT feedetl_sn, psn_no, hilist_code, fixmedins_code, fee_ocur_time_ms, cnt, \
+             det_item_fee_sumamt_fen, init_feedetl_sn FROM fee_lines WHERE feedetl_sn IN ({})",
+            placeholders.join(", ")
+        )));
+        for key in chunk {
+            query = query.bind(key.clone());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let line = ClaimLine {
+                feedetl_sn: row.try_get(0)?,
+                psn_no: row.try_get(1)?,
+                hilist_code: row.try_get(2)?,
+                fixmedins_code: row.try_get(3)?,
+                at_ms: row.try_get(4)?,
+                cnt: row.try_get(5)?,
+                amount_fen: row.try_get(6)?,
+                init_feedetl_sn: row.try_get(7)?,
+            };
+            found.insert(line.feedetl_sn.clone(), line);
+        }
+    }
+    Ok(found)
+}
+
+/// Checks a batch of fee lines before it is stored and counts what [`FeeLineReport`] says; returns
+/// the rows to store. A refund whose named line is in the batch or stored is checked against it
+/// ([`check_link`]) and refused when it does not fit; one whose line is nowhere yet goes to `deferred`
+/// (while there is room) or is stored as dangling. Settlement batches pass through.
+async fn check_fee_lines(
+    tx: &mut Transaction<'static, Any>,
+    batch: Vec<(u64, Record)>,
+    report: &mut ImportReport,
+    problems: &mut Vec<RowProblem>,
+    mut deferred: Option<&mut Vec<(u64, Record)>>,
+) -> Result<Vec<(u64, Record)>, ImportError> {
+    let in_batch: HashMap<String, ClaimLine> = batch
+        .iter()
+        .filter_map(|(_, record)| match record {
+            Record::FeeLine(f) => Some((f.feedetl_sn.clone(), ClaimLine::from(f))),
+            Record::Settlement(_) => None,
+        })
+        .collect();
+    if in_batch.is_empty() {
+        return Ok(batch);
+    }
+    let wanted: Vec<String> = batch
+        .iter()
+        .filter_map(|(_, record)| match record {
+            Record::FeeLine(f) if f.is_refund() => f.init_feedetl_sn.clone(),
+            _ => None,
+        })
+        .filter(|named| !in_batch.contains_key(named.as_str()))
+        .collect();
+    let stored = stored_lines(tx, &wanted).await?;
+    let mut keep = Vec::with_capacity(batch.len());
+    let mut wait = Vec::new();
+    for (row_no, record) in batch {
+        let Record::FeeLine(line) = &record else {
+            keep.push((row_no, record));
+            continue;
+        };
+        let counts = &mut report.fee_lines;
+        if line.is_refund() {
+            match &line.init_feedetl_sn {
+                None => counts.refunds_unlinked += 1,
+                Some(named) => {
+                    let original = in_batch
+                        .get(named.as_str())
+                        .or_else(|| stored.get(named.as_str()));
+                    match original {
+                        Some(original) => {
+                            if let Err(why) = check_link(&ClaimLine::from(line), original) {
+                                counts.refunds_refused += 1;
+                                report.rows_bad += 1;
+                                problems.push(RowProblem {
+                                    row: row_no,
+                                    column: Field::InitFeedetlSn.to_string(),
+                                    reason: format!(
+                                        "refund {} is not stored: {why}",
+                                        line.feedetl_sn
+                                    ),
+                                });
+                                continue;
+                            }
+                            counts.refunds_linked += 1;
+                        }
+                        None => match deferred.as_deref_mut() {
+                            Some(later) if later.len() < MAX_DEFERRED_REFUNDS => {
+                                wait.push((row_no, record));
+                                continue;
+                            }
+                            _ => counts.refunds_dangling += 1,
+                        },
+                    }
+                }
+            }
+            counts.refunds += 1;
+        } else if line.init_feedetl_sn.is_some() {
+            counts.links_on_billed_lines += 1;
+        }
+        if line.fixmedins_code.is_none() {
+            counts.without_institution += 1;
+        }
+        keep.push((row_no, record));
+    }
+    if let Some(later) = deferred {
+        later.extend(wait);
+    }
+    Ok(keep)
 }
 
 /// Moves problems into `import_errors` and the report, up to the cap.
@@ -308,8 +618,8 @@ async fn insert_chunk(
         Record::FeeLine(_) => (
             "INSERT INTO fee_lines (feedetl_sn, mdtrt_id, psn_no, fee_ocur_time_ms, hilist_code, \
              hilist_name, med_list_codg, cnt, pric, det_item_fee_sumamt_fen, bilg_dept_codg, \
-             row_sha, import_id, source_row) VALUES ",
-            14,
+             fixmedins_code, init_feedetl_sn, row_sha, import_id, source_row) VALUES ",
+            16,
             "feedetl_sn",
         ),
     };
@@ -356,7 +666,9 @@ async fn insert_chunk(
                 .bind(f.cnt)
                 .bind(f.pric)
                 .bind(f.det_item_fee_sumamt_fen)
-                .bind(f.bilg_dept_codg.clone()),
+                .bind(f.bilg_dept_codg.clone())
+                .bind(f.fixmedins_code.clone())
+                .bind(f.init_feedetl_sn.clone()),
         }
         .bind(digest.clone())
         .bind(import_id)

@@ -28,6 +28,9 @@ pub struct Settlement {
 }
 
 /// One fee line (费用明细); `cnt` is negative for refunds.
+///
+/// `fixmedins_code` and `init_feedetl_sn` came with the national export's later layout: they are left
+/// out of the record's digest when absent, so a line stored before they were read keeps its digest.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FeeLine {
     pub feedetl_sn: String,
@@ -41,6 +44,20 @@ pub struct FeeLine {
     pub pric: f64,
     pub det_item_fee_sumamt_fen: i64,
     pub bilg_dept_codg: Option<String>,
+    /// The line's own institution (定点医药机构编号), a valid [`InstitutionCode`]; `None` when the
+    /// export lacks it (the institution then comes from the settlement of the same `mdtrt_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixmedins_code: Option<String>,
+    /// For a refund (negative `cnt`): the `feedetl_sn` of the line it refunds (原费用流水号).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_feedetl_sn: Option<String>,
+}
+
+impl FeeLine {
+    /// A refund (冲销) line: negative `cnt`.
+    pub fn is_refund(&self) -> bool {
+        self.cnt < 0.0
+    }
 }
 
 /// A parsed row.
@@ -147,6 +164,22 @@ impl RowReader<'_> {
         self.optional(field, v)
     }
 
+    /// An institution code: `Ok(None)` when empty, a cell error when it is not a valid code.
+    fn institution(&mut self, field: Field, required: bool) -> Option<String> {
+        let code = if required {
+            self.text(field)?
+        } else {
+            self.opt_text(field)?
+        };
+        match code.parse::<InstitutionCode>() {
+            Ok(_) => Some(code),
+            Err(e) => {
+                self.fail(field, e.why.to_owned());
+                None
+            }
+        }
+    }
+
     fn psn_no(&mut self) -> Option<String> {
         let value = self.text(Field::PsnNo)?;
         match value.parse::<PsnNo>() {
@@ -175,15 +208,7 @@ pub fn parse_row(
             let setl_id = r.text(Field::SetlId);
             let mdtrt_id = r.text(Field::MdtrtId);
             let psn_no = r.psn_no();
-            let fixmedins_code = r.text(Field::FixmedinsCode).and_then(|code| match code
-                .parse::<InstitutionCode>(
-            ) {
-                Ok(_) => Some(code),
-                Err(e) => {
-                    r.fail(Field::FixmedinsCode, e.why.to_owned());
-                    None
-                }
-            });
+            let fixmedins_code = r.institution(Field::FixmedinsCode, true);
             let setl_time_ms = r.time(Field::SetlTime);
             let medfee = r.money(Field::MedfeeSumamt);
             let fund = r.money(Field::FundPaySumamt);
@@ -214,8 +239,16 @@ pub fn parse_row(
             Record::Settlement(settlement)
         }
         FileKind::FeeLines => {
+            let feedetl_sn = r.text(Field::FeedetlSn).unwrap_or_default();
+            let init_feedetl_sn = r.opt_text(Field::InitFeedetlSn);
+            if init_feedetl_sn.as_deref() == Some(feedetl_sn.as_str()) {
+                r.fail(
+                    Field::InitFeedetlSn,
+                    "names the line itself: a line cannot refund itself".into(),
+                );
+            }
             let fee = FeeLine {
-                feedetl_sn: r.text(Field::FeedetlSn).unwrap_or_default(),
+                feedetl_sn,
                 mdtrt_id: r.text(Field::MdtrtId).unwrap_or_default(),
                 psn_no: r.psn_no().unwrap_or_default(),
                 fee_ocur_time_ms: r.time(Field::FeeOcurTime).unwrap_or_default(),
@@ -226,6 +259,8 @@ pub fn parse_row(
                 pric: r.decimal(Field::Pric).unwrap_or_default(),
                 det_item_fee_sumamt_fen: r.money(Field::DetItemFeeSumamt).unwrap_or_default(),
                 bilg_dept_codg: r.opt_text(Field::BilgDeptCodg),
+                fixmedins_code: r.institution(Field::FixmedinsCode, false),
+                init_feedetl_sn,
             };
             Record::FeeLine(fee)
         }
@@ -304,6 +339,85 @@ mod tests {
                 Field::Cnt,
                 Field::DetItemFeeSumamt
             ]
+        );
+    }
+
+    #[test]
+    fn a_fee_line_reads_its_institution_and_the_line_it_refunds() {
+        // The required columns by their Chinese headers (in the order of the cells below), then the two.
+        let mut headers: Vec<&str> = FileKind::FeeLines
+            .required()
+            .iter()
+            .map(|f| f.chinese())
+            .collect();
+        headers.extend(["定点医药机构编号", "原费用流水号"]);
+        let header = HeaderMap::from_headers(&headers).unwrap();
+        let row =
+            |cells: [&str; 10]| -> Vec<Cell> { cells.iter().map(|s| Cell::text(s)).collect() };
+        let parse =
+            |cells: Vec<Cell>| parse_row(header.kind, &cells_by_header(&header, &cells), zone());
+        let refund = row([
+            "F2",
+            "M1",
+            "4306001",
+            "2026-11-02 09:00:00",
+            "C001",
+            "-1",
+            "410",
+            "-410",
+            "H43060200175",
+            "F1",
+        ]);
+        let Ok(Record::FeeLine(fee)) = parse(refund) else {
+            panic!()
+        };
+        assert!(fee.is_refund());
+        assert_eq!(fee.fixmedins_code.as_deref(), Some("H43060200175"));
+        assert_eq!(fee.init_feedetl_sn.as_deref(), Some("F1"));
+
+        // Empty cells: neither is required, and the digest of such a line is the one it had before
+        // the two columns were read.
+        let bare = row([
+            "F1",
+            "M1",
+            "4306001",
+            "2026-11-02 08:00:00",
+            "C001",
+            "1",
+            "410",
+            "410",
+            "",
+            "",
+        ]);
+        let record = parse(bare).unwrap();
+        let Record::FeeLine(fee) = &record else {
+            panic!()
+        };
+        assert_eq!((&fee.fixmedins_code, &fee.init_feedetl_sn), (&None, &None));
+        let json = serde_json::to_string(fee).unwrap();
+        assert!(
+            !json.contains("fixmedins_code") && !json.contains("init_feedetl_sn"),
+            "{json}"
+        );
+
+        let bad = row([
+            "F3",
+            "M1",
+            "4306001",
+            "2026-11-02 08:00:00",
+            "C001",
+            "-1",
+            "410",
+            "-410",
+            "H43-06",
+            "F3",
+        ]);
+        let errors = parse(bad).unwrap_err();
+        let fields: Vec<Field> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            [Field::InitFeedetlSn, Field::FixmedinsCode],
+            "{errors:?}"
         );
     }
 }

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use std::path::Path;
 
 /// One bad row (or cell).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RowProblem {
     /// Row number in the file.
     pub row: u64,

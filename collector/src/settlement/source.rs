@@ -354,7 +354,7 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, ReadError> {
 type JsonRow = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
 
 /// Every field, in a fixed order: JSON Lines rows are laid out in it.
-const ALL_FIELDS: [Field; 24] = [
+const ALL_FIELDS: [Field; 25] = [
     Field::SetlId,
     Field::MdtrtId,
     Field::PsnNo,
@@ -379,6 +379,7 @@ const ALL_FIELDS: [Field; 24] = [
     Field::Pric,
     Field::DetItemFeeSumamt,
     Field::BilgDeptCodg,
+    Field::InitFeedetlSn,
 ];
 
 /// A JSON value as a cell. Numbers keep their exact text: a 20-digit `psn_no` written as a JSON number
@@ -455,6 +456,7 @@ pub fn read_jsonl(input: impl Read + 'static, path: &Path) -> Result<Table, Read
             .map(|(i, f)| (*f, i))
             .collect(),
         ignored: detected.ignored,
+        absent: detected.absent,
     };
     let to_row = |map: &JsonRow| {
         let mut cells = vec![Cell::Empty; ALL_FIELDS.len()];
