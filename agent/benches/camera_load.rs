@@ -14,12 +14,12 @@ mod common;
 use common::{BenchArgs, repo_root};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use wardwatch_agent::clip::{ClipPlan, Visit, render};
 use wardwatch_agent::config::AgentConfig;
 use wardwatch_agent::pipeline::run_producer;
 use wardwatch_agent::seal::Sealer;
 use wardwatch_agent::spool::Spool;
 use wardwatch_protocol::Timestamp;
+use wardwatch_testkit::clip::{ClipPlan, Visit, render};
 
 const FPS: f64 = 5.0;
 

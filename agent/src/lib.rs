@@ -20,12 +20,11 @@
 //! section's type and check live beside the stage that uses it, and say what is wrong with an
 //! [`setting::InvalidSetting`]), [`device_key`] (the Ed25519 key), [`pipeline`] (the
 //! producing half, cameras or replay → presence → spool, on one blocking thread), [`run`] (wires the
-//! pipeline to the publisher), [`cli`] (the `wardwatch-agent` commands), and [`clip`] (a synthetic ward
-//! recording with ground truth, for tests and the demo).
+//! pipeline to the publisher) and [`cli`] (the `wardwatch-agent` commands). The synthetic ward recordings
+//! that tests, benches and the demo render live in the dev-only `wardwatch-testkit` crate.
 
 pub mod cameras;
 pub mod cli;
-pub mod clip;
 pub mod clock;
 pub mod config;
 pub mod device_key;

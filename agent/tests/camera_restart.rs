@@ -7,7 +7,6 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wardwatch_agent::clip::{ClipPlan, Visit, render};
 use wardwatch_agent::config::AgentConfig;
 use wardwatch_agent::pipeline::run_producer;
 use wardwatch_agent::seal::Sealer;
@@ -15,6 +14,7 @@ use wardwatch_agent::spool::Spool;
 use wardwatch_agent::vision::align::RgbView;
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine};
 use wardwatch_protocol::{Event, Payload, Person, Timestamp};
+use wardwatch_testkit::clip::{ClipPlan, Visit, render};
 
 const PATIENT: &str = "43060000000000000011";
 const FRAMES: usize = 30;

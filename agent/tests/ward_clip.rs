@@ -16,13 +16,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use wardwatch_agent::clip::{ClipPlan, Visit, render};
 use wardwatch_agent::config::AgentConfig;
 use wardwatch_agent::pipeline::run_producer;
 use wardwatch_agent::seal::Sealer;
 use wardwatch_agent::spool::Spool;
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine};
 use wardwatch_protocol::{Event, Payload, Person, Presence, Timestamp};
+use wardwatch_testkit::clip::{ClipPlan, Visit, render};
 
 /// The patients' insured-person numbers: seats 0, 1 and 2 are taken by patients 0, 1 and 2; patient 3
 /// never comes.

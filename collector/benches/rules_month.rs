@@ -1,5 +1,5 @@
 //! Bench: the rules' precision and recall on generated ward months with ground truth
-//! (`wardwatch_collector::simulate`: two dialysis centres, a rehabilitation and a psychiatric hospital,
+//! (`wardwatch_testkit::simulate`: two dialysis centres, a rehabilitation and a psychiatric hospital,
 //! recognition noise, visitors, camera outages, a silent ward box, and injected fraud of every kind).
 //! Each month goes through the real paths (signed events through ingest, CSV exports through the
 //! importer, the gallery import) into its own SQLite store; the rules run twice (the second run must raise
@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 use wardwatch_collector::rules::run_rules;
-use wardwatch_collector::simulate::{MonthSpec, RuleScore, generate, load, score};
 use wardwatch_collector::store::{Store, StoreLocation};
+use wardwatch_testkit::simulate::{MonthSpec, RuleScore, generate, load, score};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -15,7 +15,6 @@
 //! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |
 //! | [`gallery`] | enrolled face embeddings per institution and person |
 //! | [`gallery_publish`] | the gallery signed with the bureau's key, versioned, sent retained to each ward box |
-//! | [`simulate`] | a synthetic ward month with ground truth, for the rules bench and tests |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`institutions`] | the institutions registry: name, category and region per institution code |
 //! | [`exports`] | 扣费明细 (monthly deduction detail, XLSX/CSV) and the quarterly analysis (XLSX) |
@@ -40,6 +39,5 @@ pub mod institutions;
 pub mod knowledge;
 pub mod rules;
 pub mod settlement;
-pub mod simulate;
 pub mod store;
 pub mod users;

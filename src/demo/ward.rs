@@ -11,11 +11,11 @@
 use anyhow::Context;
 use image::RgbImage;
 use std::path::Path;
-use wardwatch_agent::clip::{ClipPlan, Visit, render};
 use wardwatch_agent::vision::align::RgbView;
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine};
 use wardwatch_agent::vision::manifest::Manifest;
 use wardwatch_protocol::Timestamp;
+use wardwatch_testkit::clip::{ClipPlan, Visit, render};
 
 const OBAMA_2012: &[u8] = include_bytes!("../../demo/faces/obama-2012.jpg");
 const OBAMA_2009: &[u8] = include_bytes!("../../demo/faces/obama-2009.jpg");

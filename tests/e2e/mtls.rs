@@ -11,9 +11,6 @@
 //! Needs `WARDWATCH_TEST_MQTT` set (the switch for tests that start their own `mosquitto`) and a
 //! `mosquitto` binary; otherwise each broker test prints `SKIPPED …` and passes.
 
-mod common;
-
-use common::*;
 use rumqttc::{AsyncClient, Event, Packet, QoS, SubscribeReasonCode};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wardwatch_link::{BrokerUrl, TlsFiles};
 use wardwatch_protocol::{InstitutionCode, Topic};
+use wardwatch_testkit::e2e::*;
 
 /// The collector name `deploy/mosquitto/wardwatch.acl` grants.
 const COLLECTOR: &str = "wardwatch-collector-1";

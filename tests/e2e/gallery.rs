@@ -4,9 +4,6 @@
 //! (not newer) sent straight to the box's topic are refused and the one in force stays; a new
 //! enrolment becomes the next version, which the box takes.
 
-mod common;
-
-use common::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,6 +11,7 @@ use wardwatch_protocol::{
     FaceEmbedding, GalleryDraft, GalleryEntry, PublicKey, SignedGallery, SigningKey, Timestamp,
     key_file,
 };
+use wardwatch_testkit::e2e::*;
 
 const DIMS: usize = 512;
 

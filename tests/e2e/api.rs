@@ -9,9 +9,6 @@
 //! for an oversize upload, 400 naming a bad parameter; one access-log row per request, refused ones
 //! included, and the log refuses UPDATE/DELETE.
 
-mod common;
-
-use common::*;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,6 +18,7 @@ use wardwatch_collector::api::{ApiState, serve};
 use wardwatch_collector::flags::store::NewFlag;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
+use wardwatch_testkit::e2e::*;
 
 const OWN: &str = "H43060200175";
 const OTHER: &str = "H43060200999";

@@ -1,11 +1,9 @@
 //! The command lines as an operator uses them: `agent check` and `agent key`, `collector devices`,
 //! `collector stats --json`, and the README's demo.
 
-mod common;
-
-use common::bin;
 use std::path::Path;
 use std::process::{Command, Output};
+use wardwatch_testkit::e2e::bin;
 
 fn run(args: &[&str]) -> Output {
     Command::new(bin())

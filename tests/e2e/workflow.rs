@@ -2,9 +2,6 @@
 //! every state reached through its legal path, every other action refused without a trace, the audit
 //! log append-only, and money never recovered twice.
 
-mod common;
-
-use common::*;
 use wardwatch_collector::flags::store::{NewFlag, TransitionError};
 use wardwatch_collector::flags::workflow::{
     Action, Actor, FlagState, Refusal, Request, Role, allowed_actions,
@@ -12,6 +9,7 @@ use wardwatch_collector::flags::workflow::{
 use wardwatch_collector::rules::RuleId;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
+use wardwatch_testkit::e2e::*;
 
 const DAY: i64 = 86_400_000;
 const T0: i64 = 1_793_000_000_000;

@@ -3,14 +3,12 @@
 //! nothing good lost; re-imports change nothing. On SQLite, and on PostgreSQL when `WARDWATCH_TEST_PG`
 //! is set.
 
-mod common;
-
-use common::*;
 use sqlx::Row;
 use std::path::{Path, PathBuf};
 use wardwatch_collector::settlement::import::{ImportError, ImportOptions, ImportReport};
 use wardwatch_collector::settlement::source::ReadError;
 use wardwatch_collector::store::Store;
+use wardwatch_testkit::e2e::*;
 
 async fn databases(dir: &Path) -> Vec<Database> {
     let mut all = vec![Database::sqlite(dir)];

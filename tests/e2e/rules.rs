@@ -3,15 +3,13 @@
 //! checked, and days under a camera outage or with a silent ward box are "no evidence", never flags.
 //! Running the rules again raises nothing new.
 
-mod common;
-
-use common::*;
 use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
 use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::ingest::{ChainCache, Incoming};
 use wardwatch_protocol::*;
+use wardwatch_testkit::e2e::*;
 
 fn ts(text: &str) -> Timestamp {
     text.parse().expect("time")
@@ -264,7 +262,7 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
 /// camera outage or a silent box hid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_month_is_flagged_as_injected_and_never_under_an_outage() {
-    use wardwatch_collector::simulate::{MonthSpec, generate, load, score};
+    use wardwatch_testkit::simulate::{MonthSpec, generate, load, score};
     let dir = tempfile::tempdir().expect("tempdir");
     let mut dbs = vec![Database::sqlite(dir.path())];
     match Database::postgres().await {

@@ -8,8 +8,6 @@
 //! - `WARDWATCH_TEST_MQTT`: `host:port` of a running Mosquitto (the shared one); its presence also
 //!   enables tests that start their own `mosquitto` processes.
 
-#![allow(dead_code)] // each test file uses a different part of the harness
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,9 +18,17 @@ use wardwatch_collector::store::stats::Stats;
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey};
 
-/// The all-in-one binary under test.
+/// The all-in-one binary under test. Its path comes from the root package's integration tests: Cargo
+/// (1.94 and later, the workspace's minimum) and cargo-nextest set `CARGO_BIN_EXE_wardwatch` when they
+/// run them, so this kit, a library, need not be built as part of the test.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_wardwatch")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("CARGO_BIN_EXE_wardwatch").expect(
+            "CARGO_BIN_EXE_wardwatch is unset: run the end-to-end tests through `cargo test -p wardwatch` \
+             (or cargo nextest), not the test executable directly",
+        )
+    })
 }
 
 /// Prints why a test does nothing, in a form that is easy to grep in CI logs. Writes to the stderr

@@ -4,10 +4,7 @@
 //! `collector export quarterly` run as an operator runs them, and their files read back (XLSX with
 //! calamine, CSV with csv).
 
-mod common;
-
 use calamine::{Data, Range, Reader};
-use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -18,6 +15,7 @@ use wardwatch_collector::institutions::{UNCLASSIFIED, read_registry};
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::settlement::source::EncodingChoice;
 use wardwatch_collector::store::Store;
+use wardwatch_testkit::e2e::*;
 
 const HOSPITAL: &str = "H43060200175";
 const CLINIC: &str = "H43060300001";

@@ -13,10 +13,6 @@
 //! that from a no-show without comparing the unknown face with the gallery (which needs the agent to send
 //! unknown-face embeddings, a later issue).
 
-use crate::settlement::import::ImportOptions;
-use crate::store::Store;
-use crate::store::devices::Device;
-use crate::store::ingest::{ChainCache, Incoming};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Weekday};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -24,6 +20,10 @@ use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
+use wardwatch_collector::settlement::import::ImportOptions;
+use wardwatch_collector::store::Store;
+use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::ingest::{ChainCache, Incoming};
 use wardwatch_protocol::{
     CameraState, CameraStatus, Digest, EventDraft, Liveness, Payload, Person, Presence, PublicKey,
     SigningKey, Similarity, Timestamp, WardKind,
@@ -588,7 +588,7 @@ impl Builder {
     /// an observed unit 75% of one, outages count within 120 minutes of the slot
     /// (`rules::sessions::COVERAGE_MARGIN_MINUTES`), a bed-day needs an hour, a stay 3 absent days running.
     fn excuse(&mut self) {
-        let margin = crate::rules::sessions::COVERAGE_MARGIN_MINUTES * MINUTE;
+        let margin = wardwatch_collector::rules::sessions::COVERAGE_MARGIN_MINUTES * MINUTE;
         let cases = std::mem::take(&mut self.cases);
         for (expected, visits) in cases {
             let excused = |v: &Visit, whole_day: bool| -> bool {
@@ -612,8 +612,11 @@ impl Builder {
                     .flatten()
                     .map(|(s, e, _)| (*s, *e))
                     .collect();
-                let hidden = crate::rules::timeline::covered_minutes(&outages, from, to);
-                let seen = crate::rules::timeline::covered_minutes(&v.seen, day_start, day_end);
+                let hidden =
+                    wardwatch_collector::rules::timeline::covered_minutes(&outages, from, to);
+                let seen = wardwatch_collector::rules::timeline::covered_minutes(
+                    &v.seen, day_start, day_end,
+                );
                 let silent = self.silent.contains(&(v.institution.clone(), v.date));
                 silent
                     || match expected.rule.as_str() {
@@ -1061,7 +1064,7 @@ pub async fn score(store: &Store, month: &Month) -> anyhow::Result<Vec<RuleScore
     )
     .fetch_all(store.pool())
     .await?;
-    let mut scores: BTreeMap<String, RuleScore> = crate::rules::base::RULE_IDS
+    let mut scores: BTreeMap<String, RuleScore> = wardwatch_collector::rules::base::RULE_IDS
         .iter()
         .map(|r| {
             (

@@ -3,10 +3,8 @@
 //! the broker stops, restarts without persistence, or the agent or collector is killed with SIGKILL, and
 //! when the broker is unreachable from the agent's start until after its source has finished.
 
-mod common;
-
-use common::*;
 use std::time::Duration;
+use wardwatch_testkit::e2e::*;
 
 const EVENTS: usize = 10_000;
 /// Sightings per second: the stream lasts ~4 s, long enough to be interrupted midway.

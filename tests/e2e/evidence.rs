@@ -5,14 +5,10 @@
 //! list and fetch them over the API (each fetch in the access log), institutions are refused.
 //! With `mqtt://` the configuration refuses evidence.
 
-mod common;
-
-use common::*;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wardwatch_agent::clip::{ClipPlan, Visit, render};
 use wardwatch_agent::config::AgentConfig;
 use wardwatch_agent::pipeline::run_producer;
 use wardwatch_agent::seal::Sealer;
@@ -25,6 +21,8 @@ use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::ingest::{ChainCache, Incoming};
 use wardwatch_collector::users::UserRole;
 use wardwatch_protocol::{Event, EvidenceReason, Payload, Person, PublicKey, Timestamp};
+use wardwatch_testkit::clip::{ClipPlan, Visit, render};
+use wardwatch_testkit::e2e::*;
 
 const INSTITUTION: &str = "H43060200175";
 

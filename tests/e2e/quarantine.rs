@@ -4,9 +4,6 @@
 //! through the embedded broker, and a hand-written malformed payload sent with the real
 //! `mosquitto_pub` through Mosquitto.
 
-mod common;
-
-use common::*;
 use std::time::Duration;
 use tokio::sync::watch;
 use wardwatch_collector::ingest::{IngestSettings, run_ingest};
@@ -16,6 +13,7 @@ use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{
     DeviceId, Digest, Event, EventDraft, Health, InstitutionCode, Payload, PublicKey, SigningKey,
 };
+use wardwatch_testkit::e2e::*;
 
 fn health(n: u64) -> Payload {
     Payload::Health(Health {
