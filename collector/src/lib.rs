@@ -13,8 +13,7 @@
 //! | [`settlement`] | importing settlement and fee-line exports (CSV/XLSX/JSON Lines, UTF-8/GB18030) |
 //! | [`knowledge`] | the versioned knowledge base (知识库): billed items → the presence they imply |
 //! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |
-//! | [`gallery`] | enrolled face embeddings per institution and person |
-//! | [`gallery_publish`] | the gallery signed with the bureau's key, versioned, sent retained to each ward box |
+//! | [`gallery`] | enrolled face embeddings per institution and person; signed with the bureau's key, versioned, sent retained to each ward box |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`institutions`] | the institutions registry: name, category and region per institution code |
 //! | [`exports`] | 扣费明细 (monthly deduction detail, XLSX/CSV) and the quarterly analysis (XLSX) |
@@ -22,9 +21,8 @@
 //! | [`api`] | the JSON API (`/api/v1`): bearer tokens, roles, append-only access log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`ca`] | the bureau's certificate authority for mutual TLS: CA, broker, collector and device certificates |
-//! | [`cli`] | the `wardwatch-collector` commands |
-//!
-//! The web UI comes next (see the collector issue).
+//! | [`serve`] | `serve`: the broker, ingest, the JSON API and the gallery republishing, run until told to stop |
+//! | [`cli`] | the `wardwatch-collector` commands, one module per command family |
 
 pub mod api;
 pub mod broker;
@@ -33,11 +31,11 @@ pub mod cli;
 pub mod exports;
 pub mod flags;
 pub mod gallery;
-pub mod gallery_publish;
 pub mod ingest;
 pub mod institutions;
 pub mod knowledge;
 pub mod rules;
+pub mod serve;
 pub mod settlement;
 pub mod store;
 pub mod users;

@@ -5,6 +5,7 @@
 use super::ApiState;
 use super::access::AccessNote;
 use super::error::ApiError;
+use crate::store::evidence::StoredEvidence;
 use crate::users::User;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -12,7 +13,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Serialize;
-use sqlx::Row;
 use wardwatch_protocol::{Event, Payload};
 
 /// One crop, without its bytes.
@@ -50,23 +50,17 @@ fn bureau_only(user: &User) -> Result<(), ApiError> {
     }
 }
 
-fn parse(
-    event_id: String,
-    device: String,
-    institution: String,
-    seq: i64,
-    body: &str,
-) -> Option<(EvidenceRow, Vec<u8>)> {
-    let event = serde_json::from_str::<Event>(body).ok()?;
+fn parse(stored: StoredEvidence) -> Option<(EvidenceRow, Vec<u8>)> {
+    let event = serde_json::from_str::<Event>(&stored.body).ok()?;
     let Payload::Evidence(crop) = event.payload else {
         return None;
     };
     Some((
         EvidenceRow {
-            event_id,
-            device_id: device,
-            institution_code: institution,
-            seq,
+            event_id: stored.event_id,
+            device_id: stored.device_id,
+            institution_code: stored.institution_code,
+            seq: stored.seq,
             camera_id: crop.camera_id.to_string(),
             track_id: crop.track_id.to_string(),
             reason: crop.reason.as_str().to_owned(),
@@ -84,26 +78,13 @@ pub async fn list(
     Extension(user): Extension<User>,
 ) -> Result<Response, ApiError> {
     bureau_only(&user)?;
-    let rows = sqlx::query(
-        "SELECT event_id, device_id, institution_code, seq, body FROM events \
-         WHERE kind = 'evidence' ORDER BY received_at_ms DESC, seq DESC LIMIT 1000",
-    )
-    .fetch_all(state.store.pool())
-    .await
-    .map_err(ApiError::internal)?;
-    let mut listed = Vec::new();
-    for row in rows {
-        let body: String = row.try_get(4).map_err(ApiError::internal)?;
-        if let Some((item, _)) = parse(
-            row.try_get(0).map_err(ApiError::internal)?,
-            row.try_get(1).map_err(ApiError::internal)?,
-            row.try_get(2).map_err(ApiError::internal)?,
-            row.try_get(3).map_err(ApiError::internal)?,
-            &body,
-        ) {
-            listed.push(item);
-        }
-    }
+    let listed: Vec<EvidenceRow> = state
+        .store
+        .evidence_events()
+        .await?
+        .into_iter()
+        .filter_map(|stored| parse(stored).map(|(item, _)| item))
+        .collect();
     let note = AccessNote(format!("listed {} evidence crops", listed.len()));
     Ok((Extension(note), Json(listed)).into_response())
 }
@@ -116,24 +97,12 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     bureau_only(&user)?;
     let Path(event_id) = path.map_err(|e| ApiError::bad_request("event_id", e.body_text()))?;
-    let row = sqlx::query(
-        "SELECT event_id, device_id, institution_code, seq, body FROM events \
-         WHERE kind = 'evidence' AND event_id = $1",
-    )
-    .bind(&event_id)
-    .fetch_optional(state.store.pool())
-    .await
-    .map_err(ApiError::internal)?
-    .ok_or_else(|| ApiError::not_found(format!("evidence crop {event_id}")))?;
-    let body: String = row.try_get(4).map_err(ApiError::internal)?;
-    let (item, jpeg) = parse(
-        row.try_get(0).map_err(ApiError::internal)?,
-        row.try_get(1).map_err(ApiError::internal)?,
-        row.try_get(2).map_err(ApiError::internal)?,
-        row.try_get(3).map_err(ApiError::internal)?,
-        &body,
-    )
-    .ok_or_else(|| {
+    let stored = state
+        .store
+        .evidence_event(&event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("evidence crop {event_id}")))?;
+    let (item, jpeg) = parse(stored).ok_or_else(|| {
         ApiError::internal(format!("stored evidence event {event_id} does not parse"))
     })?;
     let note = AccessNote(format!(

@@ -5,10 +5,12 @@
 //! | module | tables |
 //! |---|---|
 //! | [`devices`] | `devices`: registered ward boxes and their public keys |
+//! | [`evidence`] | `events` of kind `evidence`: the crops the API lists and serves |
 //! | [`ingest`] | `events`, `presence_intervals`, `device_state`, `gaps`, `quarantine`: one ingest batch per transaction |
 //! | [`stats`] | read-only counts for `wardwatch-collector stats` |
 
 pub mod devices;
+pub mod evidence;
 pub mod ingest;
 pub mod stats;
 

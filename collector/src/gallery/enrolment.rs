@@ -1,7 +1,7 @@
-//! The bureau's gallery of enrolled faces: per institution and insured person, the face embeddings the
-//! agent computed at enrolment (`wardwatch-agent enroll-embed`). The collector keeps them, checks them
-//! for one face enrolled under several insurance numbers (rule `duplicate_face`) and, with the
-//! agent-runtime issue, signs and publishes them to the ward boxes.
+//! The enrolled faces: per institution and insured person, the face embeddings the agent computed at
+//! enrolment (`wardwatch-agent enroll-embed`). The collector keeps them, checks them for one face
+//! enrolled under several insurance numbers (rule `duplicate_face`) and signs and publishes them to the
+//! ward boxes ([`super::publish`]).
 //!
 //! Import format: JSON Lines, one embedding a line:
 //! `{"fixmedins_code": "H43060200175", "psn_no": "430600…", "model": "fr_feature", "embedding": [0.01, …]}`.

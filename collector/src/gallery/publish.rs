@@ -16,12 +16,28 @@ use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
 use sha2::{Digest as _, Sha256};
 use sqlx::Row;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 use wardwatch_link::{BrokerUrl, LinkError, MAX_PACKET_BYTES, TlsFiles, client_options};
+use wardwatch_protocol::key_file::{self, KeyFileError};
 use wardwatch_protocol::{
     DeviceId, FaceEmbedding, GalleryDraft, GalleryEntry, InstitutionCode, PsnNo, SignedGallery,
     SigningKey, Timestamp, Topic, TopicKind,
 };
+
+/// Reads the bureau's signing key (`bureau-key init`), warning when its file is readable by other
+/// users.
+pub fn load_bureau_key(path: &Path) -> Result<SigningKey, KeyFileError> {
+    let key = key_file::load(path)?;
+    if let Some(mode) = key_file::loose_mode(path) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "bureau key file is readable by other users; it should be mode 0600"
+        );
+    }
+    Ok(key)
+}
 
 /// What to publish.
 #[derive(Debug, Clone)]

@@ -1,0 +1,104 @@
+//! The `wardwatch-collector` commands (also reachable as `wardwatch collector …`). This module holds
+//! the command tree and the dispatch; each command family owns its arguments, its `run` and its output
+//! in its own module, and every command that needs the database opens it through
+//! [`StoreArgs::with_store`](args::StoreArgs::with_store).
+//!
+//! | module | commands |
+//! |---|---|
+//! | [`args`] | what several commands share: storage, TLS files, API settings |
+//! | [`serve`] | `serve` (runs [`crate::serve`]) |
+//! | [`devices`] | `devices add`, `devices list` |
+//! | [`stats`] | `stats` |
+//! | [`import`] | `import settlements` |
+//! | [`knowledge`] | `knowledge show`, `knowledge import` |
+//! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats` |
+//! | [`gallery`] | `gallery import`, `gallery list`, `gallery publish` |
+//! | [`bureau_key`] | `bureau-key init`, `bureau-key show` |
+//! | [`institutions`] | `institutions import`, `institutions list` |
+//! | [`export`] | `export deductions`, `export quarterly` |
+//! | [`users`] | `users add`, `users list`, `users disable` |
+//! | [`api`] | `api` |
+//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client` |
+//! | [`broker`] | `broker` |
+
+pub mod api;
+pub mod args;
+pub mod broker;
+pub mod bureau_key;
+pub mod ca;
+pub mod devices;
+pub mod export;
+pub mod gallery;
+pub mod import;
+pub mod institutions;
+pub mod knowledge;
+pub mod rules;
+pub mod serve;
+pub mod stats;
+pub mod users;
+
+use clap::{Parser, Subcommand};
+
+/// WardWatch collector: verifies and stores the agents' presence events.
+#[derive(Debug, Parser)]
+#[command(name = "wardwatch-collector", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Collector subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest events from the broker until Ctrl-C/SIGTERM. Without --broker-url, starts the embedded broker.
+    Serve(Box<serve::ServeArgs>),
+    /// Manage registered devices.
+    Devices(Box<devices::DevicesArgs>),
+    /// Print counts: events by kind, devices, gaps, duplicates, quarantined by reason.
+    Stats(stats::StatsArgs),
+    /// Import records exported from the national medical-insurance platform.
+    Import(import::ImportArgs),
+    /// The knowledge base (知识库): which billed items imply presence.
+    Knowledge(knowledge::KnowledgeArgs),
+    /// The rules (规则库): cross-match billed sessions with presence and raise flags.
+    Rules(rules::RulesArgs),
+    /// The gallery of enrolled faces (embeddings per institution and insured person).
+    Gallery(gallery::GalleryArgs),
+    /// The bureau's gallery-signing key (Ed25519): make it once, pin its public half on every ward box
+    /// (`[gallery] bureau_public_key`).
+    BureauKey(bureau_key::BureauKeyArgs),
+    /// The institutions registry (定点医药机构): names, categories (机构类别) and regions (医保区划).
+    Institutions(institutions::InstitutionsArgs),
+    /// Exports: 扣费明细 (monthly deduction detail) and the quarterly analysis (季度分析).
+    Export(export::ExportArgs),
+    /// The JSON API's users (令牌 tokens for auditors, admins and institutions).
+    Users(users::UsersArgs),
+    /// Serve the JSON API (/api/v1) until Ctrl-C/SIGTERM: plain HTTP, put it behind a TLS reverse proxy.
+    Api(api::ApiArgs),
+    /// The bureau's certificate authority for mutual TLS: make it, then issue the broker's, the
+    /// collectors' and each ward box's certificate.
+    Ca(ca::CaArgs),
+    /// Run only the embedded MQTT broker (for single-box set-ups and tests).
+    Broker(broker::BrokerArgs),
+}
+
+/// Executes one collector command.
+pub async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(*args).await,
+        Command::Devices(args) => devices::run(*args).await,
+        Command::Stats(args) => stats::run(args).await,
+        Command::Import(args) => import::run(args).await,
+        Command::Knowledge(args) => knowledge::run(args).await,
+        Command::Rules(args) => rules::run(args).await,
+        Command::Gallery(args) => gallery::run(args).await,
+        Command::BureauKey(args) => bureau_key::run(args),
+        Command::Institutions(args) => institutions::run(args).await,
+        Command::Export(args) => export::run(args).await,
+        Command::Users(args) => users::run(args).await,
+        Command::Api(args) => api::run(args).await,
+        Command::Ca(args) => ca::run(args),
+        Command::Broker(args) => broker::run(args).await,
+    }
+}

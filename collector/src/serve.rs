@@ -1,0 +1,166 @@
+//! `wardwatch-collector serve`: wires the broker (an external one, or the embedded one started here) to
+//! [`crate::ingest`], with the JSON API and the gallery republishing beside it when asked for, and runs
+//! them until told to stop. The caller opens the store and closes it afterwards.
+
+use crate::api::{self, ApiState};
+use crate::broker::{BrokerError, start_embedded};
+use crate::gallery::publish::{GalleryOptions, load_bureau_key};
+use crate::gallery::republish::keep_galleries_published;
+use crate::ingest::{IngestError, IngestSettings, run_ingest};
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
+use wardwatch_protocol::Topic;
+use wardwatch_protocol::key_file::KeyFileError;
+
+/// The collector could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The embedded broker did not start.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The embedded broker's address is not a broker URL.
+    #[error("embedded broker address")]
+    BrokerAddress(#[source] LinkError),
+    /// The shared-subscription group is not a usable name.
+    #[error("--share-group {0:?} must be a non-empty name without '/', '+' or '#'")]
+    ShareGroup(String),
+    /// The JSON API's address is taken or not bindable.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bureau's gallery-signing key.
+    #[error(transparent)]
+    BureauKey(#[from] KeyFileError),
+    /// Ingest failed.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The JSON API task panicked or was cancelled.
+    #[error("JSON API task")]
+    ApiTask(#[source] tokio::task::JoinError),
+    /// The JSON API failed.
+    #[error(transparent)]
+    Api(std::io::Error),
+}
+
+/// Keeping the ward boxes' galleries published while serving.
+#[derive(Debug, Clone)]
+pub struct Republish {
+    /// The bureau's signing key file.
+    pub bureau_key: PathBuf,
+    /// What to publish.
+    pub options: GalleryOptions,
+    /// How often to check for changes.
+    pub every: Duration,
+}
+
+/// What to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// An external broker; `None`: start the embedded one on `listen_mqtt`.
+    pub broker_url: Option<BrokerUrl>,
+    /// Where the embedded broker listens.
+    pub listen_mqtt: SocketAddr,
+    /// MQTT client id (the broker holds the persistent session under it).
+    pub client_id: String,
+    /// Shared-subscription group, to split the messages with other collectors.
+    pub share_group: Option<String>,
+    /// Topic filter; `None`: every device of every institution.
+    pub topic_filter: Option<String>,
+    /// TLS files for an `mqtts://` broker.
+    pub tls: TlsFiles,
+    /// Also serve the JSON API on this address.
+    pub listen_http: Option<SocketAddr>,
+    /// The API's appeal window, in days.
+    pub appeal_days: i64,
+    /// Publish the galleries, when set.
+    pub galleries: Option<Republish>,
+}
+
+impl ServeOptions {
+    /// Ingest settings for a broker URL.
+    fn ingest_settings(&self, url: BrokerUrl) -> Result<IngestSettings, ServeError> {
+        let mut settings = IngestSettings::new(url);
+        settings.client_id = self.client_id.clone();
+        settings.share_group = self.share_group.clone();
+        if let Some(group) = &settings.share_group
+            && (group.is_empty() || group.contains(['/', '+', '#']))
+        {
+            return Err(ServeError::ShareGroup(group.clone()));
+        }
+        if let Some(filter) = &self.topic_filter {
+            settings.topic_filter = filter.clone();
+        }
+        settings.tls = self.tls.clone();
+        Ok(settings)
+    }
+}
+
+/// Serves until `shutdown` turns true: ingest, and the JSON API and the gallery republishing when
+/// `options` ask for them.
+pub async fn serve(
+    store: &Store,
+    options: ServeOptions,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let url = match &options.broker_url {
+        Some(url) => url.clone(),
+        None => {
+            let broker = start_embedded(options.listen_mqtt)?;
+            format!("mqtt://{}", broker.addr)
+                .parse()
+                .map_err(ServeError::BrokerAddress)?
+        }
+    };
+    let settings = options.ingest_settings(url)?;
+    tracing::info!(
+        broker = %settings.url,
+        subscription = %settings.subscription(),
+        devices_filter = %Topic::all_devices_filter(),
+        "collector serving"
+    );
+    let api = match options.listen_http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Listen { addr, source })?;
+            let state = ApiState {
+                appeal_days: options.appeal_days,
+                ..ApiState::new(store.clone())
+            };
+            Some(tokio::spawn(api::serve(state, listener, shutdown.clone())))
+        }
+        None => None,
+    };
+    let galleries = match options.galleries {
+        Some(republish) => {
+            let key = load_bureau_key(&republish.bureau_key)?;
+            Some(tokio::spawn(keep_galleries_published(
+                store.clone(),
+                key,
+                republish.options,
+                settings.clone(),
+                republish.every,
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
+    run_ingest(settings, store.clone(), shutdown).await?;
+    if let Some(api) = api {
+        api.await
+            .map_err(ServeError::ApiTask)?
+            .map_err(ServeError::Api)?;
+    }
+    if let Some(galleries) = galleries {
+        galleries.abort();
+    }
+    Ok(())
+}
