@@ -1,15 +1,16 @@
 //! The WardWatch collector: run by the bureau's monitoring unit. It receives the agents' signed events,
 //! verifies who sent them, stores them exactly once, and tells each agent what it may forget.
 //!
-//! An event travels: broker → [`ingest`] (subscribe, batch, [`ingest::verify`]) → [`store::ingest`]
-//! (one transaction per batch: events, chain, gaps, dropped checkpoints, presence, quarantine) →
+//! An event travels: broker → [`ingest`] (subscribe, batch, [`ingest::verify`], including the times it
+//! states against the receipt, [`ingest::times`]) → [`store::ingest`] (one transaction per batch:
+//! events, chain and seal order, gaps, dropped checkpoints, presence, quarantine) →
 //! acknowledgements (PUBACK to the broker, the contiguous seq to the agent). A device's `status`
 //! (online/offline, its last will) is recorded as its connection state, not as an event.
 //!
 //! | module | what it is for |
 //! |---|---|
 //! | [`store`] | SQLite/PostgreSQL through sqlx, migrations, devices, ingest writes, stats |
-//! | [`ingest`] | the MQTT side: subscription, batching, verification, acks |
+//! | [`ingest`] | the MQTT side: subscription, batching, verification (signatures, times), acks |
 //! | [`settlement`] | importing settlement and fee-line exports (CSV/XLSX/JSON Lines, UTF-8/GB18030) |
 //! | [`knowledge`] | the versioned knowledge base (知识库): billed items → the presence they imply |
 //! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |

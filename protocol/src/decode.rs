@@ -58,11 +58,25 @@ pub enum RejectReason {
     ChainBroken,
     /// A different event claims a `seq` the collector already holds for that device.
     ReplayedSeq,
+    /// `sent_at` (when the box says it sealed the event) is later than the collector's receipt of the
+    /// event — its first receipt of the same bytes — plus the clock tolerance: a report from the future.
+    SealedInFuture,
+    /// A presence interval whose `end` is before its `start`.
+    IntervalReversed,
+    /// A presence interval whose `end` is later than the event's own `sent_at`, or than the collector's
+    /// receipt, plus the clock tolerance: the box reports a sighting it cannot have made yet.
+    IntervalInFuture,
+    /// A presence interval longer than the collector's maximum for one continuous sighting.
+    IntervalTooLong,
+    /// `sent_at` is earlier than the `sent_at` of the nearest stored event before it on the device's
+    /// chain, or later than that of the nearest stored event after it, beyond the clock tolerance: the
+    /// box's seal times must not run backwards along its `seq`.
+    SealedOutOfOrder,
 }
 
 impl RejectReason {
     /// Every reason, in documentation order.
-    pub const ALL: [RejectReason; 13] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::Oversized,
         RejectReason::BadTopic,
         RejectReason::InvalidJson,
@@ -76,6 +90,11 @@ impl RejectReason {
         RejectReason::BadSignature,
         RejectReason::ChainBroken,
         RejectReason::ReplayedSeq,
+        RejectReason::SealedInFuture,
+        RejectReason::IntervalReversed,
+        RejectReason::IntervalInFuture,
+        RejectReason::IntervalTooLong,
+        RejectReason::SealedOutOfOrder,
     ];
 
     /// The snake_case code stored and reported.
@@ -94,6 +113,11 @@ impl RejectReason {
             RejectReason::BadSignature => "bad_signature",
             RejectReason::ChainBroken => "chain_broken",
             RejectReason::ReplayedSeq => "replayed_seq",
+            RejectReason::SealedInFuture => "sealed_in_future",
+            RejectReason::IntervalReversed => "interval_reversed",
+            RejectReason::IntervalInFuture => "interval_in_future",
+            RejectReason::IntervalTooLong => "interval_too_long",
+            RejectReason::SealedOutOfOrder => "sealed_out_of_order",
         }
     }
 }
@@ -400,4 +424,65 @@ pub fn check_link(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RejectReason;
+
+    /// Exhaustive over the variants: a new reason does not compile here until it is numbered, and then
+    /// fails the test until [`RejectReason::ALL`] lists it in that place.
+    fn position(reason: RejectReason) -> usize {
+        match reason {
+            RejectReason::Oversized => 0,
+            RejectReason::BadTopic => 1,
+            RejectReason::InvalidJson => 2,
+            RejectReason::UnknownSchema => 3,
+            RejectReason::InvalidField => 4,
+            RejectReason::DeviceMismatch => 5,
+            RejectReason::InstitutionMismatch => 6,
+            RejectReason::KindMismatch => 7,
+            RejectReason::BadHash => 8,
+            RejectReason::UnknownDevice => 9,
+            RejectReason::BadSignature => 10,
+            RejectReason::ChainBroken => 11,
+            RejectReason::ReplayedSeq => 12,
+            RejectReason::SealedInFuture => 13,
+            RejectReason::IntervalReversed => 14,
+            RejectReason::IntervalInFuture => 15,
+            RejectReason::IntervalTooLong => 16,
+            RejectReason::SealedOutOfOrder => 17,
+        }
+    }
+
+    #[test]
+    fn every_reason_is_listed_once_with_its_own_snake_case_code() {
+        for (i, reason) in RejectReason::ALL.iter().enumerate() {
+            assert_eq!(position(*reason), i, "{reason} is out of place in ALL");
+        }
+        let mut codes: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert!(
+            codes
+                .iter()
+                .all(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')),
+            "{codes:?}"
+        );
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), RejectReason::ALL.len());
+        let times: Vec<String> = RejectReason::ALL[13..]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            times,
+            [
+                "sealed_in_future",
+                "interval_reversed",
+                "interval_in_future",
+                "interval_too_long",
+                "sealed_out_of_order"
+            ]
+        );
+    }
 }

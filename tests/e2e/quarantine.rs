@@ -2,7 +2,9 @@
 //! ingesting: a forged event (wrong key), a replayed seq, an event on another device's topic, an
 //! oversized payload, invalid JSON and an unknown schema version — sent by a crafted MQTT client
 //! through the embedded broker, and a hand-written malformed payload sent with the real
-//! `mosquitto_pub` through Mosquitto.
+//! `mosquitto_pub` through Mosquitto. Signed events with impossible times (from the future, an interval
+//! ending before it starts or lasting 24 days, sealed before their chain predecessor) are quarantined
+//! too, while a genuine month delivered weeks late is stored.
 
 use std::time::Duration;
 use tokio::sync::watch;
@@ -11,7 +13,8 @@ use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::stats::Stats;
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{
-    DeviceId, Digest, Event, EventDraft, Health, InstitutionCode, Payload, PublicKey, SigningKey,
+    DeviceId, Digest, Event, EventDraft, Health, InstitutionCode, Liveness, Payload, Person,
+    Presence, PublicKey, SigningKey, Similarity, Timestamp, WardKind,
 };
 use wardwatch_testkit::e2e::*;
 
@@ -248,4 +251,251 @@ async fn mosquitto_pub_with_a_malformed_payload_is_quarantined_not_a_crash() {
     ingest.await.expect("join").expect("ingest");
     clear_retained(&url, &format!("wardwatch/v1/{inst}/box-m/ack")).await;
     store.close().await;
+}
+
+/// A ward box in the time scenarios: seals the next event of its chain at the time it is told.
+struct TimedBox {
+    key: SigningKey,
+    tag: u8,
+    device: DeviceId,
+    inst: InstitutionCode,
+    chain: Vec<Event>,
+}
+
+impl TimedBox {
+    fn new(name: &str, tag: u8, inst: &InstitutionCode) -> TimedBox {
+        TimedBox {
+            key: SigningKey::from_bytes(&[tag; 32]),
+            tag,
+            device: name.parse().expect("device id"),
+            inst: inst.clone(),
+            chain: Vec::new(),
+        }
+    }
+
+    fn seal(&mut self, sent_at: Timestamp, payload: Payload) -> Event {
+        let prev = self.chain.last().map(|e| e.hash).unwrap_or(Digest::GENESIS);
+        let seq = self.chain.len() as u64 + 1;
+        let mut draft = EventDraft::new(self.device.clone(), self.inst.clone(), seq, prev, payload);
+        draft.sent_at = sent_at;
+        let event = draft.seal(&self.key);
+        self.chain.push(event.clone());
+        event
+    }
+
+    fn health(&mut self, sent_at: Timestamp) -> Event {
+        let n = self.chain.len() as u64;
+        self.seal(sent_at, health(n))
+    }
+
+    fn presence(&mut self, sent_at: Timestamp, start: Timestamp, end: Timestamp) -> Event {
+        let n = self.chain.len() as u128 + 1;
+        self.seal(
+            sent_at,
+            Payload::Presence(Presence {
+                interval_id: uuid::Uuid::from_u128((u128::from(self.tag) << 64) | n),
+                camera_id: "cam-1".parse().expect("camera"),
+                ward_kind: WardKind::Haemodialysis,
+                person: Person::PsnNo("43060000000000000001".parse().expect("psn")),
+                start,
+                end,
+                open: false,
+                samples: 100,
+                best_similarity: Similarity::try_from(0.8).expect("score"),
+                median_similarity: Similarity::try_from(0.7).expect("score"),
+                liveness: Liveness::try_from(0.9).expect("score"),
+                embedding: None,
+            }),
+        )
+    }
+
+    fn topic(event: &Event) -> String {
+        event.topic().to_string()
+    }
+
+    async fn register(&self, store: &Store) {
+        store
+            .add_device(&Device {
+                device_id: self.device.clone(),
+                institution_code: self.inst.clone(),
+                public_key: PublicKey::of(&self.key),
+            })
+            .await
+            .expect("register");
+    }
+}
+
+/// The box's word is not taken for what it cannot know: a report from the future, an interval that ends
+/// before it starts, an interval of 24 days, and an event sealed earlier than its stored predecessor are
+/// quarantined with their reasons (not stored as presence; the ack stops below the first of them) while
+/// the box's later genuine events are stored — and a genuine month delivered weeks late is stored whole.
+/// Through the embedded broker and the real ingest loop, on SQLite and (when set) PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impossible_times_are_quarantined_but_a_month_delivered_weeks_late_is_stored() {
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    const DAY: i64 = 24 * HOUR;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut dbs = vec![Database::sqlite(dir.path())];
+    match Database::postgres().await {
+        Some(pg) => dbs.push(pg),
+        None => skip(
+            "impossible times on postgres",
+            "WARDWATCH_TEST_PG is not set",
+        ),
+    }
+    let broker = wardwatch_collector::broker::start_embedded(free_addr()).expect("broker");
+    let url = format!("mqtt://{}", broker.addr);
+    for db in dbs {
+        let store = db.open().await;
+        let inst = unique_institution();
+        let now = Timestamp::now();
+
+        // A box cut off for five weeks: a month of sessions sealed 51 to 21 days ago, sent today.
+        let mut late = TimedBox::new("box-late", 0x1a, &inst);
+        for day in (21..=51).rev() {
+            let end = now.plus_millis(-day * DAY);
+            late.presence(end.plus_millis(MIN), end.plus_millis(-4 * HOUR), end);
+            late.health(end.plus_millis(2 * MIN));
+        }
+        // A box whose holder signs what it likes.
+        let mut forger = TimedBox::new("box-forger", 0x2b, &inst);
+        let genuine = forger.presence(
+            now.plus_millis(-HOUR),
+            now.plus_millis(-3 * HOUR),
+            now.plus_millis(-2 * HOUR),
+        );
+        let future = forger.health(now.plus_millis(3 * HOUR));
+        let reversed = forger.presence(now, now.plus_millis(-HOUR), now.plus_millis(-2 * HOUR));
+        let days24 = forger.presence(now, now.plus_millis(-24 * DAY - MIN), now.plus_millis(-MIN));
+        let beat = forger.health(now);
+        let backdated = forger.presence(
+            now.plus_millis(-2 * DAY),
+            now.plus_millis(-2 * DAY - 4 * HOUR),
+            now.plus_millis(-2 * DAY - MIN),
+        );
+        let after = forger.health(now.plus_millis(MIN));
+        late.register(&store).await;
+        forger.register(&store).await;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut settings = IngestSettings::new(url.parse().expect("url"));
+        settings.client_id = format!("wardwatch-test-collector-{inst}");
+        settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
+        let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+        let sender = Sender::connect(&url);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for event in late.chain.iter().chain(&forger.chain) {
+            sender.send(&TimedBox::topic(event), event.to_wire()).await;
+        }
+        let stats = wait_for(&store, "the month stored and four refused", |s| {
+            s.total_events() == late.chain.len() as i64 + 3
+                && s.quarantined.values().sum::<i64>() == 4
+        })
+        .await;
+        let reasons: Vec<(&str, i64)> = stats
+            .quarantined
+            .iter()
+            .map(|(r, n)| (r.as_str(), *n))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("interval_reversed", 1),
+                ("interval_too_long", 1),
+                ("sealed_in_future", 1),
+                ("sealed_out_of_order", 1)
+            ],
+            "{}: {stats:?}",
+            db.name
+        );
+
+        // The late month is stored whole and acknowledged; the forger's refused events are not
+        // presence, and its ack stops below the first of them.
+        let per_device = |sql: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_as::<_, (String, i64)>(sql)
+                    .fetch_all(&pool)
+                    .await
+                    .expect(sql)
+            }
+        };
+        let presence = per_device(
+            "SELECT device_id, COUNT(*) FROM presence_intervals GROUP BY device_id ORDER BY device_id",
+        )
+        .await;
+        assert_eq!(
+            presence,
+            [("box-forger".to_owned(), 1), ("box-late".to_owned(), 31)],
+            "{}",
+            db.name
+        );
+        let acked =
+            per_device("SELECT device_id, contiguous_seq FROM device_state ORDER BY device_id")
+                .await;
+        assert_eq!(
+            acked,
+            [
+                ("box-forger".to_owned(), genuine.seq as i64),
+                ("box-late".to_owned(), late.chain.len() as i64)
+            ],
+            "{}",
+            db.name
+        );
+        let stored: Vec<i64> = sqlx::query_scalar(
+            "SELECT seq FROM events WHERE device_id = 'box-forger' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("seqs");
+        assert_eq!(
+            stored,
+            [genuine.seq, beat.seq, after.seq].map(|s| s as i64),
+            "{}",
+            db.name
+        );
+
+        // Each quarantine row names the field and the times.
+        let detail = |reason: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT detail FROM quarantine WHERE reason = $1")
+                    .bind(reason)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("detail")
+            }
+        };
+        let text = detail("sealed_in_future").await;
+        assert!(
+            text.contains(&format!("`sent_at` {}", future.sent_at)),
+            "{text}"
+        );
+        let text = detail("interval_reversed").await;
+        assert!(
+            text.contains("`payload.end`") && text.contains("before `payload.start`"),
+            "{text}"
+        );
+        let text = detail("interval_too_long").await;
+        assert!(text.contains("lasts 24 d 0 h"), "{text}");
+        let text = detail("sealed_out_of_order").await;
+        assert!(
+            text.contains(&format!(
+                "of seq {} is 2 d 0 h earlier than the `sent_at` {} of the stored seq {}",
+                backdated.seq, beat.sent_at, beat.seq
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            [future.seq, reversed.seq, days24.seq],
+            [2, 3, 4],
+            "the refused events sit between stored ones"
+        );
+
+        stop_tx.send_replace(true);
+        ingest.await.expect("join").expect("ingest");
+        store.close().await;
+        db.cleanup().await;
+    }
 }

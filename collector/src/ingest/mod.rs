@@ -3,19 +3,28 @@
 //! 1. Subscribe (QoS 1, persistent session, manual acks) to the device topics — or to
 //!    `$share/{group}/…` so several collectors share the load — again on every (re)connection.
 //! 2. Gather messages into a batch (up to `batch_max`, waiting at most `linger` for more).
-//! 3. [`verify`] each one, then write the batch in one transaction ([`crate::store::ingest`]).
+//! 3. [`verify`] each one (including what it says about time, [`times`]), then write the batch in one
+//!    transaction ([`crate::store::ingest`]).
 //! 4. Only after the commit: PUBACK each message to the broker, and publish per device the highest
 //!    contiguous committed seq (retained) on `…/{device}/ack`, which lets the agent retire its spool.
 //!
 //! If the database fails, nothing is acknowledged; the batch is retried, and the broker and the agents
 //! keep their copies meanwhile.
+//!
+//! A quarantined message is acknowledged to the broker (it would only be redelivered) but never stored
+//! as an event: its `seq` stays a gap, the per-device ack stops below it, and the agent keeps re-sending
+//! it (each resend counts in the quarantine row's `times_seen`). The events after it on the chain are
+//! stored if they pass their own checks: the missing neighbour is a gap, not a break. Events refused
+//! for their times ([`times`]) behave like those refused for their chain (`chain_broken`).
 
+pub mod times;
 pub mod verify;
 
 use crate::store::ingest::{BatchOutcome, ChainCache, Fate};
 use crate::store::{Store, StoreError};
 use rumqttc::{AsyncClient, Publish, QoS};
 use std::time::Duration;
+use times::TimeChecks;
 use tokio::sync::watch;
 use verify::{Registry, Verdict, verify};
 use wardwatch_link::event_loop::{LinkEvent, spawn_event_loop};
@@ -41,11 +50,13 @@ pub struct IngestSettings {
     pub linger: Duration,
     /// Message limits.
     pub limits: Limits,
+    /// The time checks' settings (the longest presence interval).
+    pub times: TimeChecks,
 }
 
 impl IngestSettings {
     /// Defaults for a broker URL: every device, client id `wardwatch-collector`, batches of up to 500
-    /// messages lingering 5 ms.
+    /// messages lingering 5 ms, presence intervals up to [`times::DEFAULT_MAX_INTERVAL`].
     pub fn new(url: BrokerUrl) -> Self {
         IngestSettings {
             url,
@@ -56,6 +67,7 @@ impl IngestSettings {
             batch_max: 500,
             linger: Duration::from_millis(5),
             limits: Limits::default(),
+            times: TimeChecks::default(),
         }
     }
 
@@ -158,7 +170,7 @@ pub async fn run_ingest(
         // Commit, retrying on database errors; nothing is acknowledged until it is stored.
         let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let outcome = loop {
-            match process(&batch, &settings.limits, &mut registry, &store, &cache).await {
+            match process(&batch, &settings, &mut registry, &store, &cache).await {
                 Ok(done) => break done,
                 Err(e) => {
                     tracing::error!(error = %e, messages = batch.len(), "batch not committed; will retry");
@@ -179,10 +191,10 @@ pub async fn run_ingest(
                 Fate::Quarantined(_) => counts.quarantined += 1,
             }
         }
-        for (device, seq, hash) in outcome.last_hashes {
-            let entry = cache.entry(device).or_insert((seq, hash));
+        for (device, seq, hash, sent_at) in outcome.last_hashes {
+            let entry = cache.entry(device).or_insert((seq, hash, sent_at));
             if seq >= entry.0 {
-                *entry = (seq, hash);
+                *entry = (seq, hash, sent_at);
             }
         }
         for publish in &batch {
@@ -224,14 +236,23 @@ pub async fn run_ingest(
 /// Verifies and stores one batch.
 async fn process(
     batch: &[Publish],
-    limits: &Limits,
+    settings: &IngestSettings,
     registry: &mut Registry,
     store: &Store,
     cache: &ChainCache,
 ) -> Result<BatchOutcome, StoreError> {
     let mut records = Vec::with_capacity(batch.len());
     for publish in batch {
-        match verify(&publish.topic, &publish.payload, limits, registry, store).await? {
+        let verdict = verify(
+            &publish.topic,
+            &publish.payload,
+            &settings.limits,
+            &settings.times,
+            registry,
+            store,
+        )
+        .await?;
+        match verdict {
             Verdict::Ignore => {}
             Verdict::Status { device, status } => {
                 store

@@ -1,7 +1,11 @@
 //! Verification of one received message: decode (size, topic, JSON, schema, fields, topic agreement,
-//! hash), then the registry (known device, its institution) and the signature. The chain and replays
-//! are checked against stored events by the store, inside the batch transaction.
+//! hash), then the registry (known device, its institution), the signature, and what the event says
+//! about time against the collector's receipt ([`super::times::check_event`]: not sealed in the future;
+//! a presence interval that runs forwards, ends by its seal and by the receipt, and is not longer than
+//! the maximum). The chain, replays and the order of seal times along the chain are checked against
+//! stored events by the store, inside the batch transaction.
 
+use super::times::{TimeChecks, check_event};
 use crate::store::devices::Device;
 use crate::store::ingest::{Incoming, Rejection};
 use crate::store::{Store, StoreError};
@@ -9,7 +13,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use wardwatch_protocol::decode::check_signature;
 use wardwatch_protocol::{
-    DeviceId, DeviceStatus, Limits, RejectReason, Topic, TopicKind, decode_event,
+    DeviceId, DeviceStatus, Limits, RejectReason, Timestamp, Topic, TopicKind, decode_event,
 };
 
 /// How often, at most, an unknown device triggers a re-read of the registry.
@@ -79,11 +83,12 @@ pub enum Verdict {
     Record(Incoming),
 }
 
-/// Classifies one message.
+/// Classifies one message; `times` are the settings of the time checks.
 pub async fn verify(
     topic: &str,
     payload: &[u8],
     limits: &Limits,
+    times: &TimeChecks,
     registry: &mut Registry,
     store: &Store,
 ) -> Result<Verdict, StoreError> {
@@ -127,6 +132,13 @@ pub async fn verify(
     }
     if let Err(e) = check_signature(&event, &device.public_key) {
         return Ok(reject(e.reason(), e.to_string()));
+    }
+    // After the signature: what an unsigned message claims is not worth a reason of its own.
+    if let Err(e) = check_event(&event, Timestamp::now(), times) {
+        return Ok(reject(
+            e.reason(),
+            format!("event seq {} of device {}: {e}", event.seq, event.device_id),
+        ));
     }
     Ok(Verdict::Record(Incoming::Event {
         event: Box::new(event),

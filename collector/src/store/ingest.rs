@@ -6,15 +6,29 @@
 //! so the agent's ack) moves past them, their gap closes, and their hashes bridge the chain — but only
 //! if they link to the stored neighbours; a `dropped` record that does not is quarantined.
 //!
+//! Times ([`crate::ingest::times`]): the stored events of a device, in `seq` order, have seal times
+//! (`sent_at`) that do not run backwards by more than
+//! [`CLOCK_TOLERANCE`](crate::ingest::times::CLOCK_TOLERANCE). A new event is compared with
+//! the nearest *stored* event before it and, when it fills a gap, the nearest stored event after it (not
+//! only `seq ± 1`: a refused event is not stored, and the next one must not step back past it either);
+//! one that does not fit is quarantined as `sealed_out_of_order`. A message whose bytes were already
+//! quarantined before its own `sent_at` stays `sealed_in_future` when it is sent again.
+//!
+//! A quarantined event is never stored (no event row, no presence interval): its `seq` stays a gap and
+//! the contiguous mark — so the agent's ack — stops below it. The events after it are stored if they pass
+//! their own checks.
+//!
 //! Per device, the `device_state` row is locked first (a no-op `UPDATE`), so collectors sharing a
 //! PostgreSQL database serialise on a device without blocking each other on different devices.
 
 use super::{Store, StoreError, now_ms};
+use crate::ingest::times::{Sealed, check_first_receipt, check_order};
 use sqlx::{Any, Row, Transaction};
 use std::collections::{BTreeMap, HashMap};
 use wardwatch_protocol::decode::check_link;
 use wardwatch_protocol::{
     DeviceId, Digest, DropReason, DroppedEvent, Event, Payload, Person, RejectReason, SpoolDropped,
+    Timestamp,
 };
 
 /// Bytes of a rejected message kept in the quarantine (the size and digest of the whole are kept too).
@@ -65,14 +79,34 @@ pub struct BatchOutcome {
     pub fates: Vec<Fate>,
     /// Per device touched: the highest contiguous committed seq, to acknowledge to the agent.
     pub acks: Vec<(DeviceId, u64)>,
-    /// Per device touched: the hash of its last stored event (for the caller's cache).
-    pub last_hashes: Vec<(DeviceId, u64, Digest)>,
+    /// Per device touched: the seq, hash and seal time of its last stored event (for the caller's
+    /// cache).
+    pub last_hashes: Vec<(DeviceId, u64, Digest, Timestamp)>,
 }
 
-/// The last stored (seq, hash) per device, kept by the ingest loop between batches so that the common
-/// case (events in order) needs no read to check the chain. Entries are facts about committed rows, so
-/// the cache stays valid even when several collectors share the database.
-pub type ChainCache = HashMap<DeviceId, (u64, Digest)>;
+/// The last stored (seq, hash, sent_at) per device, kept by the ingest loop between batches so that the
+/// common case (events in order) needs no read to check the chain and its seal times. Entries are facts
+/// about committed rows, so the cache stays valid even when several collectors share the database.
+pub type ChainCache = HashMap<DeviceId, (u64, Digest, Timestamp)>;
+
+/// What the batch knows of one seq of a device: its hash, and for events stored in this batch (or the
+/// cached last one) its `prev_hash` and seal time.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    hash: Digest,
+    prev_hash: Option<Digest>,
+    sent_at: Option<Timestamp>,
+}
+
+/// What [`store_event`] did with one event.
+enum Decision {
+    /// Stored as a new event.
+    Stored,
+    /// Already stored: an exact resend.
+    Duplicate,
+    /// Refused, with the detail for the quarantine row.
+    Refused(RejectReason, String),
+}
 
 /// One device's events in a batch: (input position, event, raw bytes).
 type DeviceEvents<'a> = Vec<(usize, &'a Event, &'a [u8])>;
@@ -117,28 +151,46 @@ impl Store {
         for (device, mut events) in by_device {
             events.sort_by_key(|(index, e, _)| (e.seq, *index));
             let mut state = lock_device(&mut tx, device).await?;
-            let mut known: HashMap<u64, (Digest, Option<Digest>)> = HashMap::new();
-            if let Some((seq, hash)) = cache.get(device) {
-                known.insert(*seq, (*hash, None));
+            let mut known: HashMap<u64, Known> = HashMap::new();
+            if let Some((seq, hash, sent_at)) = cache.get(device) {
+                known.insert(
+                    *seq,
+                    Known {
+                        hash: *hash,
+                        prev_hash: None,
+                        sent_at: Some(*sent_at),
+                    },
+                );
             }
-            let mut last: Option<(u64, Digest)> = None;
+            let mut last: Option<(u64, Digest, Timestamp)> = None;
             for (index, event, raw) in events {
-                let fate = store_event(&mut tx, &mut state, &known, event, raw, now).await?;
-                if fate == Fate::Stored {
-                    known.insert(event.seq, (event.hash, Some(event.prev_hash)));
-                    if last.is_none_or(|(s, _)| event.seq > s) {
-                        last = Some((event.seq, event.hash));
+                let fate = match store_event(&mut tx, &mut state, &known, event, raw, now).await? {
+                    Decision::Stored => {
+                        known.insert(
+                            event.seq,
+                            Known {
+                                hash: event.hash,
+                                prev_hash: Some(event.prev_hash),
+                                sent_at: Some(event.sent_at),
+                            },
+                        );
+                        if last.is_none_or(|(s, _, _)| event.seq > s) {
+                            last = Some((event.seq, event.hash, event.sent_at));
+                        }
+                        Fate::Stored
                     }
-                }
-                if let Fate::Quarantined(reason) = fate {
-                    let rejection = Rejection {
-                        reason,
-                        detail: rejection_detail(reason, event),
-                        topic: event.topic().to_string(),
-                        raw: raw.to_vec(),
-                    };
-                    quarantine(&mut tx, &rejection, now).await?;
-                }
+                    Decision::Duplicate => Fate::Duplicate,
+                    Decision::Refused(reason, detail) => {
+                        let rejection = Rejection {
+                            reason,
+                            detail,
+                            topic: event.topic().to_string(),
+                            raw: raw.to_vec(),
+                        };
+                        quarantine(&mut tx, &rejection, now).await?;
+                        Fate::Quarantined(reason)
+                    }
+                };
                 fates[index] = Some(fate);
             }
             state.contiguous = advance_contiguous(&mut tx, device, state.contiguous).await?;
@@ -164,8 +216,10 @@ impl Store {
             outcome
                 .acks
                 .push((device.clone(), u64::try_from(state.contiguous).unwrap_or(0)));
-            if let Some((seq, hash)) = last {
-                outcome.last_hashes.push((device.clone(), seq, hash));
+            if let Some((seq, hash, sent_at)) = last {
+                outcome
+                    .last_hashes
+                    .push((device.clone(), seq, hash, sent_at));
             }
         }
         tx.commit().await?;
@@ -177,17 +231,34 @@ impl Store {
     }
 }
 
-fn rejection_detail(reason: RejectReason, event: &Event) -> String {
-    match reason {
-        RejectReason::ReplayedSeq => format!(
+fn replayed(event: &Event) -> Decision {
+    Decision::Refused(
+        RejectReason::ReplayedSeq,
+        format!(
             "device {} already has a different event at seq {} (this one: event_id {}, hash {})",
             event.device_id, event.seq, event.event_id, event.hash
         ),
-        _ => format!(
+    )
+}
+
+fn chain_broken(event: &Event) -> Decision {
+    Decision::Refused(
+        RejectReason::ChainBroken,
+        format!(
             "event seq {} of device {} does not link to its stored neighbours",
             event.seq, event.device_id
         ),
-    }
+    )
+}
+
+fn time_refused(event: &Event, violation: &crate::ingest::times::TimeViolation) -> Decision {
+    Decision::Refused(
+        violation.reason(),
+        format!(
+            "event seq {} of device {}: {violation}",
+            event.seq, event.device_id
+        ),
+    )
 }
 
 async fn lock_device(
@@ -242,30 +313,40 @@ async fn stored_hashes(
 async fn store_event(
     tx: &mut Transaction<'static, Any>,
     state: &mut DeviceState,
-    known: &HashMap<u64, (Digest, Option<Digest>)>,
+    known: &HashMap<u64, Known>,
     event: &Event,
     raw: &[u8],
     now: i64,
-) -> Result<Fate, StoreError> {
+) -> Result<Decision, StoreError> {
     let device = &event.device_id;
     if let Some((event_id, hash, _)) = stored_hashes(tx, device, event.seq).await? {
         if event_id == event.event_id.to_string() && hash == event.hash {
             state.duplicates += 1;
-            return Ok(Fate::Duplicate);
+            return Ok(Decision::Duplicate);
         }
-        return Ok(Fate::Quarantined(RejectReason::ReplayedSeq));
+        return Ok(replayed(event));
+    }
+    // The same bytes already quarantined: their first receipt bounds when they can have been sealed.
+    if let Some(first) = first_quarantined(tx, &event.topic().to_string(), raw).await?
+        && let Err(violation) = check_first_receipt(event.sent_at, first)
+    {
+        return Ok(time_refused(event, &violation));
     }
 
     let prev = match event.seq {
         1 => None,
         seq => match known.get(&(seq - 1)) {
-            Some((hash, _)) => Some(*hash),
+            Some(k) => Some(k.hash),
             None => neighbour_hashes(tx, device, seq - 1).await?.map(|(h, _)| h),
         },
     };
-    let next_prev = if as_i64(event.seq) < state.max_seq {
+    let fills_gap = as_i64(event.seq) < state.max_seq;
+    let next_prev = if fills_gap {
         match known.get(&(event.seq + 1)) {
-            Some((_, Some(prev_hash))) => Some(*prev_hash),
+            Some(Known {
+                prev_hash: Some(prev_hash),
+                ..
+            }) => Some(*prev_hash),
             _ => neighbour_hashes(tx, device, event.seq + 1)
                 .await?
                 .map(|(_, p)| p),
@@ -274,12 +355,30 @@ async fn store_event(
         None
     };
     if check_link(event, prev.as_ref(), next_prev.as_ref()).is_err() {
-        return Ok(Fate::Quarantined(RejectReason::ChainBroken));
+        return Ok(chain_broken(event));
+    }
+    let before = match known.get(&(event.seq.saturating_sub(1))) {
+        Some(Known {
+            sent_at: Some(sent_at),
+            ..
+        }) if event.seq > 1 => Some(Sealed {
+            seq: event.seq - 1,
+            sent_at: *sent_at,
+        }),
+        _ => sealed_neighbour(tx, device, event.seq, Side::Before).await?,
+    };
+    let after = if fills_gap {
+        sealed_neighbour(tx, device, event.seq, Side::After).await?
+    } else {
+        None
+    };
+    if let Err(violation) = check_order(event.seq, event.sent_at, before, after) {
+        return Ok(time_refused(event, &violation));
     }
     if let Payload::Dropped(dropped) = &event.payload
         && !dropped_links(tx, device, known, dropped).await?
     {
-        return Ok(Fate::Quarantined(RejectReason::ChainBroken));
+        return Ok(chain_broken(event));
     }
 
     let body = match std::str::from_utf8(raw) {
@@ -306,7 +405,7 @@ async fn store_event(
     .rows_affected();
     if inserted == 0 {
         // The event_id is taken by another seq: not a resend.
-        return Ok(Fate::Quarantined(RejectReason::ReplayedSeq));
+        return Ok(replayed(event));
     }
 
     let seq = as_i64(event.seq);
@@ -371,7 +470,73 @@ async fn store_event(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(Fate::Stored)
+    Ok(Decision::Stored)
+}
+
+/// Which stored neighbour [`sealed_neighbour`] looks for.
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Before,
+    After,
+}
+
+/// The nearest stored event of `device` before or after `seq`, with its seal time. Dropped
+/// checkpoints carry no seal time and are skipped.
+async fn sealed_neighbour(
+    tx: &mut Transaction<'static, Any>,
+    device: &DeviceId,
+    seq: u64,
+    side: Side,
+) -> Result<Option<Sealed>, StoreError> {
+    let sql = match side {
+        Side::Before => {
+            "SELECT seq, sent_at_ms FROM events WHERE device_id = $1 AND seq < $2 \
+             ORDER BY seq DESC LIMIT 1"
+        }
+        Side::After => {
+            "SELECT seq, sent_at_ms FROM events WHERE device_id = $1 AND seq > $2 \
+             ORDER BY seq LIMIT 1"
+        }
+    };
+    let row = sqlx::query(sql)
+        .bind(device.as_str())
+        .bind(as_i64(seq))
+        .fetch_optional(&mut **tx)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let seq: i64 = row.try_get(0)?;
+    let sent_at: i64 = row.try_get(1)?;
+    let corrupt = |why: String| StoreError::Corrupt {
+        what: "event seal time",
+        why,
+    };
+    Ok(Some(Sealed {
+        seq: u64::try_from(seq).map_err(|e| corrupt(e.to_string()))?,
+        sent_at: Timestamp::from_millis(sent_at)
+            .ok_or_else(|| corrupt(format!("{sent_at} ms is out of range")))?,
+    }))
+}
+
+/// When these bytes on this topic were first quarantined, if ever.
+async fn first_quarantined(
+    tx: &mut Transaction<'static, Any>,
+    topic: &str,
+    raw: &[u8],
+) -> Result<Option<Timestamp>, StoreError> {
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT first_seen_ms FROM quarantine WHERE digest = $1")
+            .bind(quarantine_digest(topic, raw))
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(first.and_then(Timestamp::from_millis))
+}
+
+/// The quarantine's key for a message: the digest of its topic and bytes.
+fn quarantine_digest(topic: &str, raw: &[u8]) -> String {
+    let mut keyed = topic.as_bytes().to_vec();
+    keyed.push(0);
+    keyed.extend_from_slice(raw);
+    Digest::of(&keyed).to_string()
 }
 
 /// A stored hex digest, or a corruption error naming `what`.
@@ -410,7 +575,7 @@ async fn neighbour_hashes(
 async fn dropped_links(
     tx: &mut Transaction<'static, Any>,
     device: &DeviceId,
-    known: &HashMap<u64, (Digest, Option<Digest>)>,
+    known: &HashMap<u64, Known>,
     dropped: &SpoolDropped,
 ) -> Result<bool, StoreError> {
     let listed: HashMap<u64, &DroppedEvent> = dropped.events.iter().map(|d| (d.seq, d)).collect();
@@ -420,7 +585,7 @@ async fn dropped_links(
     // What the collector holds for a seq outside this record: a batch-mate, a stored or a dropped event.
     let mut outside = async |seq: u64| -> Result<Option<(Digest, Option<Digest>)>, StoreError> {
         if let Some(entry) = known.get(&seq) {
-            return Ok(Some(*entry));
+            return Ok(Some((entry.hash, entry.prev_hash)));
         }
         Ok(neighbour_hashes(tx, device, seq)
             .await?
@@ -530,10 +695,7 @@ async fn quarantine(
     rejection: &Rejection,
     now: i64,
 ) -> Result<(), StoreError> {
-    let mut keyed = rejection.topic.as_bytes().to_vec();
-    keyed.push(0);
-    keyed.extend_from_slice(&rejection.raw);
-    let digest = Digest::of(&keyed).to_string();
+    let digest = quarantine_digest(&rejection.topic, &rejection.raw);
     let kept = &rejection.raw[..rejection.raw.len().min(QUARANTINE_RAW_LIMIT)];
     let detail: String = rejection.detail.chars().take(2000).collect();
     let topic: String = rejection.topic.chars().take(512).collect();
