@@ -207,6 +207,58 @@ async fn billed_sessions_against_presence_with_coverage() {
     }
 }
 
+/// A fee line names its own institution (定点医药机构编号): it is checked there even when no settlement
+/// row for its encounter was imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fee_line_without_its_settlement_is_checked_at_its_own_institution() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Database::sqlite(dir.path()).open().await;
+    // The ward box is alive that morning: patient 21 is seen through the session, 22 never.
+    ingest(
+        &store,
+        vec![(
+            "2026-11-02T04:00:01.000Z",
+            presence(
+                &format!("{P}21"),
+                "2026-11-02T00:00:00.000Z",
+                "2026-11-02T04:00:00.000Z",
+            ),
+        )],
+    )
+    .await;
+    let path = dir.path().join("fees.csv");
+    std::fs::write(
+        &path,
+        format!(
+            "feedetl_sn,mdtrt_id,psn_no,fixmedins_code,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n\
+             FD1,M21,{P}21,H43060200175,2026-11-02 08:00:00,EXAMPLE-311000006,1,410,410\n\
+             FD2,M22,{P}22,H43060200175,2026-11-02 08:00:00,EXAMPLE-311000006,1,410,410\n"
+        ),
+    )
+    .expect("write");
+    let report = store
+        .import_file(&path, &ImportOptions::default(), &mut |_| {})
+        .await
+        .expect("import");
+    assert_eq!(report.rows_bad, 0, "{:?}", report.problems);
+    let rules = run_november(&store).await;
+    assert_eq!((rules.unlinked_lines, rules.checked), (0, 2), "{rules:?}");
+    let flagged: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT rule_id, fixmedins_code, psn_no FROM flags")
+            .fetch_all(store.pool())
+            .await
+            .expect("flags");
+    assert_eq!(
+        flagged,
+        [(
+            "no_presence".to_owned(),
+            "H43060200175".to_owned(),
+            format!("{P}22")
+        )]
+    );
+    store.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
     let dir = tempfile::tempdir().expect("tempdir");

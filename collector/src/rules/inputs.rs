@@ -28,7 +28,8 @@ pub struct BilledLine<'k> {
     pub cnt: f64,
     /// Amount in fen.
     pub fee_fen: i64,
-    /// The institution, from the encounter's settlement (`None`: no settlement imported for it).
+    /// The institution: the fee line's own (定点医药机构编号), else its encounter's settlement's (`None`:
+    /// neither is known).
     pub institution: Option<InstitutionCode>,
 }
 
@@ -86,7 +87,7 @@ async fn billed_lines<'k>(
 ) -> Result<Vec<BilledLine<'k>>, RulesError> {
     let rows = sqlx::query(
         "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
-         f.det_item_fee_sumamt_fen, s.fixmedins_code \
+         f.det_item_fee_sumamt_fen, COALESCE(f.fixmedins_code, s.fixmedins_code) \
          FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
          FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
          WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 \
