@@ -49,13 +49,11 @@ pub async fn upload(
     // Read (bounded) before any refusal, so that a refused client gets the answer, not a reset.
     let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
     let flag = visible_flag(&state, &user, id).await?;
-    if !user.role.is_bureau() {
-        if !matches!(flag.state, FlagState::Issued | FlagState::Appealed) {
-            return Err(ApiError::conflict(format!(
-                "an institution may attach files only while the flag is issued or appealed; it is {}",
-                flag.state.as_str()
-            )));
-        }
+    if !user.role.is_bureau() && !matches!(flag.state, FlagState::Issued | FlagState::Appealed) {
+        return Err(ApiError::conflict(format!(
+            "an institution may attach files only while the flag is issued or appealed; it is {}",
+            flag.state.as_str()
+        )));
     }
     let meta = state
         .store
