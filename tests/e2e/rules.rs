@@ -207,40 +207,51 @@ async fn billed_sessions_against_presence_with_coverage() {
     }
 }
 
-/// A fee line names its own institution (定点医药机构编号): it is checked there even when no settlement
-/// row for its encounter was imported.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fee_line_without_its_settlement_is_checked_at_its_own_institution() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Database::sqlite(dir.path()).open().await;
-    // The ward box is alive that morning: patient 21 is seen through the session, 22 never.
+/// A store whose ward box at H43060200175 saw `psn_no` through 08:00–12:00 on 2026-11-02 (Beijing).
+async fn ward_alive_on_the_2nd_with(dir: &std::path::Path, psn_no: &str) -> Store {
+    let store = Database::sqlite(dir).open().await;
     ingest(
         &store,
         vec![(
             "2026-11-02T04:00:01.000Z",
             presence(
-                &format!("{P}21"),
+                psn_no,
                 "2026-11-02T00:00:00.000Z",
                 "2026-11-02T04:00:00.000Z",
             ),
         )],
     )
     .await;
-    let path = dir.path().join("fees.csv");
-    std::fs::write(
-        &path,
+    store
+}
+
+/// Writes a fee-line file into `dir` and imports it; every row must be accepted.
+async fn import_fee_file(store: &Store, dir: &std::path::Path, text: String) {
+    let path = dir.join("fees.csv");
+    std::fs::write(&path, text).expect("write");
+    let report = store
+        .import_file(&path, &ImportOptions::default(), &mut |_| {})
+        .await
+        .expect("import");
+    assert_eq!(report.rows_bad, 0, "{:?}", report.problems);
+}
+
+/// A fee line names its own institution (定点医药机构编号): it is checked there even when no settlement
+/// row for its encounter was imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fee_line_without_its_settlement_is_checked_at_its_own_institution() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ward_alive_on_the_2nd_with(dir.path(), &format!("{P}21")).await;
+    import_fee_file(
+        &store,
+        dir.path(),
         format!(
             "feedetl_sn,mdtrt_id,psn_no,fixmedins_code,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n\
              FD1,M21,{P}21,H43060200175,2026-11-02 08:00:00,EXAMPLE-311000006,1,410,410\n\
              FD2,M22,{P}22,H43060200175,2026-11-02 08:00:00,EXAMPLE-311000006,1,410,410\n"
         ),
     )
-    .expect("write");
-    let report = store
-        .import_file(&path, &ImportOptions::default(), &mut |_| {})
-        .await
-        .expect("import");
-    assert_eq!(report.rows_bad, 0, "{:?}", report.problems);
+    .await;
     let rules = run_november(&store).await;
     assert_eq!((rules.unlinked_lines, rules.checked), (0, 2), "{rules:?}");
     let flagged: Vec<(String, String, String)> =
@@ -256,6 +267,29 @@ async fn a_fee_line_without_its_settlement_is_checked_at_its_own_institution() {
             format!("{P}22")
         )]
     );
+    store.close().await;
+}
+
+/// A session refunded in full days later by a line naming it (原费用流水号) is not judged: no flag, not
+/// counted as checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_refunded_days_later_by_its_linked_refund_is_not_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = ward_alive_on_the_2nd_with(dir.path(), &format!("{P}31")).await;
+    import_fee_file(
+        &store,
+        dir.path(),
+        format!(
+            "feedetl_sn,mdtrt_id,psn_no,fixmedins_code,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt,init_feedetl_sn\n\
+             FD1,M31,{P}31,H43060200175,2026-11-02 08:00:00,EXAMPLE-311000006,1,410,410,\n\
+             FD2,M32,{P}32,H43060200175,2026-11-02 08:00:00,EXAMPLE-311000006,1,410,410,\n\
+             FD3,M32,{P}32,H43060200175,2026-11-05 10:00:00,EXAMPLE-311000006,-1,410,-410,FD2\n"
+        ),
+    )
+    .await;
+    let rules = run_november(&store).await;
+    assert_eq!(rules.checked, 1, "{rules:?}");
+    assert!(rules.raised.is_empty(), "{rules:?}");
     store.close().await;
 }
 

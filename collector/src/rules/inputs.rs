@@ -8,6 +8,7 @@ use super::observed::Observations;
 use crate::flags::store::{stored_institution, stored_psn_no};
 use crate::gallery::Enrolled;
 use crate::knowledge::{Knowledge, KnowledgeItem};
+use crate::settlement::refunds::{ClaimLine, net_claims};
 use crate::store::Store;
 use chrono_tz::Tz;
 use sqlx::Row;
@@ -71,23 +72,27 @@ impl<'k> RuleInputs<'k> {
             zone,
             from_ms,
             to_ms,
-            lines: billed_lines(store, knowledge, from_ms, to_ms).await?,
+            lines: billed_lines(store, knowledge, zone, from_ms, to_ms).await?,
             observed: Observations::load(store, zone, from_ms, to_ms).await?,
             enrolled: store.gallery().await?,
         })
     }
 }
 
-/// The fee lines billed in [from_ms, to_ms) for items the knowledge base knows, in billing order.
+/// The claims billed in [from_ms, to_ms) for items the knowledge base knows, in billing order: each
+/// billed line net of the refunds in the window that refund it ([`net_claims`]: by 原费用流水号 when the
+/// export gives it, else matched), so a fully refunded line and its refund are never judged and a partly
+/// refunded one is judged on its net units and amount.
 async fn billed_lines<'k>(
     store: &Store,
     knowledge: &'k Knowledge,
+    zone: Tz,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<BilledLine<'k>>, RulesError> {
     let rows = sqlx::query(
         "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
-         f.det_item_fee_sumamt_fen, COALESCE(f.fixmedins_code, s.fixmedins_code) \
+         f.det_item_fee_sumamt_fen, COALESCE(f.fixmedins_code, s.fixmedins_code), f.init_feedetl_sn \
          FROM fee_lines f LEFT JOIN (SELECT mdtrt_id, MIN(fixmedins_code) AS fixmedins_code \
          FROM settlements GROUP BY mdtrt_id) s ON s.mdtrt_id = f.mdtrt_id \
          WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 \
@@ -97,21 +102,47 @@ async fn billed_lines<'k>(
     .bind(to_ms)
     .fetch_all(store.pool())
     .await?;
-    let mut lines = Vec::new();
+    let mut claim_lines = Vec::new();
     for row in rows {
         let code: String = row.try_get(3)?;
-        let Some(item) = knowledge.item(&code) else {
+        if knowledge.item(&code).is_none() {
+            continue;
+        }
+        claim_lines.push(ClaimLine {
+            feedetl_sn: row.try_get(0)?,
+            psn_no: row.try_get(1)?,
+            hilist_code: code,
+            fixmedins_code: row.try_get(6)?,
+            at_ms: row.try_get(2)?,
+            cnt: row.try_get(4)?,
+            amount_fen: row.try_get(5)?,
+            init_feedetl_sn: row.try_get(7)?,
+        });
+    }
+    let netted = net_claims(&claim_lines, zone);
+    if !netted.unmatched.is_empty() {
+        tracing::warn!(
+            refunds = netted.unmatched.len(),
+            "refunds in the window refund no billed line in it; their lines are judged as billed"
+        );
+    }
+    let mut lines = Vec::with_capacity(netted.claims.len());
+    for claim in netted.claims {
+        let Some(item) = knowledge.item(&claim.line.hilist_code) else {
             continue;
         };
-        let institution: Option<String> = row.try_get(6)?;
         lines.push(BilledLine {
-            feedetl_sn: row.try_get(0)?,
-            psn_no: stored_psn_no(row.try_get(1)?)?,
-            at_ms: row.try_get(2)?,
+            feedetl_sn: claim.line.feedetl_sn,
+            psn_no: stored_psn_no(claim.line.psn_no)?,
+            at_ms: claim.line.at_ms,
             item,
-            cnt: row.try_get(4)?,
-            fee_fen: row.try_get(5)?,
-            institution: institution.map(stored_institution).transpose()?,
+            cnt: claim.net_cnt,
+            fee_fen: claim.net_fen,
+            institution: claim
+                .line
+                .fixmedins_code
+                .map(stored_institution)
+                .transpose()?,
         });
     }
     Ok(lines)
