@@ -44,7 +44,7 @@ impl RuleId {
     ];
 
     /// The stored code (`no_presence`, …).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             RuleId::NoPresence => "no_presence",
             RuleId::ShortPresence => "short_presence",
@@ -96,18 +96,16 @@ impl fmt::Display for RuleId {
     }
 }
 
-/// Every rule's code, in [`RuleId::ALL`] order.
-pub const RULE_IDS: [&str; 9] = [
-    "no_presence",
-    "short_presence",
-    "billed_above_observed",
-    "bed_holding",
-    "impersonation",
-    "cross_institution",
-    "dialysis_over_weekly",
-    "duplicate_face",
-    "outage_alignment",
-];
+/// Every rule's code, in [`RuleId::ALL`] order (derived from it, so the two cannot drift apart).
+pub const RULE_IDS: [&str; RuleId::ALL.len()] = {
+    let mut codes = [""; RuleId::ALL.len()];
+    let mut i = 0;
+    while i < codes.len() {
+        codes[i] = RuleId::ALL[i].as_str();
+        i += 1;
+    }
+    codes
+};
 
 #[cfg(test)]
 mod tests {
