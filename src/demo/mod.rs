@@ -250,7 +250,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "rules 规则 (rules v{}, knowledge v{}, example item codes): {} billed patient-days checked, {} without evidence (camera outage or silent box)",
+        "rules 规则 (rules v{}, knowledge v{}, example item codes): {} billed lines checked, {} without evidence (ward blind: camera outage or silent box)",
         rules.rules_version, rules.knowledge_version, rules.checked, rules.no_evidence
     );
     println!("flags 疑点 by rule:");

@@ -114,8 +114,23 @@ async fn run_over(
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    // What the run could not use, first and on stderr: a bureau must not miss it at the end of a listing.
+    if report.unlinked_lines > 0 {
+        eprintln!(
+            "WARNING: {} fee lines of monitored items have no institution (neither their own \
+             定点医药机构编号 nor a settlement for their encounter) and were NOT checked",
+            report.unlinked_lines
+        );
+    }
+    if report.unmatched_refunds > 0 {
+        eprintln!(
+            "WARNING: {} refund lines refund no billed line in the window; the lines they may refund \
+             were judged as billed (import the month they belong to, or check 原费用流水号)",
+            report.unmatched_refunds
+        );
+    }
     println!(
-        "rules run {from} → {to} (rules v{}, knowledge v{}): {} billed patient-days checked",
+        "rules run {from} → {to} (rules v{}, knowledge v{}): {} billed lines checked",
         report.rules_version, report.knowledge_version, report.checked
     );
     for (rule, count) in &report.raised {
@@ -123,18 +138,24 @@ async fn run_over(
     }
     println!("  already flagged: {}", report.already_raised);
     println!(
-        "  no evidence (camera outage or silent device): {} patient-days, {:.2} yuan",
+        "  no evidence (ward blind: camera outage, silent box or no box): {} lines, {:.2} yuan",
         report.no_evidence,
         report.no_evidence_amount_fen as f64 / 100.0
     );
     if !report.disabled.is_empty() {
         println!("  disabled rules: {}", report.disabled.join(", "));
     }
-    if report.unlinked_lines > 0 {
-        println!(
-            "  fee lines without a settlement (not checked): {}",
-            report.unlinked_lines
-        );
+    if !report.coverage.is_empty() {
+        println!("  monitoring coverage of billed session time (监控覆盖率):");
+        for c in &report.coverage {
+            println!(
+                "    {}  {:>5.1}%  ({:.0} of {:.0} billed minutes blind)",
+                c.institution,
+                c.monitored_share * 100.0,
+                c.blind_minutes,
+                c.billed_minutes
+            );
+        }
     }
     Ok(())
 }

@@ -247,6 +247,25 @@ impl Store {
                 },
             });
         }
+        // A rules base stored before a rule existed: the rule comes from the shipped default (logged),
+        // at the stored version, until the bureau imports a file that lists it.
+        let shipped = RulesFile::parse("built-in default", DEFAULT_RULES)?;
+        let missing: Vec<RuleDefinition> = shipped
+            .rule
+            .into_iter()
+            .filter(|d| !rules.iter().any(|r| r.definition.id == d.id))
+            .collect();
+        for missing in missing {
+            tracing::warn!(
+                rule = %missing.id,
+                rules_version = version,
+                "the stored rules base does not list this rule (stored before it existed): using the shipped default"
+            );
+            rules.push(StoredRule {
+                rule_version: version,
+                definition: missing,
+            });
+        }
         rules.sort_by_key(|r| RULE_IDS.iter().position(|id| *id == r.definition.id));
         let file = RulesFile {
             note: note.clone(),

@@ -3,15 +3,18 @@
 //! in that kind of ward for less than the knowledge base's minutes per day are "absent" days; a run of at
 //! least `min_absent_days` calendar-consecutive absent days is one flag with those days' lines.
 //!
-//! A day that a camera outage or a silent box could explain is no evidence: it is counted and it ends
-//! the run (so a flag only ever rests on days the cameras were watching). A day with no billing, or on
+//! Presence of a face scored below `presentation_attack.min_liveness` is not presence. A day that the
+//! ward's blindness (camera outage, silent box, no box: [`super::monitoring`]) could explain is no
+//! evidence: it is counted and it ends the run (so a flag only ever rests on days the cameras were
+//! watching). A day with no billing, or on
 //! which the patient was seen, ends the run too; shorter absences (home leave) are not flagged.
 
-use super::finding::{Evaluation, Finding, NoEvidenceDay};
+use super::finding::{Evaluation, Finding, NoEvidence};
 use super::id::RuleId;
 use super::inputs::RuleInputs;
 use super::params::{RuleParams, check_range};
-use super::timeline::{covered_minutes, day_bounds, local_date};
+use super::set::RuleSet;
+use super::timeline::{self, clip, covered_minutes, day_bounds, local_date, subtract};
 use crate::knowledge::Unit;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -54,11 +57,13 @@ struct AbsentDay {
     amount_fen: i64,
     lines: Vec<String>,
     presence_minutes: f64,
-    outage_minutes: f64,
+    blind_minutes: f64,
 }
 
 /// Evaluates the rule over the billed lines: findings, and the billed days no camera could judge.
-pub fn evaluate(inputs: &RuleInputs<'_>, params: &BedHolding) -> Evaluation {
+pub fn evaluate(inputs: &RuleInputs<'_>, rules: &RuleSet) -> Evaluation {
+    let params = &rules.bed_holding.params;
+    let min_liveness = rules.presentation_attack.params.min_liveness;
     let mut out = Evaluation::default();
     let min_days = params.min_absent_days;
     type StayKey = (PsnNo, InstitutionCode, &'static str);
@@ -102,26 +107,37 @@ pub fn evaluate(inputs: &RuleInputs<'_>, params: &BedHolding) -> Evaluation {
             {
                 flags.extend(close(&mut streak, min_days));
             }
-            let presence = inputs
+            let presence: Vec<(i64, i64)> = inputs
                 .observed
-                .presence(&psn_no, &institution, ward_kind, start, end);
+                .sightings(&psn_no, &institution, ward_kind, start, end)
+                .into_iter()
+                .filter(|s| s.liveness >= min_liveness)
+                .map(|s| s.span())
+                .collect();
+            let presence = clip(&presence, start, end);
             let minutes = covered_minutes(&presence, start, end);
             if minutes >= billed.required_minutes {
                 flags.extend(close(&mut streak, min_days));
                 continue;
             }
-            let coverage = inputs.observed.coverage(&institution, date, start, end);
-            if !coverage.device_alive
-                || minutes + coverage.outage_minutes >= billed.required_minutes
-            {
+            let blind = subtract(
+                &inputs
+                    .observed
+                    .monitoring
+                    .blind(&institution, ward_kind, start, end),
+                &presence,
+            );
+            let blind_minutes = timeline::minutes(&blind);
+            if minutes + blind_minutes >= billed.required_minutes {
                 flags.extend(close(&mut streak, min_days));
-                out.no_evidence.push(NoEvidenceDay {
+                out.no_evidence.push(NoEvidence {
                     rule: RuleId::BedHolding,
                     institution: institution.clone(),
                     psn_no: psn_no.clone(),
                     date,
                     lines: billed.lines,
                     amount_fen: billed.amount_fen,
+                    blind_minutes,
                 });
                 continue;
             }
@@ -130,7 +146,7 @@ pub fn evaluate(inputs: &RuleInputs<'_>, params: &BedHolding) -> Evaluation {
                 amount_fen: billed.amount_fen,
                 lines: billed.lines,
                 presence_minutes: minutes,
-                outage_minutes: coverage.outage_minutes,
+                blind_minutes,
             });
         }
         flags.extend(close(&mut streak, min_days));
@@ -147,7 +163,7 @@ pub fn evaluate(inputs: &RuleInputs<'_>, params: &BedHolding) -> Evaluation {
                 "days": absent.iter().map(|d| json!({
                     "date": d.date.to_string(),
                     "presence_minutes": d.presence_minutes,
-                    "camera_outage_minutes": d.outage_minutes,
+                    "blind_minutes": d.blind_minutes,
                     "amount_fen": d.amount_fen,
                 })).collect::<Vec<_>>(),
             });
@@ -180,10 +196,6 @@ mod tests {
     use crate::rules::fixtures::*;
     use wardwatch_protocol::WardKind::Psychiatric;
 
-    fn params() -> BedHolding {
-        default_rules().bed_holding.params
-    }
-
     #[test]
     fn three_absent_days_running_are_one_flag_with_their_lines() {
         let item = bed_day();
@@ -200,7 +212,7 @@ mod tests {
                 span(H1, Psychiatric, at(d, 9, 0), at(d, 12, 0)),
             );
         }
-        let got = evaluate(&inputs, &params());
+        let got = evaluate(&inputs, &default_rules());
         assert_eq!(got.checked, 5);
         assert_eq!(got.findings.len(), 1, "{:?}", got.findings);
         let f = &got.findings[0];
@@ -224,7 +236,7 @@ mod tests {
                 span(H1, Psychiatric, at(d, 9, 0), at(d, 12, 0)),
             );
         }
-        assert!(evaluate(&inputs, &params()).findings.is_empty());
+        assert!(evaluate(&inputs, &default_rules()).findings.is_empty());
     }
 
     #[test]
@@ -235,11 +247,8 @@ mod tests {
                 .map(|d| line(&format!("B{d}"), &item, H1, P1, at(d, 0, 30), 1.0))
                 .collect(),
         );
-        inputs
-            .observed
-            .outages
-            .insert(code(H1), vec![(at(3, 0, 0), at(4, 0, 0))]);
-        let got = evaluate(&inputs, &params());
+        outage(&mut inputs, H1, at(3, 0, 0), at(4, 0, 0));
+        let got = evaluate(&inputs, &default_rules());
         assert!(got.findings.is_empty(), "{:?}", got.findings);
         assert_eq!(got.no_evidence.len(), 1);
         assert_eq!(got.no_evidence[0].lines, vec!["B3"]);

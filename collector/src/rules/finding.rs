@@ -4,6 +4,8 @@
 
 use super::id::RuleId;
 use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use wardwatch_protocol::{InstitutionCode, PsnNo};
 
 /// Something a rule found, not yet a flag.
@@ -33,10 +35,10 @@ impl Finding {
     }
 }
 
-/// A billed patient-day a rule could not judge (camera outage or silent device): no evidence either
-/// way, counted and never flagged by that rule.
+/// A billed line (or bed-day) a rule could not judge because the ward was blind during it (camera
+/// outage, silent box, no box): no evidence either way, counted and never flagged by that rule.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NoEvidenceDay {
+pub struct NoEvidence {
     /// The rule that could not judge it.
     pub rule: RuleId,
     /// The institution.
@@ -49,6 +51,34 @@ pub struct NoEvidenceDay {
     pub lines: Vec<String>,
     /// Amount billed (fen).
     pub amount_fen: i64,
+    /// Minutes of the slot (or day) the ward was blind.
+    pub blind_minutes: f64,
+}
+
+/// Billed session time of an institution on a local day, and how much of it the ward was blind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct SlotCoverage {
+    /// Minutes of billed session slots.
+    pub billed_minutes: f64,
+    /// Of which the ward was blind (camera outage, silent box, no box).
+    pub blind_minutes: f64,
+}
+
+impl SlotCoverage {
+    /// The share of billed time with working monitoring (1 when nothing was billed).
+    pub fn monitored_share(&self) -> f64 {
+        if self.billed_minutes > 0.0 {
+            1.0 - (self.blind_minutes / self.billed_minutes).clamp(0.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// Adds another stretch's figures.
+    pub fn add(&mut self, other: SlotCoverage) {
+        self.billed_minutes += other.billed_minutes;
+        self.blind_minutes += other.blind_minutes;
+    }
 }
 
 /// What one or more evaluators produced.
@@ -56,10 +86,12 @@ pub struct NoEvidenceDay {
 pub struct Evaluation {
     /// Findings, in the order they are to be raised.
     pub findings: Vec<Finding>,
-    /// Billed days nobody could judge.
-    pub no_evidence: Vec<NoEvidenceDay>,
-    /// Billed patient-days checked against presence.
+    /// Billed lines (bed-days) nobody could judge.
+    pub no_evidence: Vec<NoEvidence>,
+    /// Billed lines (bed-days) checked against presence.
     pub checked: u64,
+    /// Billed session time and its blind part, per institution and local day.
+    pub coverage: BTreeMap<(InstitutionCode, NaiveDate), SlotCoverage>,
 }
 
 impl Evaluation {
@@ -68,5 +100,8 @@ impl Evaluation {
         self.findings.extend(other.findings);
         self.no_evidence.extend(other.no_evidence);
         self.checked += other.checked;
+        for (key, figures) in other.coverage {
+            self.coverage.entry(key).or_default().add(figures);
+        }
     }
 }

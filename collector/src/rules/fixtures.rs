@@ -2,9 +2,10 @@
 //! in a few lines, in Beijing time, with no database.
 
 use super::inputs::{BilledLine, RuleInputs};
+use super::monitoring::{BlindCause, Downtime};
 use super::observed::{Observations, PresenceSpan};
 use super::set::RuleSet;
-use super::timeline::{MINUTE_MS, local_date};
+use super::timeline::MINUTE_MS;
 use crate::knowledge::{KnowledgeItem, Unit};
 use chrono::TimeZone;
 use chrono_tz::Tz;
@@ -89,16 +90,15 @@ pub fn span(institution: &str, ward_kind: WardKind, start_ms: i64, end_ms: i64) 
     }
 }
 
-/// Inputs over November 2026 with `lines` and nothing observed; every institution's devices alive on
-/// every day of the month (add outages or remove alive days to test coverage).
+/// Inputs over November 2026 with `lines` and nothing observed; both institutions have had a working
+/// ward box since the month began (add outages or silences to test coverage).
 pub fn inputs<'k>(lines: Vec<BilledLine<'k>>) -> RuleInputs<'k> {
     let mut observed = Observations::default();
     for institution in [H1, H2] {
-        for day in 1..=30 {
-            if let Some(date) = local_date(at(day, 12, 0), ZONE) {
-                observed.alive_days.insert((code(institution), date));
-            }
-        }
+        observed
+            .monitoring
+            .equipped_since
+            .insert(code(institution), at(1, 0, 0) - 86_400_000);
     }
     RuleInputs {
         zone: ZONE,
@@ -107,7 +107,36 @@ pub fn inputs<'k>(lines: Vec<BilledLine<'k>>) -> RuleInputs<'k> {
         lines,
         observed,
         enrolled: Vec::new(),
+        unmatched_refunds: 0,
     }
+}
+
+fn blind(inputs: &mut RuleInputs<'_>, institution: &str, cause: BlindCause, from: i64, to: i64) {
+    inputs
+        .observed
+        .monitoring
+        .downtime
+        .entry(code(institution))
+        .or_default()
+        .push(Downtime {
+            cause,
+            device_id: "box-1".into(),
+            camera_id: (cause == BlindCause::CameraOutage).then(|| "cam-1".into()),
+            state: (cause == BlindCause::CameraOutage).then(|| "obstructed".into()),
+            ward_kinds: Vec::new(),
+            start_ms: from,
+            end_ms: to,
+        });
+}
+
+/// Records a camera outage at `institution` (every ward kind) over [from, to).
+pub fn outage(inputs: &mut RuleInputs<'_>, institution: &str, from: i64, to: i64) {
+    blind(inputs, institution, BlindCause::CameraOutage, from, to);
+}
+
+/// Records the institution's ward box silent over [from, to).
+pub fn silent(inputs: &mut RuleInputs<'_>, institution: &str, from: i64, to: i64) {
+    blind(inputs, institution, BlindCause::BoxSilent, from, to);
 }
 
 /// Records an enrolled patient's presence.

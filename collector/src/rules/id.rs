@@ -27,11 +27,15 @@ pub enum RuleId {
     DuplicateFace,
     /// An institution whose camera outages line up with its billing.
     OutageAlignment,
+    /// 疑似照片/屏幕冒充: the billed slot's presence came from a face the liveness model scored not live.
+    PresentationAttack,
+    /// 监控缺失: a billed session with no working monitoring at all (off by default: counted, not flagged).
+    UnmonitoredBilling,
 }
 
 impl RuleId {
     /// Every rule, in the order they are listed.
-    pub const ALL: [RuleId; 9] = [
+    pub const ALL: [RuleId; 11] = [
         RuleId::NoPresence,
         RuleId::ShortPresence,
         RuleId::BilledAboveObserved,
@@ -41,6 +45,8 @@ impl RuleId {
         RuleId::DialysisOverWeekly,
         RuleId::DuplicateFace,
         RuleId::OutageAlignment,
+        RuleId::PresentationAttack,
+        RuleId::UnmonitoredBilling,
     ];
 
     /// The stored code (`no_presence`, …).
@@ -55,15 +61,18 @@ impl RuleId {
             RuleId::DialysisOverWeekly => "dialysis_over_weekly",
             RuleId::DuplicateFace => "duplicate_face",
             RuleId::OutageAlignment => "outage_alignment",
+            RuleId::PresentationAttack => "presentation_attack",
+            RuleId::UnmonitoredBilling => "unmonitored_billing",
         }
     }
 
     /// The rule a finding of this rule is reported as when this rule is switched off: `impersonation`
     /// refines `no_presence` (the patient was never seen, and someone else sat in the slot), so with
-    /// `impersonation` off the same patient-day is still 假病人.
+    /// `impersonation` off the same billed session is still 假病人; likewise `presentation_attack` (the
+    /// patient was "seen" only as a photo or a screen: presence that does not count as attendance).
     pub fn falls_back_to(self) -> Option<RuleId> {
         match self {
-            RuleId::Impersonation => Some(RuleId::NoPresence),
+            RuleId::Impersonation | RuleId::PresentationAttack => Some(RuleId::NoPresence),
             _ => None,
         }
     }

@@ -57,23 +57,29 @@ pub struct RuleInputs<'k> {
     pub observed: Observations,
     /// The enrolled faces, in enrolment order (for `duplicate_face`).
     pub enrolled: Vec<Enrolled>,
+    /// Refund lines in the window that refund no billed line in it.
+    pub unmatched_refunds: u64,
 }
 
 impl<'k> RuleInputs<'k> {
-    /// Loads a run's inputs for fee lines billed in [from_ms, to_ms), local days in `zone`.
+    /// Loads a run's inputs for fee lines billed in [from_ms, to_ms), local days in `zone`; a ward box
+    /// that sealed nothing for longer than `silence_ms` was silent.
     pub async fn load(
         store: &Store,
         knowledge: &'k Knowledge,
         zone: Tz,
-        from_ms: i64,
-        to_ms: i64,
+        (from_ms, to_ms): (i64, i64),
+        silence_ms: i64,
     ) -> Result<RuleInputs<'k>, RulesError> {
+        let (lines, unmatched_refunds) =
+            billed_lines(store, knowledge, zone, from_ms, to_ms).await?;
         Ok(RuleInputs {
             zone,
             from_ms,
             to_ms,
-            lines: billed_lines(store, knowledge, zone, from_ms, to_ms).await?,
-            observed: Observations::load(store, zone, from_ms, to_ms).await?,
+            lines,
+            unmatched_refunds,
+            observed: Observations::load(store, from_ms, to_ms, silence_ms).await?,
             enrolled: store.gallery().await?,
         })
     }
@@ -82,14 +88,14 @@ impl<'k> RuleInputs<'k> {
 /// The claims billed in [from_ms, to_ms) for items the knowledge base knows, in billing order: each
 /// billed line net of the refunds in the window that refund it ([`net_claims`]: by 原费用流水号 when the
 /// export gives it, else matched), so a fully refunded line and its refund are never judged and a partly
-/// refunded one is judged on its net units and amount.
+/// refunded one is judged on its net units and amount. Also: how many refunds refund no line in the window.
 async fn billed_lines<'k>(
     store: &Store,
     knowledge: &'k Knowledge,
     zone: Tz,
     from_ms: i64,
     to_ms: i64,
-) -> Result<Vec<BilledLine<'k>>, RulesError> {
+) -> Result<(Vec<BilledLine<'k>>, u64), RulesError> {
     let rows = sqlx::query(
         "SELECT f.feedetl_sn, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, f.cnt, \
          f.det_item_fee_sumamt_fen, COALESCE(f.fixmedins_code, s.fixmedins_code), f.init_feedetl_sn \
@@ -127,6 +133,7 @@ async fn billed_lines<'k>(
         );
     }
     let mut lines = Vec::with_capacity(netted.claims.len());
+    let unmatched = netted.unmatched.len() as u64;
     for claim in netted.claims {
         let Some(item) = knowledge.item(&claim.line.hilist_code) else {
             continue;
@@ -145,5 +152,5 @@ async fn billed_lines<'k>(
                 .transpose()?,
         });
     }
-    Ok(lines)
+    Ok((lines, unmatched))
 }

@@ -12,7 +12,7 @@
 //!
 //! | module | rules |
 //! |---|---|
-//! | [`sessions`] | per billed patient-day of session items: `no_presence` (假病人), `impersonation` (冒名), `short_presence`, `billed_above_observed` |
+//! | [`sessions`] | per billed session line: `no_presence` (假病人), `impersonation` (冒名), `short_presence`, `billed_above_observed`, `presentation_attack` (疑似照片/屏幕冒充), `unmonitored_billing` (监控缺失, off by default) |
 //! | [`bed_holding`] | `bed_holding` (挂床): inpatient days billed while absent N days running |
 //! | [`cross_institution`] | `cross_institution`: billed or seen at two institutions at once |
 //! | [`weekly`] | `dialysis_over_weekly` |
@@ -20,10 +20,15 @@
 //! | [`outage_alignment`] | `outage_alignment`: an institution whose outages line up with its billing |
 //!
 //! Each rule module owns its thresholds (typed, range-checked) beside its evaluator; [`id`] names the
-//! rules; [`timeline`] is the interval arithmetic they share.
+//! rules; [`timeline`] is the interval arithmetic they share; [`monitoring`] says when each ward was blind.
 //!
-//! Coverage first: billed time that a camera outage or a silent ward box could explain is **no
-//! evidence** — counted and reported, never a fraud flag by itself.
+//! Coverage first: billed time that a camera outage, a silent ward box or the lack of a box could
+//! explain is **no evidence** — counted and reported (with each institution's share of billed session
+//! time under working monitoring), never a fraud flag on the line by itself.
+//!
+//! One verdict per line: a line in a `cross_institution` conflict is not also flagged `no_presence`,
+//! `impersonation` or `short_presence` (its absence here is explained by its presence, or billing,
+//! elsewhere).
 
 pub mod base;
 pub mod bed_holding;
@@ -34,15 +39,17 @@ pub mod finding;
 mod fixtures;
 pub mod id;
 pub mod inputs;
+pub mod monitoring;
 pub mod observed;
 pub mod outage_alignment;
 pub mod params;
 pub mod sessions;
 pub mod set;
 pub mod timeline;
+pub mod unmonitored;
 pub mod weekly;
 
-pub use finding::{Evaluation, Finding, NoEvidenceDay};
+pub use finding::{Evaluation, Finding, NoEvidence, SlotCoverage};
 pub use id::RuleId;
 pub use inputs::{BilledLine, RuleInputs};
 pub use set::{Rule, RuleSet};
@@ -53,28 +60,47 @@ use crate::store::{Store, StoreError};
 use base::RulesBaseError;
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use wardwatch_protocol::InstitutionCode;
+
+/// One institution's billed session time in a run's window and how much of it was monitored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstitutionCoverage {
+    /// The institution.
+    pub institution: InstitutionCode,
+    /// Minutes of billed session slots.
+    pub billed_minutes: f64,
+    /// Of which the ward was blind (camera outage, silent box, no box).
+    pub blind_minutes: f64,
+    /// The share of billed session time with working monitoring.
+    pub monitored_share: f64,
+}
 
 /// What a run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RulesReport {
     /// Rules base version used.
     pub rules_version: i64,
     /// Knowledge version used.
     pub knowledge_version: i64,
-    /// Billed patient-days checked against presence.
+    /// Billed lines (session lines and bed-days) checked against presence.
     pub checked: u64,
     /// New flags by rule.
     pub raised: BTreeMap<String, u64>,
     /// Findings already flagged by an earlier run.
     pub already_raised: u64,
-    /// Billed patient-days that would have been flagged but that a camera outage or a silent device
-    /// could explain: no evidence either way.
+    /// Billed lines (bed-days) that would have been flagged but that the ward's blindness (camera
+    /// outage, silent box, no box) could explain: no evidence either way.
     pub no_evidence: u64,
-    /// The amount billed on those days (fen).
+    /// The amount billed on those lines (fen).
     pub no_evidence_amount_fen: i64,
-    /// Fee lines of a known item whose encounter has no settlement (no institution to check).
+    /// Fee lines of a known item with no institution (neither their own 定点医药机构编号 nor their
+    /// encounter's settlement): not checked.
     pub unlinked_lines: u64,
+    /// Refund lines in the window that refund no billed line in it (their lines were judged as billed).
+    pub unmatched_refunds: u64,
+    /// Per institution: billed session time and the share of it under working monitoring.
+    pub coverage: Vec<InstitutionCoverage>,
     /// Rules switched off in the rules base.
     pub disabled: Vec<String>,
 }
@@ -105,12 +131,19 @@ impl From<sqlx::Error> for RulesError {
 /// ([`RuleId::falls_back_to`]) when that one is on.
 pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
     let mut out = sessions::evaluate(inputs, rules);
-    out.extend(bed_holding::evaluate(inputs, &rules.bed_holding.params));
-    out.no_evidence.retain(|day| rules.enabled(day.rule));
-    out.findings.extend(cross_institution::evaluate(
-        inputs,
-        &rules.cross_institution.params,
-    ));
+    out.extend(bed_holding::evaluate(inputs, rules));
+    out.no_evidence.retain(|line| rules.enabled(line.rule));
+    let conflicts = cross_institution::evaluate(inputs, &rules.cross_institution.params);
+    if rules.enabled(RuleId::CrossInstitution) {
+        let elsewhere: BTreeSet<&String> = conflicts.iter().flat_map(|f| &f.lines).collect();
+        out.findings.retain(|f| {
+            !matches!(
+                f.rule,
+                RuleId::NoPresence | RuleId::Impersonation | RuleId::ShortPresence
+            ) || !f.lines.iter().all(|l| elsewhere.contains(l))
+        });
+    }
+    out.findings.extend(conflicts);
     out.findings
         .extend(weekly::evaluate(inputs, &rules.dialysis_over_weekly.params));
     out.findings.extend(duplicate_face::evaluate(
@@ -149,8 +182,17 @@ pub async fn run_rules(
     let knowledge = store.knowledge().await?;
     let rules_base = store.rules_base().await?;
     let rules = &rules_base.set;
-    let inputs = RuleInputs::load(store, &knowledge, zone, from_ms, to_ms).await?;
+    let silence_ms = rules.unmonitored_billing.params.silence_ms();
+    let inputs = RuleInputs::load(store, &knowledge, zone, (from_ms, to_ms), silence_ms).await?;
     let evaluation = evaluate(rules, &inputs);
+    store.save_coverage(&evaluation.coverage).await?;
+    let mut per_institution: BTreeMap<&InstitutionCode, SlotCoverage> = BTreeMap::new();
+    for ((institution, _), figures) in &evaluation.coverage {
+        per_institution
+            .entry(institution)
+            .or_default()
+            .add(*figures);
+    }
     let mut report = RulesReport {
         rules_version: rules.version,
         knowledge_version: knowledge.version,
@@ -162,6 +204,16 @@ pub async fn run_rules(
             .iter()
             .filter(|l| l.institution.is_none())
             .count() as u64,
+        unmatched_refunds: inputs.unmatched_refunds,
+        coverage: per_institution
+            .into_iter()
+            .map(|(institution, figures)| InstitutionCoverage {
+                institution: institution.clone(),
+                billed_minutes: figures.billed_minutes,
+                blind_minutes: figures.blind_minutes,
+                monitored_share: figures.monitored_share(),
+            })
+            .collect(),
         disabled: RuleId::ALL
             .into_iter()
             .filter(|id| !rules.enabled(*id))
@@ -241,7 +293,7 @@ mod tests {
     fn no_evidence_days_of_a_disabled_rule_are_not_counted() {
         let item = bed_day();
         let mut inputs = inputs(vec![line("B1", &item, H1, P1, at(3, 0, 30), 1.0)]);
-        inputs.observed.alive_days.clear();
+        silent(&mut inputs, H1, at(3, 0, 0), at(4, 0, 0));
         let mut rules = default_rules();
         assert_eq!(evaluate(&rules, &inputs).no_evidence.len(), 1);
         let off = with(&mut rules, |r| r.bed_holding.enabled = false);

@@ -3,7 +3,6 @@
 
 use super::id::RuleId;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 /// A rule's thresholds.
 pub trait RuleParams: DeserializeOwned {
@@ -25,16 +24,5 @@ pub fn check_range(
         Err(format!(
             "rule {rule}: {field} = {value} must be between {min} and {max}"
         ))
-    }
-}
-
-/// A rule without thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoParams {}
-
-impl RuleParams for NoParams {
-    fn check(&self, _: RuleId) -> Result<(), String> {
-        Ok(())
     }
 }

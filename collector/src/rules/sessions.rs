@@ -1,34 +1,67 @@
-//! The session rules: for each patient, institution, ward kind and local day with billed sessions
-//! (knowledge items whose unit is a session), one verdict from what the ward's cameras saw that day.
+//! The session rules: one verdict for each billed session line (knowledge items whose unit is a session;
+//! a double session is one line with `cnt` 2), judged on the line's own slot — never on the patient's
+//! whole day, so a day with one attended and one unattended session flags the unattended line only.
 //!
-//! - seen less than `short_presence.min_share` × the presence the billed units imply, and no camera
-//!   outage or silent box that could explain the shortfall:
-//!   - never seen, and one unknown face (a single track) in that ward through the billed slot →
-//!     `impersonation` (冒名);
-//!   - never seen → `no_presence` (假病人);
-//!   - seen too briefly → `short_presence`;
-//! - seen long enough, but fewer sessions observed than billed → `billed_above_observed`: observed
-//!   sessions are the separate bouts of presence that last `min_bout_share` of a session, or the
-//!   presence divided by `unit_share` of a session's length, whichever is more.
+//! For each line, in billing order per patient, institution and ward kind:
+//! - **slot**: [fee time, fee time + net units × the knowledge base's minutes per unit];
+//! - **presence**: the union of the patient's presence intervals in that kind of ward at that
+//!   institution within the slot widened by `no_presence.slot_drift_minutes` on both sides (schedules
+//!   drift; two pieces of 13 minutes are 26 minutes). Presence already credited to an earlier line of
+//!   the same patient is not credited again (two back-to-back lines need two sessions' presence), and
+//!   presence from a face the liveness model scored below `presentation_attack.min_liveness` is not
+//!   attendance;
+//! - **blind**: the minutes of the slot itself during which the ward could not have seen anyone (a
+//!   camera outage, a silent box, no box yet: [`super::monitoring`]), outside the credited presence.
 //!
-//! A shortfall that an outage near the billed slot could explain (presence + outage minutes within
-//! [`COVERAGE_MARGIN_MINUTES`] of the slot ≥ what is needed) or a day on which the institution's devices
-//! showed no sign of life is **no evidence**: counted, never flagged.
+//! Verdicts, with `need` = `short_presence.min_share` × net units × minutes per unit:
+//! - presence ≥ need: attended; for several units, observed sessions (bouts of at least
+//!   `min_bout_share` of a session, or presence ÷ `unit_share` of a session) below the billed units by
+//!   `min_excess_units` → `billed_above_observed`, at stake the excess units' share of the line;
+//! - presence below need but, with several units, at least one session observed → `billed_above_observed`;
+//! - presence below need, but presence + not-live presence ≥ need → `presentation_attack`
+//!   (疑似照片/屏幕冒充), with the not-live spans as evidence;
+//! - presence + blind ≥ need: **no evidence** — counted, never a fraud flag by these rules
+//!   (`unmonitored_billing` and `outage_alignment` judge the pattern);
+//! - never seen → `no_presence` (假病人), or `impersonation` (冒名) when an unknown face overlapped the
+//!   slot itself (widened by `impersonation.slot_margin_minutes`) for `min_overlap_share` of a session:
+//!   several absent lines and several unknown faces in one shift are matched by overlap
+//!   ([`assign_impostors`]), and a flag says when its face also overlapped another absent line's slot;
+//! - seen too briefly → `short_presence`.
 
-use super::finding::{Evaluation, Finding, NoEvidenceDay};
+use super::finding::{Evaluation, Finding, NoEvidence, SlotCoverage};
 use super::id::RuleId;
 use super::inputs::{BilledLine, RuleInputs};
 use super::observed::PresenceSpan;
 use super::params::{RuleParams, check_range};
 use super::set::RuleSet;
-use super::timeline::{bouts, covered_minutes, day_bounds, local_date};
+use super::timeline::{
+    MINUTE_MS, bouts, clip, earliest_minutes, local_date, minutes, subtract, union,
+};
 use crate::knowledge::Unit;
-use chrono::NaiveDate;
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 use wardwatch_protocol::{InstitutionCode, PsnNo};
+
+/// `no_presence` thresholds (the presence window every session rule uses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoPresence {
+    /// Presence counts within the billed slot widened by this on both sides (schedule drift).
+    pub slot_drift_minutes: u32,
+}
+
+impl RuleParams for NoPresence {
+    fn check(&self, rule: RuleId) -> Result<(), String> {
+        check_range(
+            rule,
+            "slot_drift_minutes",
+            f64::from(self.slot_drift_minutes),
+            0.0,
+            120.0,
+        )
+    }
+}
 
 /// `short_presence` thresholds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +101,7 @@ impl RuleParams for BilledAboveObserved {
             240.0,
         )?;
         check_range(rule, "min_bout_share", self.min_bout_share, 0.01, 1.0)?;
+        check_range(rule, "unit_share", self.unit_share, 0.1, 1.0)?;
         check_range(rule, "min_excess_units", self.min_excess_units, 0.5, 100.0)
     }
 }
@@ -76,7 +110,7 @@ impl RuleParams for BilledAboveObserved {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Impersonation {
-    /// The billed slot is widened by this on both sides.
+    /// The billed slot is widened by this on both sides (schedule drift, not an hour).
     pub slot_margin_minutes: u32,
     /// Unknown-face presence needed in the slot, as a share of one session.
     pub min_overlap_share: f64,
@@ -89,205 +123,317 @@ impl RuleParams for Impersonation {
             "slot_margin_minutes",
             f64::from(self.slot_margin_minutes),
             0.0,
-            720.0,
+            60.0,
         )?;
         check_range(rule, "min_overlap_share", self.min_overlap_share, 0.01, 1.0)
     }
 }
 
-/// Billed sessions of one patient at one institution, in one kind of ward, on one local day.
-#[derive(Debug, Default)]
-struct BilledDay {
-    units: f64,
-    required_minutes: f64,
-    amount_fen: i64,
-    lines: Vec<String>,
-    codes: Vec<String>,
-    /// The union of the billed slots' span: first start, last end.
-    slot: Option<(i64, i64)>,
+/// `presentation_attack` (疑似照片/屏幕冒充) thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresentationAttack {
+    /// Presence whose median liveness over the track is below this is not attendance (0 turns the
+    /// liveness check off).
+    pub min_liveness: f64,
 }
 
-type DayKey = (PsnNo, InstitutionCode, NaiveDate, &'static str);
-
-/// Groups the billed session lines by patient-day.
-fn billed_days(zone: Tz, lines: &[BilledLine<'_>]) -> BTreeMap<DayKey, BilledDay> {
-    let mut days: BTreeMap<DayKey, BilledDay> = BTreeMap::new();
-    for line in lines.iter().filter(|l| l.item.unit == Unit::Session) {
-        let (Some(institution), Some(date)) =
-            (line.institution.clone(), local_date(line.at_ms, zone))
-        else {
-            continue;
-        };
-        let day = days
-            .entry((
-                line.psn_no.clone(),
-                institution,
-                date,
-                line.item.ward_kind.as_str(),
-            ))
-            .or_default();
-        day.units += line.cnt;
-        day.required_minutes += line.cnt * f64::from(line.item.min_presence_minutes);
-        day.amount_fen += line.fee_fen;
-        day.lines.push(line.feedetl_sn.clone());
-        if !day.codes.contains(&line.item.hilist_code) {
-            day.codes.push(line.item.hilist_code.clone());
-        }
-        if line.cnt > 0.0 {
-            let (s, e) = line.slot();
-            day.slot = Some(day.slot.map_or((s, e), |(ds, de)| (ds.min(s), de.max(e))));
-        }
+impl RuleParams for PresentationAttack {
+    fn check(&self, rule: RuleId) -> Result<(), String> {
+        check_range(rule, "min_liveness", self.min_liveness, 0.0, 1.0)
     }
-    days
 }
 
-/// Outages this close to a billed slot can excuse a shortfall; farther ones cannot (a camera covered at
-/// 3 a.m. does not explain a missing afternoon session).
-pub const COVERAGE_MARGIN_MINUTES: i64 = 120;
-
-/// A patient-day never seen, with the unknown faces in its slot: (track, minutes, start distance).
+/// A line nobody saw, with the unknown faces overlapping its slot.
 struct Absent {
     finding: Finding,
     per_unit: f64,
+    /// (track, minutes in the widened slot, start distance from the slot, the clipped span).
     tracks: Vec<(String, f64, i64, PresenceSpan)>,
 }
 
+/// The billed session lines of one patient at one institution in one kind of ward, in billing order.
+type Stay<'a, 'k> = BTreeMap<(PsnNo, InstitutionCode, &'static str), Vec<&'a BilledLine<'k>>>;
+
 /// Evaluates the session rules over the billed lines: every finding whatever the rules' enabled flags
-/// (the run keeps those of enabled rules), and the patient-days no camera could judge.
+/// (the run keeps those of enabled rules), the lines nobody could judge, and each institution-day's
+/// billed session time with its blind share.
 pub fn evaluate(inputs: &RuleInputs<'_>, rules: &RuleSet) -> Evaluation {
-    let observed = &inputs.observed;
+    let mut stays: Stay<'_, '_> = BTreeMap::new();
+    for line in inputs
+        .lines
+        .iter()
+        .filter(|l| l.item.unit == Unit::Session && l.cnt > 0.0 && l.fee_fen > 0)
+    {
+        if let Some(institution) = &line.institution {
+            stays
+                .entry((
+                    line.psn_no.clone(),
+                    institution.clone(),
+                    line.item.ward_kind.as_str(),
+                ))
+                .or_default()
+                .push(line);
+        }
+    }
     let mut out = Evaluation::default();
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut absent: Vec<Absent> = Vec::new();
-    for (key, billed) in billed_days(inputs.zone, &inputs.lines) {
-        let (psn_no, institution, date, ward_kind) = &key;
-        let (date, ward_kind) = (*date, *ward_kind);
-        if billed.units <= 0.0 || billed.amount_fen <= 0 {
-            continue; // refunded
-        }
-        let (Some((day_start, day_end)), Some(slot)) = (day_bounds(date, inputs.zone), billed.slot)
-        else {
-            continue;
+    let mut findings = Vec::new();
+    let mut absent = Vec::new();
+    for ((psn_no, institution, ward_kind), mut lines) in stays {
+        lines.sort_by(|a, b| (a.at_ms, &a.feedetl_sn).cmp(&(b.at_ms, &b.feedetl_sn)));
+        let judge = Judge {
+            inputs,
+            rules,
+            psn_no: &psn_no,
+            institution: &institution,
+            ward_kind,
         };
-        out.checked += 1;
-        let per_unit = billed.required_minutes / billed.units;
-        let own = observed.presence(psn_no, institution, ward_kind, day_start, day_end);
-        let minutes = covered_minutes(&own, day_start, day_end);
-        let margin = COVERAGE_MARGIN_MINUTES * 60_000;
-        let (near_start, near_end) = (
-            (slot.0 - margin).max(day_start),
-            (slot.1 + margin).min(day_end),
-        );
-        let coverage = observed.coverage(institution, date, near_start, near_end);
-        let need = rules.short_presence.params.min_share * billed.required_minutes;
-        let no_evidence = |rule: RuleId| NoEvidenceDay {
-            rule,
-            institution: institution.clone(),
-            psn_no: psn_no.clone(),
-            date,
-            lines: billed.lines.clone(),
-            amount_fen: billed.amount_fen,
-        };
-        let mut evidence = json!({
-            "date": date.to_string(),
-            "ward_kind": ward_kind,
-            "billed_units": billed.units,
-            "hilist_codes": billed.codes,
-            "billed_slot": billed.slot,
-            "required_minutes": billed.required_minutes,
-            "presence_minutes": minutes,
-            "presence_intervals": own,
-            "sightings": observed.sightings(psn_no, institution, ward_kind, day_start, day_end),
-            "camera_outage_minutes_near_slot": coverage.outage_minutes,
-            "camera_outages_near_slot": observed.outages_within(institution, near_start, near_end),
-            "device_alive": coverage.device_alive,
-        });
-        let finding = |rule: RuleId, amount_fen: i64, evidence| Finding {
-            rule,
-            subject: format!("{institution}/{psn_no}/{date}/{ward_kind}"),
-            institution: institution.clone(),
-            psn_no: Some(psn_no.clone()),
-            amount_fen,
-            evidence,
-            lines: billed.lines.clone(),
-        };
-        if minutes < need {
-            let seen_rule = if minutes > 0.0 {
-                RuleId::ShortPresence
-            } else {
-                RuleId::NoPresence
-            };
-            if !coverage.device_alive || minutes + coverage.outage_minutes >= need {
-                out.no_evidence.push(no_evidence(seen_rule));
-            } else if minutes > 0.0 {
-                findings.push(finding(RuleId::ShortPresence, billed.amount_fen, evidence));
-            } else {
-                let tracks = impostors_in_slot(inputs, rules, institution, ward_kind, slot)
-                    .into_iter()
-                    .map(|s| {
-                        let minutes = (s.end_ms - s.start_ms) as f64 / 60_000.0;
-                        (
-                            s.track_id.clone().unwrap_or_default(),
-                            minutes,
-                            (s.start_ms - slot.0).abs(),
-                            s,
-                        )
-                    })
-                    .collect();
-                absent.push(Absent {
-                    finding: finding(RuleId::NoPresence, billed.amount_fen, evidence),
-                    per_unit,
-                    tracks,
-                });
+        let mut credited: Vec<(i64, i64)> = Vec::new();
+        for line in lines {
+            out.checked += 1;
+            let verdict = judge.line(line, &mut credited, &mut out);
+            match verdict {
+                Verdict::NoFinding => {}
+                Verdict::Finding(finding) => findings.push(finding),
+                Verdict::Absent(a) => absent.push(a),
             }
-            continue;
         }
-        let params = &rules.billed_above_observed.params;
-        if billed.units < 1.0 + params.min_excess_units {
-            continue;
-        }
-        let bouts = bouts(&own, i64::from(params.merge_gap_minutes) * 60_000);
-        let sessions_in_bouts = bouts
-            .iter()
-            .filter(|(s, e)| (e - s) as f64 / 60_000.0 >= params.min_bout_share * per_unit)
-            .count() as f64;
-        let observed_sessions =
-            sessions_in_bouts.max((minutes / (params.unit_share * per_unit) + 1e-9).floor());
-        let excess = billed.units - observed_sessions;
-        if excess < params.min_excess_units {
-            continue;
-        }
-        let could_have_seen = minutes + coverage.outage_minutes;
-        if (could_have_seen / (params.unit_share * per_unit) + 1e-9).floor() >= billed.units {
-            out.no_evidence
-                .push(no_evidence(RuleId::BilledAboveObserved));
-            continue;
-        }
-        evidence["bouts"] = json!(bouts);
-        evidence["observed_sessions"] = json!(observed_sessions);
-        evidence["excess_units"] = json!(excess);
-        let at_stake = (billed.amount_fen as f64 * excess / billed.units).round() as i64;
-        findings.push(finding(RuleId::BilledAboveObserved, at_stake, evidence));
     }
     findings.extend(assign_impostors(rules, absent));
     out.findings = findings;
     out
 }
 
-/// Decides `impersonation` against `no_presence` for the patient-days nobody saw. One unknown person sits
-/// in one chair: each unknown track goes to the absent patient whose slot it covers longest (ties: the
-/// slot that starts nearest the track), and a patient-day is impersonation when one track assigned to it
-/// covers `min_overlap_share` of a session (reported as `no_presence` when `impersonation` is off).
-fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
-    let mut best: BTreeMap<&str, (usize, f64, i64)> = BTreeMap::new();
-    for (i, a) in absent.iter().enumerate() {
-        let mut per_track: BTreeMap<&str, (f64, i64)> = BTreeMap::new();
-        for (track, minutes, distance, _) in &a.tracks {
-            let entry = per_track.entry(track.as_str()).or_insert((0.0, *distance));
-            entry.0 += minutes;
-            entry.1 = entry.1.min(*distance);
+enum Verdict {
+    NoFinding,
+    Finding(Finding),
+    Absent(Absent),
+}
+
+/// Judges the lines of one patient's stay.
+struct Judge<'a, 'k> {
+    inputs: &'a RuleInputs<'k>,
+    rules: &'a RuleSet,
+    psn_no: &'a PsnNo,
+    institution: &'a InstitutionCode,
+    ward_kind: &'static str,
+}
+
+impl Judge<'_, '_> {
+    fn line(
+        &self,
+        line: &BilledLine<'_>,
+        credited: &mut Vec<(i64, i64)>,
+        out: &mut Evaluation,
+    ) -> Verdict {
+        let rules = self.rules;
+        let observed = &self.inputs.observed;
+        let slot = line.slot();
+        let drift = i64::from(rules.no_presence.params.slot_drift_minutes) * MINUTE_MS;
+        let window = (slot.0 - drift, slot.1 + drift);
+        let per_unit = f64::from(line.item.min_presence_minutes);
+        let required = line.cnt * per_unit;
+        let need = rules.short_presence.params.min_share * required;
+        let min_liveness = rules.presentation_attack.params.min_liveness;
+        let spans = observed.sightings(
+            self.psn_no,
+            self.institution,
+            self.ward_kind,
+            window.0,
+            window.1,
+        );
+        let (live, not_live): (Vec<&PresenceSpan>, Vec<&PresenceSpan>) =
+            spans.iter().partition(|s| s.liveness >= min_liveness);
+        let of = |spans: &[&PresenceSpan]| {
+            clip(
+                &spans.iter().map(|s| s.span()).collect::<Vec<_>>(),
+                window.0,
+                window.1,
+            )
+        };
+        let presence = subtract(&of(&live), credited);
+        let presence_minutes = minutes(&presence);
+        credited.extend(earliest_minutes(&presence, required));
+        *credited = union(std::mem::take(credited));
+        let not_live_minutes = minutes(&subtract(&of(&not_live), &presence));
+        let blind = subtract(
+            &observed
+                .monitoring
+                .blind(self.institution, self.ward_kind, slot.0, slot.1),
+            &presence,
+        );
+        let blind_minutes = minutes(&blind);
+        let slot_minutes = (slot.1 - slot.0) as f64 / MINUTE_MS as f64;
+        let date = local_date(line.at_ms, self.inputs.zone);
+        if let Some(date) = date {
+            let day = out
+                .coverage
+                .entry((self.institution.clone(), date))
+                .or_insert_with(SlotCoverage::default);
+            day.billed_minutes += slot_minutes;
+            day.blind_minutes += minutes(&clip(
+                &observed
+                    .monitoring
+                    .blind(self.institution, self.ward_kind, slot.0, slot.1),
+                slot.0,
+                slot.1,
+            ));
         }
-        for (track, (minutes, distance)) in per_track {
+        let mut evidence = json!({
+            "date": date.map(|d| d.to_string()),
+            "ward_kind": self.ward_kind,
+            "hilist_code": line.item.hilist_code,
+            "billed_units": line.cnt,
+            "billed_slot": [slot.0, slot.1],
+            "presence_window": [window.0, window.1],
+            "required_minutes": required,
+            "presence_minutes": presence_minutes,
+            "presence_intervals": presence,
+            "sightings": spans,
+            "min_liveness": min_liveness,
+            "blind_minutes_in_slot": blind_minutes,
+            "blind_in_slot": observed.monitoring.downtime_within(
+                self.institution, self.ward_kind, slot.0, slot.1),
+        });
+        let finding = |rule: RuleId, amount_fen: i64, evidence: serde_json::Value| Finding {
+            rule,
+            subject: format!("{}/{}/{}", self.institution, self.psn_no, line.feedetl_sn),
+            institution: self.institution.clone(),
+            psn_no: Some(self.psn_no.clone()),
+            amount_fen,
+            evidence,
+            lines: vec![line.feedetl_sn.clone()],
+        };
+        let params = &rules.billed_above_observed.params;
+        let session_of = params.unit_share * per_unit;
+        let bouts = bouts(&presence, i64::from(params.merge_gap_minutes) * MINUTE_MS);
+        let observed_sessions = (bouts
+            .iter()
+            .filter(|(s, e)| (e - s) as f64 / MINUTE_MS as f64 >= params.min_bout_share * per_unit)
+            .count() as f64)
+            .max((presence_minutes / session_of + 1e-9).floor())
+            .min(line.cnt.ceil());
+        let several = line.cnt > 1.0;
+        if presence_minutes >= need || (several && observed_sessions >= 1.0) {
+            let excess = line.cnt - observed_sessions;
+            if !several || excess < params.min_excess_units {
+                return Verdict::NoFinding;
+            }
+            let could_have_seen = presence_minutes + blind_minutes;
+            if (could_have_seen / session_of + 1e-9).floor() >= line.cnt {
+                self.no_evidence(line, RuleId::BilledAboveObserved, blind_minutes, out);
+                return Verdict::NoFinding;
+            }
+            evidence["bouts"] = json!(bouts);
+            evidence["observed_sessions"] = json!(observed_sessions);
+            evidence["excess_units"] = json!(excess);
+            let at_stake = (line.fee_fen as f64 * excess / line.cnt).round() as i64;
+            return Verdict::Finding(finding(RuleId::BilledAboveObserved, at_stake, evidence));
+        }
+        if not_live_minutes > 0.0 && presence_minutes + not_live_minutes >= need {
+            evidence["not_live_minutes"] = json!(not_live_minutes);
+            evidence["not_live_sightings"] = json!(not_live);
+            return Verdict::Finding(finding(RuleId::PresentationAttack, line.fee_fen, evidence));
+        }
+        let rule = if presence_minutes > 0.0 {
+            RuleId::ShortPresence
+        } else {
+            RuleId::NoPresence
+        };
+        if presence_minutes + blind_minutes >= need {
+            self.no_evidence(line, rule, blind_minutes, out);
+            let unmonitored = &rules.unmonitored_billing.params;
+            if slot_minutes > 0.0 && blind_minutes / slot_minutes >= unmonitored.min_blind_share {
+                evidence["blind_share_of_slot"] = json!(blind_minutes / slot_minutes);
+                return Verdict::Finding(finding(
+                    RuleId::UnmonitoredBilling,
+                    line.fee_fen,
+                    evidence,
+                ));
+            }
+            return Verdict::NoFinding;
+        }
+        if rule == RuleId::ShortPresence {
+            return Verdict::Finding(finding(rule, line.fee_fen, evidence));
+        }
+        let tracks = self
+            .impostors_in_slot(slot)
+            .into_iter()
+            .map(|s| {
+                let minutes = (s.end_ms - s.start_ms) as f64 / MINUTE_MS as f64;
+                let track = s.track_id.clone().unwrap_or_default();
+                (track, minutes, (s.start_ms - slot.0).abs(), s)
+            })
+            .collect();
+        Verdict::Absent(Absent {
+            finding: finding(RuleId::NoPresence, line.fee_fen, evidence),
+            per_unit,
+            tracks,
+        })
+    }
+
+    fn no_evidence(
+        &self,
+        line: &BilledLine<'_>,
+        rule: RuleId,
+        blind_minutes: f64,
+        out: &mut Evaluation,
+    ) {
+        if let Some(date) = local_date(line.at_ms, self.inputs.zone) {
+            out.no_evidence.push(NoEvidence {
+                rule,
+                institution: self.institution.clone(),
+                psn_no: self.psn_no.clone(),
+                date,
+                lines: vec![line.feedetl_sn.clone()],
+                amount_fen: line.fee_fen,
+                blind_minutes,
+            });
+        }
+    }
+
+    /// Unknown faces seen in the ward during the billed slot, widened by the rule's margin, clipped.
+    fn impostors_in_slot(&self, (start, end): (i64, i64)) -> Vec<PresenceSpan> {
+        let margin = i64::from(self.rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
+        let (start, end) = (start - margin, end + margin);
+        self.inputs
+            .observed
+            .unknown
+            .get(&(self.institution.clone(), self.ward_kind.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter(|s| s.end_ms > start && s.start_ms < end)
+            .map(|s| PresenceSpan {
+                start_ms: s.start_ms.max(start),
+                end_ms: s.end_ms.min(end),
+                ..s.clone()
+            })
+            .collect()
+    }
+}
+
+/// Decides `impersonation` against `no_presence` for the lines nobody saw. One unknown person sits in
+/// one chair: each unknown track goes to the absent line whose slot it covers longest (ties: the slot
+/// that starts nearest the track), and a line is impersonation when one track assigned to it covers
+/// `min_overlap_share` of a session (several passers-by do not add up to a person in the chair). When a track also covered that much of another absent line's slot,
+/// the flag says so (`ambiguous_with`): the match is the best guess, not a certainty.
+fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
+    let share = rules.impersonation.params.min_overlap_share;
+    let per_track: Vec<BTreeMap<&str, (f64, i64)>> = absent
+        .iter()
+        .map(|a| {
+            let mut tracks: BTreeMap<&str, (f64, i64)> = BTreeMap::new();
+            for (track, minutes, distance, _) in &a.tracks {
+                let entry = tracks.entry(track.as_str()).or_insert((0.0, *distance));
+                entry.0 += minutes;
+                entry.1 = entry.1.min(*distance);
+            }
+            tracks
+        })
+        .collect();
+    let mut best: BTreeMap<&str, (usize, f64, i64)> = BTreeMap::new();
+    for (i, tracks) in per_track.iter().enumerate() {
+        for (&track, &(minutes, distance)) in tracks {
             let better = best
                 .get(track)
                 .is_none_or(|&(_, m, d)| minutes > m || (minutes == m && distance < d));
@@ -307,208 +453,38 @@ fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
             })
             .map(|(.., s)| s)
             .collect();
-        let longest = best
+        // The longest single track: passers-by do not add up to a person in the chair.
+        let assigned_minutes = best
             .values()
             .filter(|(owner, ..)| *owner == i)
             .map(|(_, minutes, _)| *minutes)
             .fold(0.0, f64::max);
         let mut finding = a.finding.clone();
-        if longest >= rules.impersonation.params.min_overlap_share * a.per_unit {
+        if assigned_minutes >= share * a.per_unit {
+            let mut ambiguous_with: Vec<&String> = Vec::new();
+            for (track, _) in best.iter().filter(|(_, (owner, ..))| *owner == i) {
+                for (j, tracks) in per_track.iter().enumerate() {
+                    let overlaps = tracks
+                        .get(track)
+                        .is_some_and(|(m, _)| *m >= share * absent[j].per_unit);
+                    if j != i && overlaps {
+                        ambiguous_with.extend(&absent[j].finding.lines);
+                    }
+                }
+            }
             finding.rule = RuleId::Impersonation;
             finding.evidence["unknown_faces"] = json!(mine);
-            finding.evidence["longest_unknown_track_minutes"] = json!(longest);
+            finding.evidence["longest_unknown_track_minutes"] = json!(assigned_minutes);
+            finding.evidence["ambiguous"] = json!(!ambiguous_with.is_empty());
+            finding.evidence["ambiguous_with"] = json!(ambiguous_with);
+        } else if !a.tracks.is_empty() {
+            finding.evidence["unknown_faces_in_slot"] =
+                json!(a.tracks.iter().map(|(.., s)| s).collect::<Vec<_>>());
         }
         out.push(finding);
     }
     out
 }
 
-/// Unknown faces seen in the ward during the billed slot, widened by the rule's margin.
-fn impostors_in_slot(
-    inputs: &RuleInputs<'_>,
-    rules: &RuleSet,
-    institution: &InstitutionCode,
-    ward_kind: &str,
-    (start, end): (i64, i64),
-) -> Vec<PresenceSpan> {
-    let margin = i64::from(rules.impersonation.params.slot_margin_minutes) * 60_000;
-    let (start, end) = (start - margin, end + margin);
-    inputs
-        .observed
-        .unknown
-        .get(&(institution.clone(), ward_kind.to_owned()))
-        .into_iter()
-        .flatten()
-        .filter(|s| s.end_ms > start && s.start_ms < end)
-        .map(|s| {
-            let mut clipped = s.clone();
-            clipped.start_ms = s.start_ms.max(start);
-            clipped.end_ms = s.end_ms.min(end);
-            clipped
-        })
-        .collect()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rules::fixtures::*;
-    use wardwatch_protocol::WardKind::{Haemodialysis, Rehabilitation};
-
-    fn rules_of(evaluation: &Evaluation) -> Vec<(RuleId, Vec<String>, i64)> {
-        evaluation
-            .findings
-            .iter()
-            .map(|f| (f.rule, f.lines.clone(), f.amount_fen))
-            .collect()
-    }
-
-    #[test]
-    fn never_seen_with_cameras_watching_is_no_presence() {
-        let item = dialysis();
-        let inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
-        let got = evaluate(&inputs, &default_rules());
-        assert_eq!(got.checked, 1);
-        assert_eq!(
-            rules_of(&got),
-            vec![(RuleId::NoPresence, vec!["L1".into()], 10_000)]
-        );
-        assert_eq!(
-            got.findings[0].subject,
-            format!("{H1}/{P1}/2026-11-03/haemodialysis")
-        );
-        assert!(got.no_evidence.is_empty());
-    }
-
-    #[test]
-    fn seen_through_the_session_is_not_flagged() {
-        let item = dialysis();
-        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
-        seen(
-            &mut inputs,
-            P1,
-            span(H1, Haemodialysis, at(3, 8, 5), at(3, 11, 50)),
-        );
-        let got = evaluate(&inputs, &default_rules());
-        assert_eq!(got.checked, 1);
-        assert!(got.findings.is_empty(), "{:?}", got.findings);
-    }
-
-    #[test]
-    fn an_hour_of_a_four_hour_session_is_short_presence() {
-        let item = dialysis();
-        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
-        seen(
-            &mut inputs,
-            P1,
-            span(H1, Haemodialysis, at(3, 8, 0), at(3, 9, 0)),
-        );
-        let got = evaluate(&inputs, &default_rules());
-        assert_eq!(
-            rules_of(&got),
-            vec![(RuleId::ShortPresence, vec!["L1".into()], 10_000)]
-        );
-    }
-
-    #[test]
-    fn an_unknown_face_through_the_slot_is_impersonation() {
-        let item = dialysis();
-        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
-        unknown(
-            &mut inputs,
-            "t-9",
-            span(H1, Haemodialysis, at(3, 8, 10), at(3, 11, 40)),
-        );
-        let got = evaluate(&inputs, &default_rules());
-        assert_eq!(
-            rules_of(&got),
-            vec![(RuleId::Impersonation, vec!["L1".into()], 10_000)]
-        );
-        assert_eq!(
-            got.findings[0].evidence["unknown_faces"][0]["track_id"],
-            "t-9"
-        );
-    }
-
-    #[test]
-    fn a_shortfall_an_outage_explains_is_no_evidence_not_a_flag() {
-        let item = dialysis();
-        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
-        inputs
-            .observed
-            .outages
-            .insert(code(H1), vec![(at(3, 7, 30), at(3, 12, 30))]);
-        let got = evaluate(&inputs, &default_rules());
-        assert!(got.findings.is_empty(), "{:?}", got.findings);
-        assert_eq!(got.no_evidence.len(), 1);
-        assert_eq!(got.no_evidence[0].rule, RuleId::NoPresence);
-        assert_eq!(got.no_evidence[0].lines, vec!["L1".to_owned()]);
-    }
-
-    #[test]
-    fn a_silent_box_is_no_evidence_not_a_flag() {
-        let item = dialysis();
-        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
-        inputs.observed.alive_days.clear();
-        let got = evaluate(&inputs, &default_rules());
-        assert!(got.findings.is_empty());
-        assert_eq!(got.no_evidence.len(), 1);
-    }
-
-    #[test]
-    fn two_sessions_billed_one_observed_is_billed_above_observed_for_half() {
-        let item = rehab();
-        let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(4, 9, 0), 2.0)]);
-        seen(
-            &mut inputs,
-            P1,
-            span(H1, Rehabilitation, at(4, 9, 0), at(4, 9, 30)),
-        );
-        let got = evaluate(&inputs, &default_rules());
-        assert_eq!(
-            rules_of(&got),
-            vec![(RuleId::BilledAboveObserved, vec!["L1".into()], 10_000)]
-        );
-        assert_eq!(got.findings[0].evidence["excess_units"], 1.0);
-    }
-
-    #[test]
-    fn a_refunded_day_is_not_checked() {
-        let item = dialysis();
-        let inputs = inputs(vec![
-            line("L1", &item, H1, P1, at(3, 8, 0), 1.0),
-            line("L2", &item, H1, P1, at(3, 9, 0), -1.0),
-        ]);
-        let got = evaluate(&inputs, &default_rules());
-        assert_eq!(got.checked, 0);
-        assert!(got.findings.is_empty());
-    }
-
-    #[test]
-    fn one_unknown_face_goes_to_the_absent_patient_whose_slot_it_covers_longest() {
-        let item = dialysis();
-        let mut inputs = inputs(vec![
-            line("L1", &item, H1, P1, at(3, 8, 0), 1.0),
-            line("L2", &item, H1, P2, at(3, 13, 0), 1.0),
-        ]);
-        unknown(
-            &mut inputs,
-            "t-1",
-            span(H1, Haemodialysis, at(3, 13, 0), at(3, 17, 0)),
-        );
-        let got = evaluate(&inputs, &default_rules());
-        let by_line: Vec<(RuleId, String)> = got
-            .findings
-            .iter()
-            .map(|f| (f.rule, f.lines[0].clone()))
-            .collect();
-        assert!(
-            by_line.contains(&(RuleId::NoPresence, "L1".into())),
-            "{by_line:?}"
-        );
-        assert!(
-            by_line.contains(&(RuleId::Impersonation, "L2".into())),
-            "{by_line:?}"
-        );
-    }
-}
+mod tests;

@@ -8,8 +8,11 @@ use super::cross_institution::CrossInstitution;
 use super::duplicate_face::DuplicateFace;
 use super::id::RuleId;
 use super::outage_alignment::OutageAlignment;
-use super::params::{NoParams, RuleParams};
-use super::sessions::{BilledAboveObserved, Impersonation, ShortPresence};
+use super::params::RuleParams;
+use super::sessions::{
+    BilledAboveObserved, Impersonation, NoPresence, PresentationAttack, ShortPresence,
+};
+use super::unmonitored::UnmonitoredBilling;
 use super::weekly::DialysisOverWeekly;
 use std::collections::BTreeMap;
 
@@ -29,8 +32,8 @@ pub struct Rule<P> {
 pub struct RuleSet {
     /// The rules base version.
     pub version: i64,
-    /// 假病人.
-    pub no_presence: Rule<NoParams>,
+    /// 假病人 (and the presence window of every session rule).
+    pub no_presence: Rule<NoPresence>,
     /// Presence too short.
     pub short_presence: Rule<ShortPresence>,
     /// More sessions billed than observed.
@@ -47,6 +50,10 @@ pub struct RuleSet {
     pub duplicate_face: Rule<DuplicateFace>,
     /// Outages aligned with billing.
     pub outage_alignment: Rule<OutageAlignment>,
+    /// 疑似照片/屏幕冒充 (and the liveness below which presence is not attendance).
+    pub presentation_attack: Rule<PresentationAttack>,
+    /// 监控缺失 (and the silence that makes a box blind, for every rule).
+    pub unmonitored_billing: Rule<UnmonitoredBilling>,
 }
 
 impl RuleSet {
@@ -95,6 +102,14 @@ impl RuleSet {
             )?,
             duplicate_face: typed(RuleId::DuplicateFace, rule(RuleId::DuplicateFace)?)?,
             outage_alignment: typed(RuleId::OutageAlignment, rule(RuleId::OutageAlignment)?)?,
+            presentation_attack: typed(
+                RuleId::PresentationAttack,
+                rule(RuleId::PresentationAttack)?,
+            )?,
+            unmonitored_billing: typed(
+                RuleId::UnmonitoredBilling,
+                rule(RuleId::UnmonitoredBilling)?,
+            )?,
         };
         set.check()?;
         Ok(set)
@@ -102,6 +117,7 @@ impl RuleSet {
 
     /// Each rule checks its own thresholds, in listing order.
     fn check(&self) -> Result<(), String> {
+        self.no_presence.params.check(RuleId::NoPresence)?;
         self.short_presence.params.check(RuleId::ShortPresence)?;
         self.billed_above_observed
             .params
@@ -115,7 +131,15 @@ impl RuleSet {
             .params
             .check(RuleId::DialysisOverWeekly)?;
         self.duplicate_face.params.check(RuleId::DuplicateFace)?;
-        self.outage_alignment.params.check(RuleId::OutageAlignment)
+        self.outage_alignment
+            .params
+            .check(RuleId::OutageAlignment)?;
+        self.presentation_attack
+            .params
+            .check(RuleId::PresentationAttack)?;
+        self.unmonitored_billing
+            .params
+            .check(RuleId::UnmonitoredBilling)
     }
 
     /// Whether `rule` is switched on: the one place a run asks.
@@ -142,6 +166,8 @@ impl RuleSet {
             RuleId::DialysisOverWeekly => of(&self.dialysis_over_weekly),
             RuleId::DuplicateFace => of(&self.duplicate_face),
             RuleId::OutageAlignment => of(&self.outage_alignment),
+            RuleId::PresentationAttack => of(&self.presentation_attack),
+            RuleId::UnmonitoredBilling => of(&self.unmonitored_billing),
         }
     }
 

@@ -58,6 +58,55 @@ pub fn bouts(intervals: &[(i64, i64)], gap_ms: i64) -> Vec<(i64, i64)> {
     merged
 }
 
+/// `intervals` clipped to [from, to), as sorted, disjoint intervals.
+pub fn clip(intervals: &[(i64, i64)], from: i64, to: i64) -> Vec<(i64, i64)> {
+    union(
+        intervals
+            .iter()
+            .filter(|(s, e)| *e > from && *s < to)
+            .map(|(s, e)| (*s.max(&from), *e.min(&to)))
+            .collect(),
+    )
+}
+
+/// What of `from` (sorted, disjoint) `minus` (sorted, disjoint) does not cover.
+pub fn subtract(from: &[(i64, i64)], minus: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    for &(s, e) in from {
+        let mut cursor = s;
+        for &(ms, me) in minus.iter().filter(|(ms, me)| *me > s && *ms < e) {
+            if ms > cursor {
+                out.push((cursor, ms));
+            }
+            cursor = cursor.max(me);
+        }
+        if cursor < e {
+            out.push((cursor, e));
+        }
+    }
+    out
+}
+
+/// The earliest `minutes` of `intervals` (sorted, disjoint).
+pub fn earliest_minutes(intervals: &[(i64, i64)], minutes: f64) -> Vec<(i64, i64)> {
+    let mut left = (minutes * MINUTE_MS as f64) as i64;
+    let mut out = Vec::new();
+    for &(s, e) in intervals {
+        if left <= 0 {
+            break;
+        }
+        let end = e.min(s + left);
+        out.push((s, end));
+        left -= end - s;
+    }
+    out
+}
+
+/// Total length of sorted, disjoint intervals, in minutes.
+pub fn minutes(intervals: &[(i64, i64)]) -> f64 {
+    intervals.iter().map(|(s, e)| e - s).sum::<i64>() as f64 / MINUTE_MS as f64
+}
+
 /// Minutes two intervals have in common.
 pub fn overlap_minutes(a: (i64, i64), b: (i64, i64)) -> f64 {
     (a.1.min(b.1) - a.0.max(b.0)).max(0) as f64 / MINUTE_MS as f64
@@ -86,6 +135,25 @@ mod tests {
         assert_eq!(got, vec![(0, 30 * m), (100 * m, 110 * m)]);
         assert_eq!(overlap_minutes((0, 10 * m), (5 * m, 20 * m)), 5.0);
         assert_eq!(overlap_minutes((0, 10 * m), (15 * m, 20 * m)), 0.0);
+    }
+
+    #[test]
+    fn subtract_clip_and_earliest() {
+        let m = MINUTE_MS;
+        let a = [(0, 30 * m), (40 * m, 60 * m)];
+        assert_eq!(
+            subtract(&a, &[(10 * m, 20 * m), (50 * m, 90 * m)]),
+            vec![(0, 10 * m), (20 * m, 30 * m), (40 * m, 50 * m)]
+        );
+        assert_eq!(
+            clip(&a, 20 * m, 45 * m),
+            vec![(20 * m, 30 * m), (40 * m, 45 * m)]
+        );
+        assert_eq!(
+            earliest_minutes(&a, 35.0),
+            vec![(0, 30 * m), (40 * m, 45 * m)]
+        );
+        assert_eq!(minutes(&a), 50.0);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | [`ingest`] | `events`, `presence_intervals`, `device_state`, `gaps`, `quarantine`: one ingest batch per transaction |
 //! | [`stats`] | read-only counts for `wardwatch-collector stats` |
 
+pub mod coverage;
 pub mod devices;
 pub mod evidence;
 pub mod ingest;

@@ -1,0 +1,442 @@
+//! The session rules on hand-made inputs: one verdict per billed line, and each way an institution
+//! could game them.
+
+use super::*;
+use crate::rules::fixtures::*;
+use wardwatch_protocol::WardKind::{Haemodialysis, Rehabilitation};
+
+fn rules_of(evaluation: &Evaluation) -> Vec<(RuleId, Vec<String>, i64)> {
+    evaluation
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.lines.clone(), f.amount_fen))
+        .collect()
+}
+
+#[test]
+fn never_seen_with_cameras_watching_is_no_presence() {
+    let item = dialysis();
+    let inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(got.checked, 1);
+    assert_eq!(
+        rules_of(&got),
+        vec![(RuleId::NoPresence, vec!["L1".into()], 10_000)]
+    );
+    assert_eq!(got.findings[0].subject, format!("{H1}/{P1}/L1"));
+    assert!(got.no_evidence.is_empty());
+}
+
+#[test]
+fn seen_through_the_session_is_not_flagged() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Haemodialysis, at(3, 8, 5), at(3, 11, 50)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(got.checked, 1);
+    assert!(got.findings.is_empty(), "{:?}", got.findings);
+}
+
+#[test]
+fn an_hour_of_a_four_hour_session_is_short_presence() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Haemodialysis, at(3, 8, 0), at(3, 9, 0)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        rules_of(&got),
+        vec![(RuleId::ShortPresence, vec!["L1".into()], 10_000)]
+    );
+}
+
+#[test]
+fn an_unknown_face_through_the_slot_is_impersonation() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    unknown(
+        &mut inputs,
+        "t-9",
+        span(H1, Haemodialysis, at(3, 8, 10), at(3, 11, 40)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        rules_of(&got),
+        vec![(RuleId::Impersonation, vec!["L1".into()], 10_000)]
+    );
+    assert_eq!(
+        got.findings[0].evidence["unknown_faces"][0]["track_id"],
+        "t-9"
+    );
+}
+
+#[test]
+fn a_shortfall_an_outage_explains_is_no_evidence_not_a_flag() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    outage(&mut inputs, H1, at(3, 7, 30), at(3, 12, 30));
+    // The whole run: `unmonitored_billing` is off by default.
+    let got = crate::rules::evaluate(&default_rules(), &inputs);
+    assert!(got.findings.is_empty(), "{:?}", got.findings);
+    assert_eq!(got.no_evidence.len(), 1);
+    assert_eq!(got.no_evidence[0].rule, RuleId::NoPresence);
+    assert_eq!(got.no_evidence[0].lines, vec!["L1".to_owned()]);
+}
+
+#[test]
+fn a_silent_box_is_no_evidence_not_a_flag() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    silent(&mut inputs, H1, at(3, 0, 0), at(4, 0, 0));
+    // The whole run: `unmonitored_billing` is off by default.
+    let got = crate::rules::evaluate(&default_rules(), &inputs);
+    assert!(got.findings.is_empty());
+    assert_eq!(got.no_evidence.len(), 1);
+}
+
+#[test]
+fn two_sessions_billed_one_observed_is_billed_above_observed_for_half() {
+    let item = rehab();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(4, 9, 0), 2.0)]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Rehabilitation, at(4, 9, 0), at(4, 9, 30)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        rules_of(&got),
+        vec![(RuleId::BilledAboveObserved, vec!["L1".into()], 10_000)]
+    );
+    assert_eq!(got.findings[0].evidence["excess_units"], 1.0);
+}
+
+#[test]
+fn a_fully_refunded_line_is_not_checked() {
+    let item = dialysis();
+    // What the run's netting leaves of a line refunded in full: no units, no amount.
+    let mut refunded = line("L1", &item, H1, P1, at(3, 8, 0), 1.0);
+    refunded.cnt = 0.0;
+    refunded.fee_fen = 0;
+    let inputs = inputs(vec![refunded]);
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(got.checked, 0);
+    assert!(got.findings.is_empty());
+}
+
+#[test]
+fn one_unknown_face_goes_to_the_absent_patient_whose_slot_it_covers_longest() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("L1", &item, H1, P1, at(3, 8, 0), 1.0),
+        line("L2", &item, H1, P2, at(3, 13, 0), 1.0),
+    ]);
+    unknown(
+        &mut inputs,
+        "t-1",
+        span(H1, Haemodialysis, at(3, 13, 0), at(3, 17, 0)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    let by_line: Vec<(RuleId, String)> = got
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.lines[0].clone()))
+        .collect();
+    assert!(
+        by_line.contains(&(RuleId::NoPresence, "L1".into())),
+        "{by_line:?}"
+    );
+    assert!(
+        by_line.contains(&(RuleId::Impersonation, "L2".into())),
+        "{by_line:?}"
+    );
+}
+
+fn verdicts(evaluation: &Evaluation) -> Vec<(RuleId, String)> {
+    let mut got: Vec<(RuleId, String)> = evaluation
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.lines.join(",")))
+        .collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn a_day_with_one_attended_and_one_unattended_session_flags_the_unattended_line_only() {
+    let item = rehab();
+    let mut inputs = inputs(vec![
+        line("AM", &item, H1, P1, at(4, 9, 0), 1.0),
+        line("PM", &item, H1, P1, at(4, 15, 0), 1.0),
+    ]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Rehabilitation, at(4, 9, 2), at(4, 9, 31)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(got.checked, 2);
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "PM".into())]);
+    assert_eq!(got.findings[0].amount_fen, 10_000);
+}
+
+#[test]
+fn presence_is_the_union_of_pieces_within_the_slot() {
+    // Two pieces of 13 minutes corroborate 26 minutes of a 30-minute session (need: 15).
+    let item = rehab();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(4, 9, 0), 1.0)]);
+    for (from, to) in [((9, 0), (9, 13)), ((9, 16), (9, 29))] {
+        seen(
+            &mut inputs,
+            P1,
+            span(H1, Rehabilitation, at(4, from.0, from.1), at(4, to.0, to.1)),
+        );
+    }
+    let got = evaluate(&inputs, &default_rules());
+    assert!(got.findings.is_empty(), "{:?}", got.findings);
+}
+
+#[test]
+fn presence_hours_away_from_the_slot_does_not_excuse_it() {
+    // Seen all morning; the afternoon session was billed and never attended.
+    let item = rehab();
+    let mut inputs = inputs(vec![line("PM", &item, H1, P1, at(4, 15, 0), 1.0)]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Rehabilitation, at(4, 8, 0), at(4, 11, 0)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "PM".into())]);
+}
+
+#[test]
+fn back_to_back_lines_need_a_session_of_presence_each() {
+    let item = rehab();
+    let mut inputs = inputs(vec![
+        line("L1", &item, H1, P1, at(4, 9, 0), 1.0),
+        line("L2", &item, H1, P1, at(4, 9, 30), 1.0),
+    ]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Rehabilitation, at(4, 9, 0), at(4, 9, 30)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L2".into())]);
+}
+
+#[test]
+fn a_double_session_attended_once_is_billed_above_observed_for_half_the_line() {
+    let item = rehab();
+    let mut inputs = inputs(vec![line("D1", &item, H1, P1, at(4, 9, 0), 2.0)]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Rehabilitation, at(4, 9, 0), at(4, 9, 27)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        rules_of(&got),
+        vec![(RuleId::BilledAboveObserved, vec!["D1".into()], 10_000)]
+    );
+    // Attended in full: nothing.
+    let mut inputs =
+        crate::rules::fixtures::inputs(vec![line("D1", &item, H1, P1, at(4, 9, 0), 2.0)]);
+    seen(
+        &mut inputs,
+        P1,
+        span(H1, Rehabilitation, at(4, 9, 0), at(4, 10, 0)),
+    );
+    assert!(evaluate(&inputs, &default_rules()).findings.is_empty());
+}
+
+#[test]
+fn an_outage_excuses_only_the_part_of_the_slot_it_covers() {
+    let item = dialysis();
+    // An outage two hours before the slot explains nothing.
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 13, 0), 1.0)]);
+    outage(&mut inputs, H1, at(3, 10, 0), at(3, 12, 30));
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+    assert!(got.no_evidence.is_empty());
+    // An outage over a quarter of the slot cannot hide a session never attended (need: half).
+    let mut inputs =
+        crate::rules::fixtures::inputs(vec![line("L1", &item, H1, P1, at(3, 13, 0), 1.0)]);
+    outage(&mut inputs, H1, at(3, 13, 0), at(3, 14, 0));
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+    assert_eq!(got.findings[0].evidence["blind_minutes_in_slot"], 60.0);
+}
+
+#[test]
+fn a_box_switched_off_during_the_slot_is_no_evidence_never_a_fraud_finding() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    silent(&mut inputs, H1, at(3, 7, 0), at(3, 13, 0));
+    // The whole run: `unmonitored_billing` is off by default.
+    let got = crate::rules::evaluate(&default_rules(), &inputs);
+    assert!(got.findings.is_empty(), "{:?}", got.findings);
+    assert_eq!(got.no_evidence.len(), 1);
+    assert_eq!(got.no_evidence[0].blind_minutes, 240.0);
+    let figures = got.coverage.values().next().copied().unwrap_or_default();
+    assert_eq!(figures.billed_minutes, 240.0);
+    assert_eq!(figures.monitored_share(), 0.0);
+}
+
+#[test]
+fn an_institution_without_any_ward_box_is_unmonitored_not_a_fraud_finding() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    inputs.observed.monitoring.equipped_since.clear();
+    // The whole run: `unmonitored_billing` is off by default.
+    let got = crate::rules::evaluate(&default_rules(), &inputs);
+    assert!(got.findings.is_empty(), "{:?}", got.findings);
+    assert_eq!(got.no_evidence.len(), 1);
+}
+
+#[test]
+fn unmonitored_billing_is_counted_by_default_and_flagged_when_the_bureau_turns_it_on() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    silent(&mut inputs, H1, at(3, 7, 0), at(3, 13, 0));
+    let mut rules = default_rules();
+    assert!(!rules.unmonitored_billing.enabled);
+    assert!(crate::rules::evaluate(&rules, &inputs).findings.is_empty());
+    rules.unmonitored_billing.enabled = true;
+    let got = crate::rules::evaluate(&rules, &inputs);
+    assert_eq!(
+        verdicts(&got),
+        vec![(RuleId::UnmonitoredBilling, "L1".into())]
+    );
+    // Blind for a third of the slot only: still judged, not "unmonitored".
+    let mut inputs =
+        crate::rules::fixtures::inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    silent(&mut inputs, H1, at(3, 8, 0), at(3, 9, 20));
+    let got = crate::rules::evaluate(&rules, &inputs);
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+}
+
+#[test]
+fn a_photo_held_up_is_not_attendance_and_is_flagged_as_a_presentation_attack() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    let mut photo = span(H1, Haemodialysis, at(3, 8, 0), at(3, 12, 0));
+    photo.liveness = 0.02;
+    seen(&mut inputs, P1, photo);
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        verdicts(&got),
+        vec![(RuleId::PresentationAttack, "L1".into())]
+    );
+    assert_eq!(got.findings[0].evidence["not_live_minutes"], 240.0);
+    assert_eq!(
+        got.findings[0].evidence["not_live_sightings"][0]["liveness"],
+        0.02
+    );
+    // With the rule off, the photo is still no attendance: 假病人.
+    let mut rules = default_rules();
+    rules.presentation_attack.enabled = false;
+    let got = crate::rules::evaluate(&rules, &inputs);
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+}
+
+#[test]
+fn an_unknown_face_an_hour_before_the_slot_is_not_impersonation() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 13, 0), 1.0)]);
+    unknown(
+        &mut inputs,
+        "t-1",
+        span(H1, Haemodialysis, at(3, 8, 0), at(3, 12, 0)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+}
+
+#[test]
+fn two_absent_patients_and_two_unknown_faces_in_one_shift_are_matched_by_overlap() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("A", &item, H1, P1, at(3, 8, 0), 1.0),
+        line("B", &item, H1, P2, at(3, 8, 30), 1.0),
+    ]);
+    unknown(
+        &mut inputs,
+        "t-1",
+        span(H1, Haemodialysis, at(3, 8, 0), at(3, 12, 0)),
+    );
+    unknown(
+        &mut inputs,
+        "t-2",
+        span(H1, Haemodialysis, at(3, 8, 30), at(3, 12, 30)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        verdicts(&got),
+        vec![
+            (RuleId::Impersonation, "A".into()),
+            (RuleId::Impersonation, "B".into())
+        ]
+    );
+    for f in &got.findings {
+        assert_eq!(
+            f.evidence["ambiguous"], true,
+            "both faces overlap both slots"
+        );
+    }
+    let by_line = |sn: &str| {
+        got.findings
+            .iter()
+            .find(|f| f.lines == vec![sn.to_owned()])
+            .map(|f| f.evidence["unknown_faces"][0]["track_id"].clone())
+    };
+    assert_eq!(by_line("A"), Some("t-1".into()));
+    assert_eq!(by_line("B"), Some("t-2".into()));
+}
+
+#[test]
+fn one_unknown_face_for_two_absent_patients_makes_one_impersonation_and_one_no_presence() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("A", &item, H1, P1, at(3, 8, 0), 1.0),
+        line("B", &item, H1, P2, at(3, 8, 0), 1.0),
+    ]);
+    unknown(
+        &mut inputs,
+        "t-1",
+        span(H1, Haemodialysis, at(3, 8, 0), at(3, 12, 0)),
+    );
+    let got = evaluate(&inputs, &default_rules());
+    let rules: Vec<RuleId> = verdicts(&got).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(rules.len(), 2);
+    assert!(rules.contains(&RuleId::Impersonation) && rules.contains(&RuleId::NoPresence));
+    let impostor = got
+        .findings
+        .iter()
+        .find(|f| f.rule == RuleId::Impersonation)
+        .map(|f| f.evidence["ambiguous"].clone());
+    assert_eq!(impostor, Some(serde_json::json!(true)));
+}
+
+#[test]
+fn passers_by_do_not_add_up_to_an_impostor() {
+    let item = rehab();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(4, 9, 0), 1.0)]);
+    for (i, minute) in [0, 10, 20].into_iter().enumerate() {
+        unknown(
+            &mut inputs,
+            &format!("t-{i}"),
+            span(H1, Rehabilitation, at(4, 9, minute), at(4, 9, minute + 8)),
+        );
+    }
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+}
