@@ -28,7 +28,7 @@
 //!   ([`assign_impostors`]), and a flag says when its face also overlapped another absent line's slot;
 //! - seen too briefly → `short_presence`.
 
-use super::finding::{Evaluation, Finding, NoEvidence, SlotCoverage};
+use super::finding::{Evaluation, Finding, NoEvidence};
 use super::id::RuleId;
 use super::inputs::{BilledLine, RuleInputs};
 use super::observed::PresenceSpan;
@@ -269,7 +269,7 @@ impl Judge<'_, '_> {
             let day = out
                 .coverage
                 .entry((self.institution.clone(), date))
-                .or_insert_with(SlotCoverage::default);
+                .or_default();
             day.billed_minutes += slot_minutes;
             day.blind_minutes += minutes(&clip(
                 &observed
