@@ -343,9 +343,10 @@ async fn more_than_five_dialysis_sessions_in_a_week_is_flagged_once() {
     store.close().await;
 }
 
-/// A generated ward month with injected fraud of every kind (the `rules_month` bench runs five): every
-/// rule finds what was injected with few mistakes, and nothing is flagged on an honest patient-day that a
-/// camera outage or a silent box hid.
+/// A generated ward month with injected fraud of every kind (the `rules_month` bench runs five),
+/// scored per fee line: every rule finds what was injected with few mistakes, and no flag names an
+/// honest line, a refund or refunded line, or (for a line-level rule) a line an outage or a silent box
+/// hid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_month_is_flagged_as_injected_and_never_under_an_outage() {
     use wardwatch_testkit::simulate::{MonthSpec, generate, load, score};
@@ -361,24 +362,43 @@ async fn a_generated_month_is_flagged_as_injected_and_never_under_an_outage() {
     let month = generate(&MonthSpec::default());
     for db in dbs {
         let store = db.open().await;
-        load(&store, &month, dir.path()).await.expect("load month");
+        let loaded = load(&store, &month, dir.path()).await.expect("load month");
+        assert!(
+            loaded.forged_stored.is_empty(),
+            "forged events stored: {:?}",
+            loaded.forged_stored
+        );
         let (from, to) = month.window;
         run_rules(&store, chrono_tz::Asia::Shanghai, from, to)
             .await
             .expect("rules");
-        let scores = score(&store, &month).await.expect("score");
-        for s in &scores {
-            assert_eq!(s.under_outage, 0, "{s:?}");
-            // Not injected by this generator yet: photos held up, and 监控缺失 (off by default).
-            if ["presentation_attack", "unmonitored_billing"].contains(&s.rule.as_str()) {
+        let scored = score(&store, &month).await.expect("score");
+        assert!(
+            scored.unmonitored_flagged.is_empty(),
+            "{:#?}",
+            scored.unmonitored_flagged
+        );
+        assert!(
+            scored.honest_flagged.is_empty(),
+            "{:#?}",
+            scored.honest_flagged
+        );
+        assert!(
+            scored.refund_flagged.is_empty(),
+            "{:#?}",
+            scored.refund_flagged
+        );
+        for s in &scored.rules {
+            if s.rule == "unmonitored_billing" {
+                // 监控缺失 is off by default: counted, never flagged.
                 assert_eq!(s.raised, 0, "{s:?}");
                 continue;
             }
             assert!(s.expected > 0, "every rule has injected cases: {s:?}");
             assert!(s.precision() >= 0.75 && s.recall() >= 0.75, "{s:?}");
         }
-        let found: u64 = scores.iter().map(|s| s.found).sum();
-        let expected: u64 = scores.iter().map(|s| s.expected).sum();
+        let found: u64 = scored.rules.iter().map(|s| s.found).sum();
+        let expected: u64 = scored.rules.iter().map(|s| s.expected).sum();
         assert!(found * 100 >= expected * 90, "{found}/{expected}");
         store.close().await;
         db.cleanup().await;

@@ -25,10 +25,6 @@
 //! Coverage first: billed time that a camera outage, a silent ward box or the lack of a box could
 //! explain is **no evidence** — counted and reported (with each institution's share of billed session
 //! time under working monitoring), never a fraud flag on the line by itself.
-//!
-//! One verdict per line: a line in a `cross_institution` conflict is not also flagged `no_presence`,
-//! `impersonation` or `short_presence` (its absence here is explained by its presence, or billing,
-//! elsewhere).
 
 pub mod base;
 pub mod bed_holding;
@@ -60,7 +56,7 @@ use crate::store::{Store, StoreError};
 use base::RulesBaseError;
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use wardwatch_protocol::InstitutionCode;
 
 /// One institution's billed session time in a run's window and how much of it was monitored.
@@ -133,17 +129,10 @@ pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
     let mut out = sessions::evaluate(inputs, rules);
     out.extend(bed_holding::evaluate(inputs, rules));
     out.no_evidence.retain(|line| rules.enabled(line.rule));
-    let conflicts = cross_institution::evaluate(inputs, &rules.cross_institution.params);
-    if rules.enabled(RuleId::CrossInstitution) {
-        let elsewhere: BTreeSet<&String> = conflicts.iter().flat_map(|f| &f.lines).collect();
-        out.findings.retain(|f| {
-            !matches!(
-                f.rule,
-                RuleId::NoPresence | RuleId::Impersonation | RuleId::ShortPresence
-            ) || !f.lines.iter().all(|l| elsewhere.contains(l))
-        });
-    }
-    out.findings.extend(conflicts);
+    out.findings.extend(cross_institution::evaluate(
+        inputs,
+        &rules.cross_institution.params,
+    ));
     out.findings
         .extend(weekly::evaluate(inputs, &rules.dialysis_over_weekly.params));
     out.findings.extend(duplicate_face::evaluate(

@@ -23,7 +23,8 @@
 //! - presence + blind ≥ need: **no evidence** — counted, never a fraud flag by these rules
 //!   (`unmonitored_billing` and `outage_alignment` judge the pattern);
 //! - never seen → `no_presence` (假病人), or `impersonation` (冒名) when an unknown face overlapped the
-//!   slot itself (widened by `impersonation.slot_margin_minutes`) for `min_overlap_share` of a session:
+//!   slot itself (widened by `impersonation.slot_margin_minutes`) for `min_overlap_share` of a session
+//!   (tracks shorter than `min_track_share` of a session are passers-by):
 //!   several absent lines and several unknown faces in one shift are matched by overlap
 //!   ([`assign_impostors`]), and a flag says when its face also overlapped another absent line's slot;
 //! - seen too briefly → `short_presence`.
@@ -114,6 +115,9 @@ pub struct Impersonation {
     pub slot_margin_minutes: u32,
     /// Unknown-face presence needed in the slot, as a share of one session.
     pub min_overlap_share: f64,
+    /// An unknown track counts only when it lasts this share of one session in the slot (a passer-by
+    /// walks through in minutes; a person in the chair, re-tracked after each occlusion, stays longer).
+    pub min_track_share: f64,
 }
 
 impl RuleParams for Impersonation {
@@ -125,7 +129,8 @@ impl RuleParams for Impersonation {
             0.0,
             60.0,
         )?;
-        check_range(rule, "min_overlap_share", self.min_overlap_share, 0.01, 1.0)
+        check_range(rule, "min_overlap_share", self.min_overlap_share, 0.01, 1.0)?;
+        check_range(rule, "min_track_share", self.min_track_share, 0.0, 1.0)
     }
 }
 
@@ -414,8 +419,9 @@ impl Judge<'_, '_> {
 
 /// Decides `impersonation` against `no_presence` for the lines nobody saw. One unknown person sits in
 /// one chair: each unknown track goes to the absent line whose slot it covers longest (ties: the slot
-/// that starts nearest the track), and a line is impersonation when one track assigned to it covers
-/// `min_overlap_share` of a session (several passers-by do not add up to a person in the chair). When a track also covered that much of another absent line's slot,
+/// that starts nearest the track), and a line is impersonation when the tracks assigned to it that each
+/// last `min_track_share` of a session together cover `min_overlap_share` of one (one person is often
+/// several tracks; passers-by do not add up to a person in the chair). When a track also covered that much of another absent line's slot,
 /// the flag says so (`ambiguous_with`): the match is the best guess, not a certainty.
 fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
     let share = rules.impersonation.params.min_overlap_share;
@@ -453,12 +459,20 @@ fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
             })
             .map(|(.., s)| s)
             .collect();
-        // The longest single track: passers-by do not add up to a person in the chair.
-        let assigned_minutes = best
-            .values()
-            .filter(|(owner, ..)| *owner == i)
-            .map(|(_, minutes, _)| *minutes)
-            .fold(0.0, f64::max);
+        // The union of the tracks assigned here that each last long enough to be someone in the chair
+        // (one person is often several tracks; passers-by do not add up to a person in the chair).
+        let min_track = rules.impersonation.params.min_track_share * a.per_unit;
+        let sitting: Vec<&PresenceSpan> = mine
+            .iter()
+            .copied()
+            .filter(|s| {
+                per_track[i]
+                    .get(s.track_id.as_deref().unwrap_or_default())
+                    .is_some_and(|(m, _)| *m >= min_track)
+            })
+            .collect();
+        let assigned_minutes = minutes(&union(sitting.iter().map(|s| s.span()).collect()));
+        let mine = sitting;
         let mut finding = a.finding.clone();
         if assigned_minutes >= share * a.per_unit {
             let mut ambiguous_with: Vec<&String> = Vec::new();
@@ -474,7 +488,7 @@ fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
             }
             finding.rule = RuleId::Impersonation;
             finding.evidence["unknown_faces"] = json!(mine);
-            finding.evidence["longest_unknown_track_minutes"] = json!(assigned_minutes);
+            finding.evidence["unknown_face_minutes"] = json!(assigned_minutes);
             finding.evidence["ambiguous"] = json!(!ambiguous_with.is_empty());
             finding.evidence["ambiguous_with"] = json!(ambiguous_with);
         } else if !a.tracks.is_empty() {

@@ -430,13 +430,32 @@ fn one_unknown_face_for_two_absent_patients_makes_one_impersonation_and_one_no_p
 fn passers_by_do_not_add_up_to_an_impostor() {
     let item = rehab();
     let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(4, 9, 0), 1.0)]);
-    for (i, minute) in [0, 10, 20].into_iter().enumerate() {
+    for (i, minute) in [0, 6, 12, 18, 24].into_iter().enumerate() {
         unknown(
             &mut inputs,
             &format!("t-{i}"),
-            span(H1, Rehabilitation, at(4, 9, minute), at(4, 9, minute + 8)),
+            span(H1, Rehabilitation, at(4, 9, minute), at(4, 9, minute + 4)),
         );
     }
     let got = evaluate(&inputs, &default_rules());
     assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
+}
+
+#[test]
+fn one_impostor_seen_as_three_tracks_is_impersonation() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    for (i, (from, to)) in [((8, 5), (9, 10)), ((9, 30), (10, 40)), ((11, 0), (11, 55))]
+        .into_iter()
+        .enumerate()
+    {
+        unknown(
+            &mut inputs,
+            &format!("t-{i}"),
+            span(H1, Haemodialysis, at(3, from.0, from.1), at(3, to.0, to.1)),
+        );
+    }
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(verdicts(&got), vec![(RuleId::Impersonation, "L1".into())]);
+    assert_eq!(got.findings[0].evidence["unknown_face_minutes"], 190.0);
 }

@@ -1,0 +1,158 @@
+//! What each ward box seals: presence intervals (the patients seen, unknown faces, visitors) with their
+//! similarity and median liveness, camera state changes, a heartbeat every few minutes while the box is
+//! on, and the forged events; nothing while a box is switched off.
+
+use super::{Builder, INSTITUTIONS, MINUTE, SimEvent};
+use std::collections::BTreeMap;
+use wardwatch_protocol::{
+    CameraHealth, CameraState, CameraStatus, Health, Liveness, Payload, Person, Presence,
+    Similarity, Timestamp, WardKind,
+};
+
+/// A closed presence interval of `person` on camera `cam-1` over `span`, with median `liveness`.
+pub(super) fn presence(
+    ward: WardKind,
+    person: Person,
+    (start, end): (i64, i64),
+    liveness: f64,
+) -> Option<Payload> {
+    let known = matches!(person, Person::PsnNo(_));
+    let similarity = |v: f64| Similarity::try_from(v).ok();
+    Some(Payload::Presence(Presence {
+        interval_id: uuid::Uuid::now_v7(),
+        camera_id: "cam-1".parse().ok()?,
+        ward_kind: ward,
+        person,
+        start: Timestamp::from_millis(start)?,
+        end: Timestamp::from_millis(end)?,
+        open: false,
+        samples: ((end - start) / 10_000).clamp(1, u32::MAX.into()) as u32,
+        best_similarity: similarity(if known { 0.8 } else { 0.3 })?,
+        median_similarity: similarity(if known { 0.7 } else { 0.25 })?,
+        liveness: Liveness::try_from(liveness).ok()?,
+        embedding: None,
+    }))
+}
+
+fn heartbeat(state: CameraState, uptime_secs: u64) -> Option<Payload> {
+    let working = state == CameraState::Ok;
+    Some(Payload::Health(Health {
+        agent_version: "wardwatch-agent (simulated)".into(),
+        spool_depth: 0,
+        uptime_secs,
+        gallery_version: Some(1),
+        cameras: vec![CameraHealth {
+            camera_id: "cam-1".parse().ok()?,
+            state: Some(state),
+            fps: if working { 5.0 } else { 0.0 },
+            inference_ms: if working { 110.0 } else { 0.0 },
+            tracks: 0,
+        }],
+    }))
+}
+
+impl Builder {
+    pub(super) fn events(&mut self) {
+        let mut events: BTreeMap<String, Vec<SimEvent>> = BTreeMap::new();
+        let mut push = |inst: &str, at: i64, payload: Option<Payload>| {
+            if let Some(payload) = payload {
+                events.entry(inst.to_owned()).or_default().push(SimEvent {
+                    chain_at: at,
+                    sent_at: at,
+                    payload,
+                    forged: None,
+                });
+            }
+        };
+        let mut track = 0u64;
+        let mut unknown_face = |random: &mut super::Random, ward, span: (i64, i64)| {
+            track += 1;
+            let person = format!("u-{track:06}")
+                .parse()
+                .ok()
+                .map(Person::UnknownTrack);
+            let liveness = 0.6 + 0.39 * random.unit();
+            person.and_then(|p| presence(ward, p, span, liveness))
+        };
+        for l in &self.lines {
+            for span in &l.seen {
+                let liveness = if l.photo {
+                    0.01 + 0.04 * self.random.unit()
+                } else {
+                    0.6 + 0.39 * self.random.unit()
+                };
+                let payload = l
+                    .psn_no
+                    .parse()
+                    .ok()
+                    .map(Person::PsnNo)
+                    .and_then(|p| presence(l.ward, p, *span, liveness));
+                push(&l.institution, span.1 + 5_000, payload);
+            }
+            for span in &l.unknown {
+                let payload = unknown_face(&mut self.random, l.ward, *span);
+                push(&l.institution, span.1 + 5_000, payload);
+            }
+        }
+        for (inst, ward, span) in &self.visitors {
+            let payload = unknown_face(&mut self.random, *ward, *span);
+            push(inst, span.1 + 5_000, payload);
+        }
+        for (inst, outages) in &self.outages {
+            for (s, e, state) in outages {
+                for (at, state) in [(*s, *state), (*e, CameraState::Ok)] {
+                    let payload = match ("cam-1".parse(), Timestamp::from_millis(at)) {
+                        (Ok(camera_id), Some(since)) => Some(Payload::Camera(CameraStatus {
+                            camera_id,
+                            state,
+                            since,
+                        })),
+                        _ => None,
+                    };
+                    push(inst, at + 1_000, payload);
+                }
+            }
+        }
+        let every = i64::from(self.spec.heartbeat_minutes.max(1)) * MINUTE;
+        let (from, to) = self.month.window;
+        for (inst, _) in INSTITUTIONS {
+            let silent = self.silent.get(inst).cloned().unwrap_or_default();
+            let outages = self.outages.get(inst).cloned().unwrap_or_default();
+            let mut booted = from;
+            let mut at = from + self.random.range(0, every / 1000) * 1000;
+            while at < to {
+                if let Some((_, end)) = silent.iter().find(|(s, e)| *s <= at && at < *e) {
+                    booted = *end;
+                    at = *end + 30_000;
+                    continue;
+                }
+                let state = outages
+                    .iter()
+                    .find(|(s, e, _)| *s <= at && at < *e)
+                    .map_or(CameraState::Ok, |(_, _, state)| *state);
+                push(inst, at, heartbeat(state, ((at - booted) / 1000) as u64));
+                at += every;
+            }
+        }
+        // A box that is off seals nothing: drop what falls in its silent spans.
+        for (inst, list) in &mut events {
+            let silent = self.silent.get(inst).cloned().unwrap_or_default();
+            list.retain(|e| {
+                !silent
+                    .iter()
+                    .any(|(s, end)| *s <= e.chain_at && e.chain_at < *end)
+            });
+        }
+        for (inst, event) in std::mem::take(&mut self.forged) {
+            events.entry(inst).or_default().push(event);
+        }
+        for list in events.values_mut() {
+            list.sort_by_key(|e| e.chain_at);
+        }
+        self.count(
+            "events sealed",
+            events.values().map(|l| l.len() as u64).sum(),
+        );
+        self.month.events = events;
+    }
+}
