@@ -4,4 +4,4 @@
 ALTER TABLE users ADD COLUMN expires_at_ms BIGINT;
 ALTER TABLE users ADD COLUMN disabled_at_ms BIGINT;
 -- Tokens issued before lifetimes existed expire 90 days after this upgrade.
-UPDATE users SET expires_at_ms = CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + 90 * 86400000;
+UPDATE users SET expires_at_ms = CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT) + CAST(90 AS BIGINT) * 86400000;
