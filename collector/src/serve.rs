@@ -2,7 +2,7 @@
 //! [`crate::ingest`], with the JSON API and the gallery republishing beside it when asked for, and runs
 //! them until told to stop. The caller opens the store and closes it afterwards.
 
-use crate::api::{self, ApiState};
+use crate::api::{self, ApiConfig, ApiState};
 use crate::broker::{BrokerError, start_embedded};
 use crate::gallery::publish::{GalleryOptions, load_bureau_key};
 use crate::gallery::republish::keep_galleries_published;
@@ -78,8 +78,8 @@ pub struct ServeOptions {
     pub tls: TlsFiles,
     /// Also serve the JSON API on this address.
     pub listen_http: Option<SocketAddr>,
-    /// The API's appeal window, in days.
-    pub appeal_days: i64,
+    /// The API's settings.
+    pub api: ApiConfig,
     /// Publish the galleries, when set.
     pub galleries: Option<Republish>,
 }
@@ -131,10 +131,7 @@ pub async fn serve(
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServeError::Listen { addr, source })?;
-            let state = ApiState {
-                appeal_days: options.appeal_days,
-                ..ApiState::new(store.clone())
-            };
+            let state = ApiState::configured(store.clone(), options.api);
             Some(tokio::spawn(api::serve(state, listener, shutdown.clone())))
         }
         None => None,

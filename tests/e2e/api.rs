@@ -3,11 +3,15 @@
 //! the tree under axum, so the test adds no crate). Users are created with the real binary
 //! (`wardwatch collector users add`), whose printed token is then used.
 //!
-//! Covered: 401 for no, bad and disabled tokens; an institution sees only its own flags (404 on
-//! another's, whatever filter it sends); pending → confirmed → issued by an auditor; the appeal with
-//! text and an attachment; the auditor's download; 403 for a wrong role, 409 for a wrong state, 413
-//! for an oversize upload, 400 naming a bad parameter; one access-log row per request, refused ones
-//! included, and the log refuses UPDATE/DELETE.
+//! Covered: 401 for no token, and one identical 401 body for an unknown, a revoked and an expired
+//! token (`users list` shows which is which); an institution sees only its own flags once issued (404,
+//! like a missing flag, on its own pending flag and on another's, whatever filter it sends); pending →
+//! confirmed → issued by an auditor; the appeal with text and an attachment; the auditor's download;
+//! 403 for a wrong role and for the first reviewer's second review (separation of duties), 409 for a
+//! wrong state, 413 for an oversize upload, 400 naming a bad parameter; a formula in an item name
+//! exported as text; one access-log row per request, refused ones included, and the log refuses
+//! UPDATE/DELETE. The abuse cases (slow clients, connection floods, log floods, caps, redaction) are in
+//! `api_abuse`.
 
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -24,14 +28,14 @@ const OWN: &str = "H43060200175";
 const OTHER: &str = "H43060200999";
 
 /// One answer.
-struct Reply {
-    status: u16,
-    headers: hyper::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: hyper::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "not JSON ({e}): {}",
@@ -40,7 +44,7 @@ impl Reply {
         })
     }
 
-    fn error_message(&self) -> String {
+    pub(crate) fn error_message(&self) -> String {
         self.json()["error"]["message"]
             .as_str()
             .expect("an error message")
@@ -50,13 +54,13 @@ impl Reply {
 
 /// A tiny HTTP client that remembers every request it made (method, path, status) so the access
 /// log can be compared with it.
-struct Client {
-    addr: SocketAddr,
-    sent: Vec<(String, String, u16)>,
+pub(crate) struct Client {
+    pub(crate) addr: SocketAddr,
+    pub(crate) sent: Vec<(String, String, u16)>,
 }
 
 impl Client {
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         method: &str,
         path: &str,
@@ -99,11 +103,11 @@ impl Client {
         }
     }
 
-    async fn get(&mut self, path: &str, token: Option<&str>) -> Reply {
+    pub(crate) async fn get(&mut self, path: &str, token: Option<&str>) -> Reply {
         self.send("GET", path, token, Vec::new()).await
     }
 
-    async fn act(&mut self, flag: i64, token: &str, body: Value) -> Reply {
+    pub(crate) async fn act(&mut self, flag: i64, token: &str, body: Value) -> Reply {
         self.send(
             "POST",
             &format!("/api/v1/flags/{flag}/transitions"),
@@ -115,10 +119,11 @@ impl Client {
 }
 
 async fn seed(store: &Store, dir: &std::path::Path) -> (i64, i64, i64) {
-    let csv = "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,cnt,pric,det_item_fee_sumamt\n\
-               FA1,M1,4306001,2026-11-02 08:00:00,C1,1,410,410\n\
-               FB1,M2,4306002,2026-11-04 08:00:00,C1,1,410,410\n\
-               FC1,M3,4306003,2026-11-04 08:00:00,C1,1,410,410\n";
+    // FA1's item name is a formula, as an attacker who controls an export would write it.
+    let csv = "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,hilist_name,cnt,pric,det_item_fee_sumamt\n\
+               FA1,M1,4306001,2026-11-02 08:00:00,C1,=cmd|' /C calc'!A0,1,410,410\n\
+               FB1,M2,4306002,2026-11-04 08:00:00,C1,血液透析,1,410,410\n\
+               FC1,M3,4306003,2026-11-04 08:00:00,C1,血液透析,1,410,410\n";
     let path = dir.join("fees.csv");
     std::fs::write(&path, csv).expect("write");
     store
@@ -151,7 +156,7 @@ async fn seed(store: &Store, dir: &std::path::Path) -> (i64, i64, i64) {
 }
 
 /// `wardwatch collector users …` on this database; returns stdout.
-fn users_cli(db: &Database, args: &[&str]) -> String {
+pub(crate) fn users_cli(db: &Database, args: &[&str]) -> String {
     let out = Command::new(bin())
         .args(["collector", "users"])
         .args(db.args())
@@ -166,7 +171,7 @@ fn users_cli(db: &Database, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn add_user(db: &Database, name: &str, role: &str, institution: Option<&str>) -> String {
+pub(crate) fn add_user(db: &Database, name: &str, role: &str, institution: Option<&str>) -> String {
     let mut args = vec!["add", "--name", name, "--role", role];
     if let Some(code) = institution {
         args.extend(["--institution", code]);
@@ -199,11 +204,20 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
     let other = add_user(db, "h-other", "institution", Some(OTHER));
     let gone = add_user(db, "h-gone", "institution", Some(OWN));
     users_cli(db, &["disable", "h-gone"]);
-    let (auditor, own, other, gone) = (
+    // A second auditor for the second review (separation of duties), and a token past its lifetime.
+    let second = add_user(db, "auditor-wang", "auditor", None);
+    let late = add_user(db, "h-late", "institution", Some(OWN));
+    sqlx::query("UPDATE users SET expires_at_ms = 1 WHERE name = 'h-late'")
+        .execute(store.pool())
+        .await
+        .expect("expire h-late's token");
+    let (auditor, own, other, gone, second, late) = (
         auditor.as_str(),
         own.as_str(),
         other.as_str(),
         gone.as_str(),
+        second.as_str(),
+        late.as_str(),
     );
     let refused = Command::new(bin())
         .args(["collector", "users"])
@@ -224,7 +238,28 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
         "an auditor bound to an institution"
     );
     let listing = users_cli(db, &["list"]);
-    assert!(listing.contains("h-gone\tinstitution\tH43060200175\tdisabled"));
+    let line_of = |name: &str| -> String {
+        listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}\t")))
+            .unwrap_or_else(|| panic!("{name} not listed: {listing}"))
+            .to_owned()
+    };
+    // Revocation and expiry are listed.
+    let gone_line = line_of("h-gone");
+    assert!(
+        gone_line.starts_with("h-gone\tinstitution\tH43060200175\tdisabled\trevoked\texpires 20"),
+        "{gone_line}"
+    );
+    assert!(
+        !gone_line.ends_with("revoked -"),
+        "revocation time: {gone_line}"
+    );
+    assert!(
+        line_of("h-late").contains("\tenabled\texpired\texpires 1970-01-01T00:00Z\trevoked -"),
+        "{listing}"
+    );
+    assert!(line_of("h-own").contains("\tenabled\tvalid\texpires 20"));
     assert!(!listing.contains(auditor), "tokens are never listed");
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -240,34 +275,32 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
 
     // Authentication.
     assert_eq!(http.get("/api/v1/me", None).await.status, 401);
-    assert_eq!(
-        http.get("/api/v1/flags", Some("0badc0de")).await.status,
-        401
-    );
+    let unknown = http.get("/api/v1/flags", Some("0badc0de")).await;
+    assert_eq!(unknown.status, 401);
     let disabled = http.get("/api/v1/flags", Some(gone)).await;
     assert_eq!(disabled.status, 401);
     assert_eq!(disabled.json()["error"]["code"], "unauthorized");
+    let expired = http.get("/api/v1/flags", Some(late)).await;
+    assert_eq!(expired.status, 401);
+    // One answer for an unknown, a revoked and an expired token: no oracle.
+    assert_eq!(disabled.body, unknown.body);
+    assert_eq!(expired.body, unknown.body);
     let me = http.get("/api/v1/me", Some(own)).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["name"], "h-own");
     assert_eq!(me.json()["fixmedins_code"], OWN);
 
-    // An institution sees only its own flags, whatever it asks for.
-    let mine = http.get("/api/v1/flags", Some(own)).await;
-    assert_eq!(mine.status, 200);
-    assert_eq!(total(&mine), 2);
-    assert_eq!(institutions(&mine), vec![OWN, OWN]);
-    let sneaky = http
-        .get(&format!("/api/v1/flags?institution={OTHER}"), Some(own))
-        .await;
-    assert_eq!(total(&sneaky), 0, "{:?}", sneaky.json());
-    let foreign = http.get(&format!("/api/v1/flags/{c}"), Some(own)).await;
+    // Flags pending review are the bureau's: the institution sees none of them, not even its own.
+    let none_yet = http.get("/api/v1/flags", Some(own)).await;
+    assert_eq!(none_yet.status, 200);
+    assert_eq!(total(&none_yet), 0, "{:?}", none_yet.json());
+    let pending = http.get(&format!("/api/v1/flags/{a}"), Some(own)).await;
     let missing = http.get("/api/v1/flags/999999", Some(own)).await;
-    assert_eq!(foreign.status, 404);
+    assert_eq!(pending.status, 404);
     assert_eq!(
-        foreign.error_message().replace(&c.to_string(), "N"),
+        pending.error_message().replace(&a.to_string(), "N"),
         missing.error_message().replace("999999", "N"),
-        "another institution's flag looks exactly like a missing one"
+        "a flag pending review looks exactly like a missing one"
     );
     assert_eq!(http.get("/api/v1/rules/stats", Some(own)).await.status, 403);
 
@@ -315,17 +348,48 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
         .act(a, auditor, json!({"action": "issue", "reason": "下发"}))
         .await;
     assert_eq!(issued.json()["state"], "issued");
+    for step in ["confirm", "issue"] {
+        let done = http
+            .act(c, auditor, json!({"action": step, "reason": "下发"}))
+            .await;
+        assert_eq!(done.status, 200, "{step} c: {}", done.error_message());
+    }
+
+    // Once issued, the institution sees its own flag, and only its own, whatever it asks for.
+    let mine = http.get("/api/v1/flags", Some(own)).await;
+    assert_eq!(mine.status, 200);
+    assert_eq!(total(&mine), 1);
+    assert_eq!(institutions(&mine), vec![OWN]);
+    assert_eq!(mine.json()["flags"][0]["id"], a);
+    let pending_b = http.get("/api/v1/flags?state=pending", Some(own)).await;
+    assert_eq!(total(&pending_b), 0, "asking for pending flags shows none");
+    let sneaky = http
+        .get(&format!("/api/v1/flags?institution={OTHER}"), Some(own))
+        .await;
+    assert_eq!(total(&sneaky), 0, "{:?}", sneaky.json());
+    let foreign = http.get(&format!("/api/v1/flags/{c}"), Some(own)).await;
+    assert_eq!(foreign.status, 404);
+    assert_eq!(
+        foreign.error_message().replace(&c.to_string(), "N"),
+        missing.error_message().replace("999999", "N"),
+        "another institution's flag looks exactly like a missing one"
+    );
+    assert_eq!(total(&http.get("/api/v1/flags", Some(other)).await), 1);
 
     // Wrong role (403) and wrong state (409), with the workflow's reason.
     let wrong_role = http
         .act(
-            b,
+            a,
             own,
-            json!({"action": "confirm", "reason": "self-review"}),
+            json!({"action": "recover", "reason": "self-review", "amount_fen": 1}),
         )
         .await;
     assert_eq!(wrong_role.status, 403);
-    assert!(wrong_role.error_message().contains("may not `confirm`"));
+    assert!(
+        wrong_role.error_message().contains("may not `recover`"),
+        "{}",
+        wrong_role.error_message()
+    );
     let wrong_state = http
         .act(
             b,
@@ -392,7 +456,10 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
             b"x".to_vec(),
         )
         .await;
-    assert_eq!(too_early.status, 409, "flag b is still pending");
+    assert_eq!(
+        too_early.status, 404,
+        "flag b is still pending: not the institution's to see"
+    );
     let intruder = http
         .send(
             "POST",
@@ -437,6 +504,12 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
     assert!(detail["attachments"][0].get("content").is_none());
     assert_eq!(
         detail["allowed_actions"],
+        json!([]),
+        "the first reviewer is offered no second review"
+    );
+    let second_view = http.get(&format!("/api/v1/flags/{a}"), Some(second)).await;
+    assert_eq!(
+        second_view.json()["allowed_actions"],
         json!(["uphold", "reverse", "refer_panel"])
     );
     let own_view = http.get(&format!("/api/v1/flags/{a}"), Some(own)).await;
@@ -504,10 +577,24 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
     assert_eq!(stats.json()[0]["raised"], 3);
 
     // Handled flags become the 扣费明细: the institution downloads its own, the bureau names one.
-    let upheld = http
+    // Separation of duties: the first reviewer may not take the second review.
+    let own_review = http
         .act(
             a,
             auditor,
+            json!({"action": "uphold", "reason": "申诉理由不成立 appeal rejected"}),
+        )
+        .await;
+    assert_eq!(own_review.status, 403);
+    assert!(
+        own_review.error_message().contains("separation of duties"),
+        "{}",
+        own_review.error_message()
+    );
+    let upheld = http
+        .act(
+            a,
+            second,
             json!({"action": "uphold", "reason": "申诉理由不成立 appeal rejected"}),
         )
         .await;
@@ -536,6 +623,9 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
         text.starts_with('\u{feff}') && text.contains("FA1") && text.contains("200.00"),
         "{text}"
     );
+    // The item name that was a formula is text in the file.
+    assert!(text.contains(",'=cmd|' /C calc'!A0,"), "{text}");
+    assert!(!text.contains(",=cmd"), "{text}");
     let nosy = http
         .get(
             &format!("/api/v1/exports/deductions?month={month}&institution={OTHER}"),
@@ -613,6 +703,10 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
     assert_eq!(log[0].user_name, "-", "unauthenticated requests log `-`");
     assert_eq!(log[1].user_name, "-");
     assert_eq!(log[2].user_name, "h-gone");
+    assert!(log[2].detail.contains("revoked token"), "{}", log[2].detail);
+    assert_eq!(log[3].user_name, "h-late");
+    assert!(log[3].detail.contains("expired token"), "{}", log[3].detail);
+    assert!(log[1].detail.contains("unknown token"), "{}", log[1].detail);
     let foreign_row = log
         .iter()
         .find(|e| e.path == format!("/api/v1/flags/{c}") && e.user_name == "h-own")
@@ -620,7 +714,7 @@ async fn scenario(db: &Database, dir: &std::path::Path) {
     assert_eq!(foreign_row.status, 404);
     assert_eq!(foreign_row.flag_id, Some(c));
     assert!(log.iter().any(|e| e.status == 413 && e.flag_id == Some(a)));
-    for token in [auditor, own, other, gone] {
+    for token in [auditor, own, other, gone, second, late] {
         assert!(
             log.iter()
                 .all(|e| !e.path.contains(token) && !e.detail.contains(token)),

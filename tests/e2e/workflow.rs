@@ -1,6 +1,7 @@
 //! The review workflow on a real database (SQLite, and PostgreSQL when `WARDWATCH_TEST_PG` is set):
-//! every state reached through its legal path, every other action refused without a trace, the audit
-//! log append-only, and money never recovered twice.
+//! every state reached through its legal path, every other action refused without a trace, the first
+//! reviewer refused the second review and the panel's decision (separation of duties), the audit log
+//! append-only, and money never recovered twice.
 
 use wardwatch_collector::flags::store::{NewFlag, TransitionError};
 use wardwatch_collector::flags::workflow::{
@@ -19,6 +20,14 @@ fn auditor() -> Actor {
         user: "auditor-li".into(),
         role: Role::Auditor,
         institution: None,
+    }
+}
+
+/// Another auditor, for the second review and the panel (separation of duties).
+fn second_auditor() -> Actor {
+    Actor {
+        user: "auditor-wang".into(),
+        ..auditor()
     }
 }
 
@@ -167,19 +176,45 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
             FlagState::Appealed,
         )
         .await;
+        // Separation of duties: the first reviewer may not take the second review, nor the panel's.
+        let own_review = store
+            .transition_flag(
+                a,
+                &auditor(),
+                &request(Action::ReferPanel, T0 + 2 * DAY),
+                10,
+            )
+            .await;
+        assert!(
+            matches!(
+                &own_review,
+                Err(TransitionError::Refused(Refusal::SameReviewer { user, .. })) if user == "auditor-li"
+            ),
+            "{own_review:?}"
+        );
         step(
             &store,
             a,
-            &auditor(),
+            &second_auditor(),
             Action::ReferPanel,
             T0 + 2 * DAY,
             FlagState::Panel,
         )
         .await;
+        let own_panel = store
+            .transition_flag(a, &auditor(), &request(Action::Uphold, T0 + 3 * DAY), 10)
+            .await;
+        assert!(
+            matches!(
+                own_panel,
+                Err(TransitionError::Refused(Refusal::SameReviewer { .. }))
+            ),
+            "{own_panel:?}"
+        );
         step(
             &store,
             a,
-            &auditor(),
+            &second_auditor(),
             Action::Uphold,
             T0 + 3 * DAY,
             FlagState::Upheld,
@@ -328,7 +363,7 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
         step(
             &store,
             d,
-            &auditor(),
+            &second_auditor(),
             Action::Reverse,
             T0 + 2,
             FlagState::Reversed,
@@ -359,7 +394,7 @@ async fn every_state_every_refusal_and_an_append_only_audit_log() {
         step(
             &store,
             e,
-            &auditor(),
+            &second_auditor(),
             Action::Uphold,
             T0 + 2,
             FlagState::Upheld,

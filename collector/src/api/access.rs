@@ -1,10 +1,15 @@
 //! The access log: every API request, refused ones included, becomes one row of the append-only
 //! `access_log` table (who, role, method, path with query, status, flag, detail) before its response
 //! leaves. If the row cannot be written the client gets a 500 instead: nothing is served unlogged.
+//! Requests refused for want of a valid token are logged one by one up to
+//! [`super::ApiLimits::refusals_logged_per_minute`]; beyond that they are counted, and the count
+//! becomes one row when its minute is over (or at shutdown), so a flood cannot fill the disk.
+//! Each authenticated request has [`super::ApiLimits::request_timeout`] to be read and answered.
 
 use super::ApiState;
 use super::auth::authenticate;
 use super::error::ApiError;
+use super::throttle::Admit;
 use crate::store::{Store, StoreError, now_ms};
 use crate::users::User;
 use axum::extract::{Request, State};
@@ -105,16 +110,37 @@ pub async fn authenticate_and_log(
         || request.uri().path().to_owned(),
         |p| p.as_str().to_owned(),
     );
-    let (user, mut response): (Option<User>, Response) =
+    let (user, mut response, refused): (Option<User>, Response, bool) =
         match authenticate(&state.store, request.headers()).await {
             Ok(user) => {
                 request.extensions_mut().insert(user.clone());
-                (Some(user), next.run(request).await)
+                let limit = state.limits.request_timeout;
+                let response = match tokio::time::timeout(limit, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::request_timeout(limit).into_response(),
+                };
+                (Some(user), response, false)
             }
-            Err(refused) => (refused.user, refused.error.into_response()),
+            Err(refused) => {
+                let unauthenticated = refused.error.status == axum::http::StatusCode::UNAUTHORIZED;
+                let mut response = refused.error.into_response();
+                if let Some(note) = response.extensions_mut().get_mut::<AccessNote>() {
+                    note.0 = format!("{} ({})", note.0, refused.why);
+                }
+                (refused.user, response, unauthenticated)
+            }
         };
+    let now = now_ms();
+    if let Some(counted) = state.refusals_due(now, false)
+        && let Err(error) = state.store.log_access(&counted).await
+    {
+        tracing::error!(%error, detail = %counted.detail, "access log: counts not written");
+    }
+    if refused && state.admit_refusal(now) == Admit::Count {
+        return response;
+    }
     let entry = AccessEntry {
-        at_ms: now_ms(),
+        at_ms: now,
         user_name: user.as_ref().map_or("-".into(), |u| u.name.clone()),
         role: user
             .as_ref()

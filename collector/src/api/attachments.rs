@@ -1,6 +1,7 @@
 //! Appeal attachments: the institution uploads files (raw body, any type, at most
-//! [`MAX_ATTACHMENT_BYTES`]) while its flag is issued or appealed; bureau users at any time. Only those
-//! who may see the flag may download them.
+//! [`MAX_ATTACHMENT_BYTES`], a name without control or bidirectional-override characters, within the
+//! caps per flag and per institution) while its flag is issued or appealed; bureau users at any time.
+//! Only those who may see the flag may download them.
 
 use super::ApiState;
 use super::access::AccessNote;
@@ -8,6 +9,7 @@ use super::body::read_limited;
 use super::error::ApiError;
 use super::flags::{path_id, visible_flag};
 use super::params::Params;
+use crate::flags::attachments::{AttachmentError, AttachmentName};
 use crate::flags::workflow::FlagState;
 use crate::users::User;
 use axum::body::Body;
@@ -19,20 +21,6 @@ use axum::{Extension, Json};
 
 /// The largest attachment accepted (10 MiB).
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
-fn check_file_name(name: &str) -> Result<String, String> {
-    if name.chars().count() > 200 {
-        return Err("at most 200 characters".into());
-    }
-    if name
-        .chars()
-        .any(|c| c.is_control() || c == '/' || c == '\\')
-        || name == "."
-        || name == ".."
-    {
-        return Err("a plain file name without path separators or control characters".into());
-    }
-    Ok(name.to_owned())
-}
 
 /// `POST /flags/{id}/attachments?file_name=…` with the file as the body.
 pub async fn upload(
@@ -44,7 +32,7 @@ pub async fn upload(
 ) -> Result<Response, ApiError> {
     let id = path_id(&path, "id")?;
     let file_name = Params::parse(query, &["file_name"])?
-        .get("file_name", check_file_name)?
+        .get("file_name", AttachmentName::parse)?
         .ok_or_else(|| ApiError::bad_request("file_name", "required"))?;
     // Read (bounded) before any refusal, so that a refused client gets the answer, not a reset.
     let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
@@ -57,8 +45,21 @@ pub async fn upload(
     }
     let meta = state
         .store
-        .add_attachment(id, &file_name, &content, &user.name)
-        .await?;
+        .add_attachment(
+            id,
+            &file_name,
+            &content,
+            &user.name,
+            state.limits.attachments,
+        )
+        .await
+        .map_err(|e| match e {
+            AttachmentError::NoFlag(id) => ApiError::not_found(format!("flag {id}")),
+            e @ (AttachmentError::FlagFull { .. } | AttachmentError::InstitutionFull { .. }) => {
+                ApiError::limit_reached(e)
+            }
+            AttachmentError::Store(e) => ApiError::internal(e),
+        })?;
     let note = AccessNote(format!(
         "uploaded attachment {} ({} bytes, sha256 {})",
         meta.id, meta.size, meta.sha256
@@ -133,8 +134,5 @@ mod tests {
             "attachment; filename=\"__ __.pdf\"; \
              filename*=UTF-8''%E7%94%B3%E8%AF%89%20%E6%9D%90%E6%96%99.pdf"
         );
-        assert!(check_file_name("../etc/passwd").is_err());
-        assert!(check_file_name("a\nb").is_err());
-        assert!(check_file_name("病历.pdf").is_ok());
     }
 }

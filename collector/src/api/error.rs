@@ -72,6 +72,27 @@ impl ApiError {
         }
     }
 
+    /// 408: the request took longer than the API allows (a slow body, or slow work).
+    pub fn request_timeout(limit: std::time::Duration) -> ApiError {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: format!(
+                "请求超时 the request was not read and answered within {} s",
+                limit.as_secs()
+            ),
+        }
+    }
+
+    /// 409 for a cap reached (attachments per flag or per institution).
+    pub fn limit_reached(why: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            code: "limit_reached",
+            message: format!("超出上限 limit reached: {why}"),
+        }
+    }
+
     /// 500: logged in full, answered without internals.
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "API request failed");

@@ -1,12 +1,12 @@
 //! `/flags`: listing with filters and paging, one flag with everything a reviewer needs, and
-//! workflow transitions. An institution user sees only its own flags; another institution's flag is
-//! answered exactly like a flag that does not exist.
+//! workflow transitions. An institution user sees only its own flags once issued to it, redacted
+//! ([`crate::flags::visibility`]); any other flag is answered exactly like a flag that does not exist.
 
-use super::ApiState;
 use super::access::AccessNote;
 use super::body::json_body;
 use super::error::ApiError;
 use super::params::Params;
+use super::{ApiState, viewer};
 use crate::flags::query::{FlagDetail, FlagFilter};
 use crate::flags::store::{FlagEvent, FlagRow, TransitionError};
 use crate::flags::workflow::{Action, FlagState, Refusal, Request, Role, allowed_actions};
@@ -48,14 +48,11 @@ pub fn path_id(
 
 /// Flag `id` if `user` may see it; otherwise 404, whether it exists or not.
 pub async fn visible_flag(state: &ApiState, user: &User, id: i64) -> Result<FlagRow, ApiError> {
-    let flag = state.store.flag(id).await?;
-    match (flag, user.role.institution()) {
-        (Some(flag), Some(own)) if flag.fixmedins_code.as_str() != own.as_str() => {
-            Err(ApiError::not_found(format!("flag {id}")))
-        }
-        (Some(flag), _) => Ok(flag),
-        (None, _) => Err(ApiError::not_found(format!("flag {id}"))),
-    }
+    state
+        .store
+        .flag_for(&viewer(user), id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("flag {id}")))
 }
 
 fn local_midnight_ms(state: &ApiState, name: &str, date: &str) -> Result<i64, String> {
@@ -89,7 +86,7 @@ pub async fn list(
             "offset",
         ],
     )?;
-    let mut filter = FlagFilter {
+    let filter = FlagFilter {
         rule: params.text("rule", 64)?,
         state: params.get("state", |v| {
             FlagState::parse(v)
@@ -115,11 +112,8 @@ pub async fn list(
     {
         return Err(ApiError::bad_request("to", "must be after `from`"));
     }
-    // An institution sees its own flags whatever it asks for.
-    if let Some(own) = user.role.institution() {
-        filter.institutions.push(own.to_string());
-    }
-    let page = state.store.find_flags(&filter).await?;
+    // An institution sees its own issued flags whatever it asks for.
+    let page = state.store.find_flags_for(&viewer(&user), &filter).await?;
     let note = AccessNote(format!(
         "listed {} of {} flags",
         page.flags.len(),
@@ -158,17 +152,30 @@ pub async fn show(
     path: Result<Path<Vec<(String, String)>>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&path, "id")?;
-    visible_flag(&state, &user, id).await?;
     let detail = state
         .store
-        .flag_detail(id)
+        .flag_detail_for(&viewer(&user), id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("flag {id}")))?;
     let flag_state = detail.item.flag.state;
+    let history = state.store.flag_history(id).await?;
+    // The first reviewer is not offered the later reviews it may not take.
+    let first_reviewer = history
+        .iter()
+        .rev()
+        .find(|e| e.action == Action::Confirm.as_str())
+        .map(|e| e.actor.as_str());
+    let separated = state.policy.separate_reviewers && first_reviewer == Some(user.name.as_str());
     let view = FlagView {
         state_zh: flag_state.zh(),
-        allowed_actions: actions_for(flag_state, user.role.workflow_role()),
-        history: state.store.flag_history(id).await?,
+        allowed_actions: actions_for(flag_state, user.role.workflow_role())
+            .into_iter()
+            .filter(|a| {
+                !(separated
+                    && Action::parse(a).is_some_and(|action| action.is_later_review(flag_state)))
+            })
+            .collect(),
+        history,
         detail,
     };
     Ok((Extension(AccessNote("viewed flag".into())), Json(view)).into_response())
@@ -204,9 +211,9 @@ pub struct TransitionDone {
 fn refusal_error(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::WrongState { .. } | Refusal::Deadline(_) => ApiError::conflict(refusal),
-        Refusal::WrongRole { .. } | Refusal::OtherInstitution { .. } => {
-            ApiError::forbidden(refusal)
-        }
+        Refusal::WrongRole { .. }
+        | Refusal::OtherInstitution { .. }
+        | Refusal::SameReviewer { .. } => ApiError::forbidden(refusal),
         Refusal::Input(why) => ApiError::bad_request("body", why),
     }
 }
@@ -243,7 +250,7 @@ pub async fn transition(
     };
     let to = state
         .store
-        .transition_flag(id, &user.actor(), &request, state.appeal_days)
+        .transition_flag_under(id, &user.actor(), &request, state.appeal_days, state.policy)
         .await
         .map_err(|e| match e {
             TransitionError::NotFound(id) => ApiError::not_found(format!("flag {id}")),

@@ -1,10 +1,13 @@
 //! Arguments several commands share: where the data lives (and the one helper that opens it), the TLS
 //! files for an `mqtts://` broker, and the JSON API's settings.
 
-use crate::api::ApiState;
+use crate::api::{ApiConfig, ApiLimits, ApiState};
+use crate::flags::attachments::AttachmentLimits;
+use crate::flags::workflow::Policy;
 use crate::store::{Store, StoreLocation};
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 use wardwatch_link::TlsFiles;
 
 /// Where the data lives: a SQLite data dir (default) or a database URL.
@@ -71,14 +74,53 @@ pub struct ApiOptions {
     /// Days an institution has to appeal once a flag is issued.
     #[arg(long, default_value_t = crate::api::DEFAULT_APPEAL_DAYS, value_parser = clap::value_parser!(i64).range(1..=365))]
     pub appeal_days: i64,
+    /// Let the auditor who did a flag's first review (初审) also take its second review (复审) and
+    /// joint review (合议). Off by default: separation of duties.
+    #[arg(long)]
+    pub same_reviewer_allowed: bool,
+    /// Seconds a client has to send a request's headers (also the longest idle keep-alive).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take, its body included.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_secs: u64,
+    /// Connections open at once; more are answered 503.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_connections: u64,
+    /// Refused (unauthenticated) requests written to the access log per minute; the rest are counted.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub refusals_logged_per_minute: u32,
+    /// Attachments one flag may carry.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=10000))]
+    pub max_attachments_per_flag: i64,
+    /// MiB of attachments all the flags of one institution may hold together.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i64).range(1..=1048576))]
+    pub max_attachment_mib_per_institution: i64,
 }
 
 impl ApiOptions {
+    /// The settings these options ask for.
+    pub fn config(&self) -> ApiConfig {
+        ApiConfig {
+            appeal_days: self.appeal_days,
+            policy: Policy {
+                separate_reviewers: !self.same_reviewer_allowed,
+            },
+            limits: ApiLimits {
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+                request_timeout: Duration::from_secs(self.request_timeout_secs),
+                max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+                refusals_logged_per_minute: self.refusals_logged_per_minute,
+                attachments: AttachmentLimits {
+                    per_flag: self.max_attachments_per_flag,
+                    bytes_per_institution: self.max_attachment_mib_per_institution * 1024 * 1024,
+                },
+            },
+        }
+    }
+
     /// The API state over `store`.
     pub fn state(&self, store: Store) -> ApiState {
-        ApiState {
-            appeal_days: self.appeal_days,
-            ..ApiState::new(store)
-        }
+        ApiState::configured(store, self.config())
     }
 }

@@ -76,7 +76,7 @@ impl ServeArgs {
             topic_filter: self.topic_filter.clone(),
             tls: self.tls.files(),
             listen_http: self.listen_http,
-            appeal_days: self.api.appeal_days,
+            api: self.api.config(),
             galleries,
         }
     }

@@ -1,9 +1,11 @@
-//! `users`: the JSON API's users — creating one (its token printed once), listing, disabling (see
+//! `users`: the JSON API's users — creating one (its token printed once, with a lifetime), listing
+//! (with each token's expiry and revocation), disabling (revoking its token), renewing a token (see
 //! [`crate::users`]).
 
 use super::args::StoreArgs;
 use crate::store::Store;
-use crate::users::{UserRole, UserView};
+use crate::store::now_ms;
+use crate::users::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, User, UserRole};
 use clap::{Args, Subcommand};
 
 /// `users` options.
@@ -31,14 +33,52 @@ pub enum UsersCommand {
         /// For institution users: their fixmedins_code (H/P + 11 digits).
         #[arg(long)]
         institution: Option<String>,
+        /// Days the token is valid.
+        #[arg(long, default_value_t = DEFAULT_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TOKEN_DAYS)))]
+        valid_days: u32,
     },
-    /// List users (never tokens).
+    /// List users (never tokens): name, role, institution, token state (valid, expired, revoked),
+    /// expiry, revocation time.
     List,
-    /// Disable a user: its token is refused from now on.
+    /// Disable a user: its token is revoked from now on.
     Disable {
         /// The user's name.
         name: String,
     },
+    /// Issue a new token for an enabled user (the old one is refused from now on); printed once.
+    Renew {
+        /// The user's name.
+        name: String,
+        /// Days the new token is valid.
+        #[arg(long, default_value_t = DEFAULT_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TOKEN_DAYS)))]
+        valid_days: u32,
+    },
+}
+
+/// A time for the listing: UTC, to the minute; `-` when there is none.
+fn listed_time(ms: Option<i64>) -> String {
+    ms.and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%dT%H:%MZ").to_string())
+}
+
+/// One line of `users list`, tab-separated.
+fn listing_line(user: &User, now: i64) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\texpires {}\trevoked {}",
+        user.name,
+        user.role.workflow_role().as_str(),
+        user.role
+            .institution()
+            .map_or_else(|| "-".into(), |c| c.to_string()),
+        if user.disabled { "disabled" } else { "enabled" },
+        user.token_state(now).as_str(),
+        if user.expires_at_ms.is_some() {
+            listed_time(user.expires_at_ms)
+        } else {
+            "never".into()
+        },
+        listed_time(user.disabled_at_ms.filter(|_| user.disabled)),
+    )
 }
 
 /// Runs a `users` subcommand.
@@ -55,27 +95,32 @@ async fn manage(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
             name,
             role,
             institution,
+            valid_days,
         } => {
             let role = UserRole::from_parts(&role, institution.as_deref())?;
-            let token = store.add_user(&name, &role).await?;
-            eprintln!("user {name} created; its token is shown only this once:");
+            let token = store.add_user_for(&name, &role, valid_days).await?;
+            eprintln!(
+                "user {name} created; its token (valid {valid_days} days) is shown only this once:"
+            );
             println!("{token}");
         }
         UsersCommand::List => {
+            let now = now_ms();
             for user in store.users().await? {
-                let view = UserView::from(&user);
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    view.name,
-                    view.role,
-                    view.fixmedins_code.as_deref().unwrap_or("-"),
-                    if view.disabled { "disabled" } else { "enabled" }
-                );
+                println!("{}", listing_line(&user, now));
             }
         }
         UsersCommand::Disable { name } => {
             store.disable_user(&name).await?;
-            println!("user {name} disabled");
+            println!("user {name} disabled: its token is revoked");
+        }
+        UsersCommand::Renew { name, valid_days } => {
+            let token = store.renew_token(&name, valid_days).await?;
+            eprintln!(
+                "user {name}: new token (valid {valid_days} days), shown only this once; the old one \
+                 is refused from now on:"
+            );
+            println!("{token}");
         }
     }
     Ok(())

@@ -2,7 +2,9 @@
 //! (拒付, applied in the next settlement) or recovered (追回) — with the share of the handled amount
 //! that falls on the line. A flag is in month M when its handling transition happened in M (local
 //! dates); its `outcome_amount_fen` is spread over its lines in proportion to their amounts, in whole
-//! fen, so the lines of a flag add up exactly to it.
+//! fen, so the lines of a flag add up exactly to it. Only the flag institution's own lines are
+//! listed (a fee line of another institution never reaches an institution's 扣费明细); handled flags
+//! were all issued (下发) first, so nothing pending review reaches it either.
 
 use super::money::distribute_fen;
 use super::period::{Month, local_time};
@@ -123,6 +125,7 @@ impl Store {
              LEFT JOIN fee_lines f ON f.feedetl_sn = l.feedetl_sn \
              WHERE e.action IN ('refuse_payment', 'recover') AND e.at_ms >= $1 AND e.at_ms < $2 \
              AND ($3 = '' OR fl.fixmedins_code = $3) \
+             AND (f.fixmedins_code IS NULL OR f.fixmedins_code = fl.fixmedins_code) \
              ORDER BY fl.fixmedins_code, e.at_ms, fl.id, f.feedetl_sn",
         )
         .bind(start)

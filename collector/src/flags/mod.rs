@@ -5,6 +5,8 @@
 //! [`store`] applies each allowed transition in one transaction and appends it to the append-only
 //! `flag_events` audit log; recovering money marks the fee lines so nothing is recovered twice.
 
+pub mod attachments;
 pub mod query;
 pub mod store;
+pub mod visibility;
 pub mod workflow;

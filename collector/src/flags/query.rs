@@ -1,10 +1,11 @@
 //! Reading flags for the JSON API (and later the UI and exports): filtered, paged listings; one flag
-//! with its evidence and fee lines; and the appeal attachments (stored in `flag_attachments`).
+//! with its evidence and fee lines; and the appeal attachments (stored in `flag_attachments`). Every
+//! read takes a [`Viewer`]: what an institution may see is decided here, once, for every reader.
 
 use super::store::{FLAG_COLUMNS, FlagRow, flag_from_row};
-use crate::store::{Store, StoreError, now_ms};
+use super::visibility::Viewer;
+use crate::store::{Store, StoreError};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 /// Which flags to list. Every field narrows; `None` means any.
@@ -14,8 +15,8 @@ pub struct FlagFilter {
     pub rule: Option<String>,
     /// State code.
     pub state: Option<String>,
-    /// Institution codes the flag must belong to (all of them must match: the API adds the caller's
-    /// own code for institution users, so another code then matches nothing).
+    /// Institution codes the flag must belong to (all of them must match: an institution viewer's
+    /// own code is added, so another code then matches nothing).
     pub institutions: Vec<String>,
     /// Patient.
     pub psn_no: Option<String>,
@@ -126,8 +127,8 @@ enum Bound {
 }
 
 impl FlagFilter {
-    /// The WHERE clause (with `$n` placeholders) and its values.
-    fn condition(&self) -> (String, Vec<Bound>) {
+    /// The WHERE clause (with `$n` placeholders) and its values, narrowed to what `viewer` may see.
+    fn condition(&self, viewer: &Viewer) -> (String, Vec<Bound>) {
         let mut clauses = Vec::new();
         let mut values = Vec::new();
         let mut push = |column: &str, op: &str, value: Bound| {
@@ -143,6 +144,9 @@ impl FlagFilter {
         for code in &self.institutions {
             push("fixmedins_code", "=", Bound::Text(code.clone()));
         }
+        if let Some(own) = viewer.institution() {
+            push("fixmedins_code", "=", Bound::Text(own.to_string()));
+        }
         if let Some(psn) = &self.psn_no {
             push("psn_no", "=", Bound::Text(psn.clone()));
         }
@@ -151,6 +155,15 @@ impl FlagFilter {
         }
         if let Some(to) = self.to_ms {
             push("created_at_ms", "<", Bound::Int(to));
+        }
+        if matches!(viewer, Viewer::Institution(_)) {
+            // Fixed codes, not input: listed inline.
+            let states: Vec<String> = viewer
+                .visible_states()
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            clauses.push(format!("state IN ({})", states.join(", ")));
         }
         let clause = if clauses.is_empty() {
             String::new()
@@ -175,9 +188,19 @@ fn bind_all<'q>(
 }
 
 impl Store {
-    /// One page of the flags matching `filter`, newest first, and the total that match.
+    /// One page of the flags matching `filter`, newest first, and the total that match (the bureau's
+    /// view).
     pub async fn find_flags(&self, filter: &FlagFilter) -> Result<FlagPage, StoreError> {
-        let (clause, values) = filter.condition();
+        self.find_flags_for(&Viewer::Bureau, filter).await
+    }
+
+    /// One page of the flags matching `filter` that `viewer` may see, newest first, and their total.
+    pub async fn find_flags_for(
+        &self,
+        viewer: &Viewer,
+        filter: &FlagFilter,
+    ) -> Result<FlagPage, StoreError> {
+        let (clause, values) = filter.condition(viewer);
         let total: i64 = bind_all(
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM flags{clause}"
@@ -207,8 +230,27 @@ impl Store {
         })
     }
 
-    /// One flag with its evidence, fee lines and attachments' metadata.
+    /// Flag `id` if `viewer` may see it; `None` whether it does not exist or is not the viewer's to
+    /// see (so that the two cannot be told apart).
+    pub async fn flag_for(&self, viewer: &Viewer, id: i64) -> Result<Option<FlagRow>, StoreError> {
+        Ok(self
+            .flag(id)
+            .await?
+            .filter(|f| viewer.may_see(&f.fixmedins_code, f.state)))
+    }
+
+    /// One flag with its evidence, fee lines and attachments' metadata (the bureau's view).
     pub async fn flag_detail(&self, id: i64) -> Result<Option<FlagDetail>, StoreError> {
+        self.flag_detail_for(&Viewer::Bureau, id).await
+    }
+
+    /// One flag as `viewer` may see it: `None` when it may not; for an institution, the evidence
+    /// redacted and only its own fee lines (see [`super::visibility`]).
+    pub async fn flag_detail_for(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+    ) -> Result<Option<FlagDetail>, StoreError> {
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {}, evidence FROM flags WHERE id = $1",
             list_columns()
@@ -220,35 +262,52 @@ impl Store {
             return Ok(None);
         };
         let item = item_from_row(&row)?;
+        if !viewer.may_see(&item.flag.fixmedins_code, item.flag.state) {
+            return Ok(None);
+        }
         let evidence_text: String = row.try_get(13)?;
-        let evidence = serde_json::from_str(&evidence_text).map_err(|e| StoreError::Corrupt {
-            what: "flag evidence",
-            why: e.to_string(),
-        })?;
-        let lines = sqlx::query(
+        let evidence: serde_json::Value =
+            serde_json::from_str(&evidence_text).map_err(|e| StoreError::Corrupt {
+                what: "flag evidence",
+                why: e.to_string(),
+            })?;
+        let evidence = viewer.redact_evidence(&evidence);
+        // An institution gets its own fee lines only (a line without an institution of its own is
+        // the flag's, whose institution the viewer is).
+        let own = viewer.institution().map(|c| c.to_string());
+        let own_lines_only = if own.is_some() {
+            " AND (f.fixmedins_code IS NULL OR f.fixmedins_code = $2)"
+        } else {
+            ""
+        };
+        let mut lines_query = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT f.feedetl_sn, f.mdtrt_id, f.psn_no, f.fee_ocur_time_ms, f.hilist_code, \
              f.hilist_name, f.cnt, f.det_item_fee_sumamt_fen, f.recovered_by_flag \
              FROM flag_lines l JOIN fee_lines f ON f.feedetl_sn = l.feedetl_sn \
-             WHERE l.flag_id = $1 ORDER BY f.fee_ocur_time_ms, f.feedetl_sn",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(FlagFeeLine {
-                feedetl_sn: r.try_get(0)?,
-                mdtrt_id: r.try_get(1)?,
-                psn_no: r.try_get(2)?,
-                fee_ocur_time_ms: r.try_get(3)?,
-                hilist_code: r.try_get(4)?,
-                hilist_name: r.try_get(5)?,
-                cnt: r.try_get(6)?,
-                det_item_fee_sumamt_fen: r.try_get(7)?,
-                recovered_by_flag: r.try_get(8)?,
+             WHERE l.flag_id = $1{own_lines_only} ORDER BY f.fee_ocur_time_ms, f.feedetl_sn"
+        )))
+        .bind(id);
+        if let Some(own) = own {
+            lines_query = lines_query.bind(own);
+        }
+        let lines = lines_query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(FlagFeeLine {
+                    feedetl_sn: r.try_get(0)?,
+                    mdtrt_id: r.try_get(1)?,
+                    psn_no: r.try_get(2)?,
+                    fee_ocur_time_ms: r.try_get(3)?,
+                    hilist_code: r.try_get(4)?,
+                    hilist_name: r.try_get(5)?,
+                    cnt: r.try_get(6)?,
+                    det_item_fee_sumamt_fen: r.try_get(7)?,
+                    recovered_by_flag: r.try_get(8)?,
+                })
             })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+            .collect::<Result<_, sqlx::Error>>()?;
         let attachments = sqlx::query(
             "SELECT id, file_name, sha256, size, uploaded_by, at_ms FROM flag_attachments \
              WHERE flag_id = $1 ORDER BY id",
@@ -265,44 +324,6 @@ impl Store {
             lines,
             attachments,
         }))
-    }
-
-    /// Stores an attachment of flag `flag_id` (the caller checked who may).
-    pub async fn add_attachment(
-        &self,
-        flag_id: i64,
-        file_name: &str,
-        content: &[u8],
-        uploaded_by: &str,
-    ) -> Result<AttachmentMeta, StoreError> {
-        let sha256 = hex::encode(Sha256::digest(content));
-        let size = i64::try_from(content.len()).map_err(|_| StoreError::Corrupt {
-            what: "attachment size",
-            why: content.len().to_string(),
-        })?;
-        let at_ms = now_ms();
-        let id: i64 = sqlx::query(
-            "INSERT INTO flag_attachments (flag_id, file_name, sha256, size, content, uploaded_by, \
-             at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(flag_id)
-        .bind(file_name)
-        .bind(&sha256)
-        .bind(size)
-        .bind(content.to_vec())
-        .bind(uploaded_by)
-        .bind(at_ms)
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        Ok(AttachmentMeta {
-            id,
-            file_name: file_name.to_owned(),
-            sha256,
-            size,
-            uploaded_by: uploaded_by.to_owned(),
-            at_ms,
-        })
     }
 
     /// An attachment of flag `flag_id` with its content.

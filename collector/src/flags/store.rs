@@ -3,7 +3,7 @@
 //! marking recovered fee lines so that nothing is recovered twice.
 
 use super::workflow::{
-    Action, Actor, FlagFacts, FlagState, Refusal, Request, ReviewOutcome, decide,
+    Action, Actor, FlagFacts, FlagState, Policy, Refusal, Request, ReviewOutcome, decide,
 };
 use crate::rules::RuleId;
 use crate::store::{Store, StoreError, now_ms};
@@ -257,14 +257,27 @@ impl Store {
         Ok(Some(id))
     }
 
-    /// Applies `request` by `actor` to flag `id`, if the workflow allows it. `appeal_days` sets the
-    /// deadline when the flag is issued.
+    /// Applies `request` by `actor` to flag `id`, if the workflow allows it under the default
+    /// [`Policy`] (separation of duties on). `appeal_days` sets the deadline when the flag is issued.
     pub async fn transition_flag(
         &self,
         id: i64,
         actor: &Actor,
         request: &Request,
         appeal_days: i64,
+    ) -> Result<FlagState, TransitionError> {
+        self.transition_flag_under(id, actor, request, appeal_days, Policy::default())
+            .await
+    }
+
+    /// [`Store::transition_flag`] under the bureau's `policy`.
+    pub async fn transition_flag_under(
+        &self,
+        id: i64,
+        actor: &Actor,
+        request: &Request,
+        appeal_days: i64,
+        policy: Policy,
     ) -> Result<FlagState, TransitionError> {
         let mut tx = self.pool().begin().await?;
         // Lock the row (PostgreSQL); SQLite holds the database write lock from here on.
@@ -279,13 +292,25 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(TransitionError::NotFound(id))?;
+        // The first review (初审) is the latest `confirm`: the one the later reviews build on.
+        let first_reviewer: Option<String> = sqlx::query(
+            "SELECT actor FROM flag_events WHERE flag_id = $1 AND action = $2 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(Action::Confirm.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
         let facts = FlagFacts {
             state: stored_state(&row.try_get::<String, _>(0)?)?,
             fixmedins_code: stored_institution(row.try_get(1)?)?,
             amount_fen: row.try_get(2)?,
             appeal_deadline_ms: row.try_get(3)?,
+            first_reviewer,
         };
-        let to = decide(&facts, actor, request)?;
+        let to = decide(&facts, actor, request, policy)?;
         let now = request.now_ms;
         match request.action {
             Action::Issue => {

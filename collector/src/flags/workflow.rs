@@ -92,6 +92,21 @@ impl FlagState {
         FlagState::ALL.into_iter().find(|s| s.as_str() == code)
     }
 
+    /// True once the flag has been issued (下发) to its institution: the states only [`Action::Issue`]
+    /// leads to. Before that (pending review, confirmed, excluded) the institution may not see it.
+    pub fn issued_to_institution(self) -> bool {
+        match self {
+            FlagState::Pending | FlagState::Excluded | FlagState::Confirmed => false,
+            FlagState::Issued
+            | FlagState::Appealed
+            | FlagState::Panel
+            | FlagState::Upheld
+            | FlagState::Reversed
+            | FlagState::Handled
+            | FlagState::Closed => true,
+        }
+    }
+
     /// How a flag in this state counts in review statistics (阳性率): the one place that decides.
     pub fn review_outcome(self) -> ReviewOutcome {
         match self {
@@ -214,6 +229,19 @@ impl Action {
         Action::ALL.into_iter().find(|a| a.as_str() == code)
     }
 
+    /// True for the decisions of the second review (复审: uphold, reverse, refer to the panel after an
+    /// appeal) and of the panel (合议: uphold, reverse), which the first reviewer may not take when
+    /// [`Policy::separate_reviewers`] is on.
+    pub fn is_later_review(self, from: FlagState) -> bool {
+        matches!(
+            (from, self),
+            (
+                FlagState::Appealed,
+                Action::Uphold | Action::Reverse | Action::ReferPanel
+            ) | (FlagState::Panel, Action::Uphold | Action::Reverse)
+        )
+    }
+
     /// True for the handling actions, which need an amount.
     pub fn needs_amount(self) -> bool {
         matches!(self, Action::RefusePayment | Action::Recover)
@@ -257,6 +285,36 @@ pub enum Refusal {
     /// A required input is missing or out of range.
     #[error("{0}")]
     Input(String),
+    /// Separation of duties: the first reviewer (初审) may not take the second review (复审) or the
+    /// panel's decision (合议) on the same flag.
+    #[error(
+        "{user} did the first review (初审) of this flag and may not `{action}` it in the {stage}: \
+         another auditor must (separation of duties)"
+    )]
+    SameReviewer {
+        /// The user who did the first review.
+        user: String,
+        /// The action attempted.
+        action: &'static str,
+        /// `second review (复审)` or `joint review (合议)`.
+        stage: &'static str,
+    },
+}
+
+/// Workflow settings that are the bureau's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Separation of duties: the auditor who did the first review (初审) of a flag may not take its
+    /// second review (复审) or its joint review (合议). On by default.
+    pub separate_reviewers: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            separate_reviewers: true,
+        }
+    }
 }
 
 /// The actor of a transition.
@@ -281,6 +339,8 @@ pub struct FlagFacts {
     pub amount_fen: i64,
     /// The appeal deadline, once issued.
     pub appeal_deadline_ms: Option<i64>,
+    /// The user who did the first review (confirmed it), once confirmed.
+    pub first_reviewer: Option<String>,
 }
 
 /// The request.
@@ -323,8 +383,14 @@ pub fn allowed_actions(state: FlagState) -> Vec<Action> {
         .collect()
 }
 
-/// Decides whether `actor` may take `request` on a flag with `facts`; returns the new state.
-pub fn decide(facts: &FlagFacts, actor: &Actor, request: &Request) -> Result<FlagState, Refusal> {
+/// Decides whether `actor` may take `request` on a flag with `facts` under `policy`; returns the new
+/// state.
+pub fn decide(
+    facts: &FlagFacts,
+    actor: &Actor,
+    request: &Request,
+    policy: Policy,
+) -> Result<FlagState, Refusal> {
     let action = request.action;
     let Some(&(_, _, to)) = TRANSITIONS
         .iter()
@@ -373,6 +439,20 @@ pub fn decide(facts: &FlagFacts, actor: &Actor, request: &Request) -> Result<Fla
             });
         }
         _ => {}
+    }
+    if policy.separate_reviewers
+        && action.is_later_review(facts.state)
+        && facts.first_reviewer.as_deref() == Some(actor.user.as_str())
+    {
+        return Err(Refusal::SameReviewer {
+            user: actor.user.clone(),
+            action: action.as_str(),
+            stage: if facts.state == FlagState::Panel {
+                "joint review (合议)"
+            } else {
+                "second review (复审)"
+            },
+        });
     }
     if request.reason.trim().is_empty() {
         return Err(Refusal::Input(format!(
@@ -423,6 +503,14 @@ pub fn decide(facts: &FlagFacts, actor: &Actor, request: &Request) -> Result<Fla
 mod tests {
     use super::*;
 
+    fn decide_by_default(
+        facts: &FlagFacts,
+        actor: &Actor,
+        request: &Request,
+    ) -> Result<FlagState, Refusal> {
+        decide(facts, actor, request, Policy::default())
+    }
+
     fn code(text: &str) -> InstitutionCode {
         text.parse().expect("a valid institution code")
     }
@@ -441,6 +529,7 @@ mod tests {
             fixmedins_code: code("H43060200175"),
             amount_fen: 41_000,
             appeal_deadline_ms: Some(1_000),
+            first_reviewer: Some("wang".into()),
         }
     }
 
@@ -473,7 +562,7 @@ mod tests {
                     &admin
                 };
                 let now = if action == Action::Appeal { 500 } else { 2_000 };
-                let result = decide(&facts(state), actor, &request(action, now));
+                let result = decide_by_default(&facts(state), actor, &request(action, now));
                 let in_table = TRANSITIONS
                     .iter()
                     .any(|(f, a, _)| *f == state && *a == action);
@@ -497,7 +586,7 @@ mod tests {
             institution: Some(code("H99999999999")),
         };
         assert!(matches!(
-            decide(
+            decide_by_default(
                 &facts(FlagState::Issued),
                 &other,
                 &request(Action::Appeal, 10)
@@ -505,7 +594,7 @@ mod tests {
             Err(Refusal::OtherInstitution { .. })
         ));
         assert!(matches!(
-            decide(
+            decide_by_default(
                 &facts(FlagState::Issued),
                 &auditor(),
                 &request(Action::Appeal, 10)
@@ -517,7 +606,7 @@ mod tests {
             ..other
         };
         assert!(matches!(
-            decide(
+            decide_by_default(
                 &facts(FlagState::Pending),
                 &own,
                 &request(Action::Confirm, 10)
@@ -525,7 +614,7 @@ mod tests {
             Err(Refusal::WrongState { .. }) | Err(Refusal::WrongRole { .. })
         ));
         assert!(matches!(
-            decide(
+            decide_by_default(
                 &facts(FlagState::Confirmed),
                 &own,
                 &request(Action::Issue, 10)
@@ -533,7 +622,7 @@ mod tests {
             Err(Refusal::WrongRole { .. })
         ));
         assert!(matches!(
-            decide(
+            decide_by_default(
                 &facts(FlagState::Issued),
                 &own,
                 &request(Action::Appeal, 1_001)
@@ -541,7 +630,7 @@ mod tests {
             Err(Refusal::Deadline(_))
         ));
         assert!(matches!(
-            decide(
+            decide_by_default(
                 &facts(FlagState::Issued),
                 &auditor(),
                 &request(Action::Recover, 999)
@@ -551,14 +640,123 @@ mod tests {
         let mut too_much = request(Action::Recover, 2_000);
         too_much.amount_fen = Some(41_001);
         assert!(matches!(
-            decide(&facts(FlagState::Upheld), &auditor(), &too_much),
+            decide_by_default(&facts(FlagState::Upheld), &auditor(), &too_much),
             Err(Refusal::Input(_))
         ));
         let mut no_reason = request(Action::Confirm, 0);
         no_reason.reason = " ".into();
         assert!(matches!(
-            decide(&facts(FlagState::Pending), &auditor(), &no_reason),
+            decide_by_default(&facts(FlagState::Pending), &auditor(), &no_reason),
             Err(Refusal::Input(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod separation_of_duties {
+    use super::*;
+
+    fn actor(user: &str) -> Actor {
+        Actor {
+            user: user.into(),
+            role: Role::Auditor,
+            institution: None,
+        }
+    }
+
+    fn facts(state: FlagState) -> FlagFacts {
+        FlagFacts {
+            state,
+            fixmedins_code: "H43060200175".parse().expect("code"),
+            amount_fen: 100,
+            appeal_deadline_ms: Some(0),
+            first_reviewer: Some("wang".into()),
+        }
+    }
+
+    fn request(action: Action) -> Request {
+        Request {
+            action,
+            reason: "reviewed".into(),
+            amount_fen: Some(100),
+            now_ms: 10,
+        }
+    }
+
+    #[test]
+    fn the_first_reviewer_may_not_take_the_second_or_the_joint_review() {
+        for (state, action) in [
+            (FlagState::Appealed, Action::Uphold),
+            (FlagState::Appealed, Action::Reverse),
+            (FlagState::Appealed, Action::ReferPanel),
+            (FlagState::Panel, Action::Uphold),
+            (FlagState::Panel, Action::Reverse),
+        ] {
+            let refused = decide(
+                &facts(state),
+                &actor("wang"),
+                &request(action),
+                Policy::default(),
+            );
+            assert!(
+                matches!(&refused, Err(Refusal::SameReviewer { user, .. }) if user == "wang"),
+                "{state:?} {action:?}: {refused:?}"
+            );
+            assert!(
+                decide(
+                    &facts(state),
+                    &actor("zhao"),
+                    &request(action),
+                    Policy::default()
+                )
+                .is_ok(),
+                "another auditor may"
+            );
+            let relaxed = Policy {
+                separate_reviewers: false,
+            };
+            assert!(decide(&facts(state), &actor("wang"), &request(action), relaxed).is_ok());
+        }
+        // The first reviewer still issues and handles the flag: only the reviews are separated.
+        assert!(
+            decide(
+                &facts(FlagState::Confirmed),
+                &actor("wang"),
+                &request(Action::Issue),
+                Policy::default()
+            )
+            .is_ok()
+        );
+        assert!(
+            decide(
+                &facts(FlagState::Upheld),
+                &actor("wang"),
+                &request(Action::Recover),
+                Policy::default()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn institutions_see_a_flag_only_once_it_is_issued() {
+        let hidden: Vec<FlagState> = FlagState::ALL
+            .into_iter()
+            .filter(|s| !s.issued_to_institution())
+            .collect();
+        assert_eq!(
+            hidden,
+            [
+                FlagState::Pending,
+                FlagState::Excluded,
+                FlagState::Confirmed
+            ]
+        );
+        // Every state reachable from `issued` is visible, and `issue` leads to one.
+        for (from, action, to) in TRANSITIONS {
+            if *action == Action::Issue || from.issued_to_institution() {
+                assert!(to.issued_to_institution(), "{from:?} -{action:?}-> {to:?}");
+            }
+        }
     }
 }
