@@ -94,6 +94,7 @@ ward_kind = "haemodialysis"
 spool_dir = "{spool}"
 [broker]
 url = "mqtt://127.0.0.1:1"
+ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 [recognition]
 models = "{}"
 [[camera]]

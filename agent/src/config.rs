@@ -241,6 +241,9 @@ mod tests {
     use super::*;
     use crate::vision::engine::{DEFAULT_MATCH_MARGIN, DEFAULT_VERIFY_THRESHOLD, DetectorKind};
 
+    /// A valid Ed25519 public key (RFC 8032, test 1) pinned as the collector's ack key.
+    const ACK_KEY: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
     const GOOD: &str = r#"
 device_id = "hd-ward3-box1"
 institution_code = "H43060200175"
@@ -248,6 +251,7 @@ ward_kind = "haemodialysis"
 
 [broker]
 url = "mqtt://127.0.0.1:1883"
+ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 
 [source]
 kind = "replay"
@@ -273,8 +277,15 @@ path = "sightings.jsonl"
 
     #[test]
     fn the_deploy_example_parses() {
+        // The example names where the ack key comes from; an operator pastes the real one.
         let text = include_str!("../../deploy/agent.example.toml");
-        let config = AgentConfig::parse(Path::new("agent.example.toml"), text).unwrap();
+        assert!(
+            AgentConfig::parse(Path::new("agent.example.toml"), text).is_err(),
+            "the placeholder ack key must be replaced before the example is used"
+        );
+        let text = text.replace("<wardwatch-collector ack-key show>", ACK_KEY);
+        let config = AgentConfig::parse(Path::new("agent.example.toml"), &text).unwrap();
+        assert_eq!(config.broker.ack_public_key.keys().len(), 1);
         assert_eq!(config.broker.window, 500);
         assert_eq!(config.recognition.detector, DetectorKind::Mtcnn);
         assert_eq!(config.recognition.min_face_px, 40.0);
@@ -537,6 +548,11 @@ path = "sightings.jsonl"
                 "colour",
             ),
             (GOOD.replace("mqtt://", "mqtts://"), "broker.ca_file"),
+            (
+                GOOD.replace(&format!("ack_public_key = \"{ACK_KEY}\"\n"), ""),
+                "ack_public_key",
+            ),
+            (GOOD.replace(ACK_KEY, &ACK_KEY[2..]), "ack_public_key"),
             (
                 GOOD.replace("sightings.jsonl", "missing.jsonl"),
                 "source.path",

@@ -11,7 +11,7 @@ use crate::vision::matcher::Gallery;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use wardwatch_protocol::{GalleryError, InstitutionCode, PublicKey, SignedGallery, Timestamp};
+use wardwatch_protocol::{GalleryError, InstitutionCode, PinnedKeys, SignedGallery, Timestamp};
 
 /// The gallery in force and its bureau version (`None`: a local file or nothing), shared by the
 /// camera workers.
@@ -106,7 +106,7 @@ pub enum GalleryRefused {
 
 /// Checks, stores and swaps in the bureau's galleries.
 pub struct GalleryKeeper {
-    bureau: PublicKey,
+    bureau: PinnedKeys,
     institution: InstitutionCode,
     model: String,
     dims: usize,
@@ -115,10 +115,10 @@ pub struct GalleryKeeper {
 }
 
 impl GalleryKeeper {
-    /// A keeper for this box: the bureau's pinned key, its institution, its recogniser (model name and
+    /// A keeper for this box: the bureau's pinned key(s), its institution, its recogniser (model name and
     /// embedding size), where the last good gallery is kept, and the gallery the workers read.
     pub fn new(
-        bureau: PublicKey,
+        bureau: PinnedKeys,
         institution: InstitutionCode,
         (model, dims): (String, usize),
         path: PathBuf,
@@ -246,17 +246,17 @@ fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GalleryConfig {
-    /// The bureau's public key (64 hex digits, `wardwatch-collector bureau-key show`): only galleries
-    /// it signed are taken. Without it, galleries from the collector are refused and the local
-    /// `[recognition] gallery` file serves.
+    /// The bureau's public key (64 hex digits, `wardwatch-collector bureau-key show`), or an array of
+    /// the old and the new key during a rotation: only galleries one of them signed are taken. Without
+    /// it, galleries from the collector are refused and the local `[recognition] gallery` file serves.
     #[serde(default)]
-    pub bureau_public_key: Option<PublicKey>,
+    pub bureau_public_key: Option<PinnedKeys>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wardwatch_protocol::{FaceEmbedding, GalleryDraft, GalleryEntry, SigningKey};
+    use wardwatch_protocol::{FaceEmbedding, GalleryDraft, GalleryEntry, PublicKey, SigningKey};
 
     const DIMS: usize = 32;
 
@@ -291,7 +291,7 @@ mod tests {
     fn new_keeper(dir: &Path, bureau: &SigningKey) -> (GalleryKeeper, SharedGallery) {
         let shared = SharedGallery::default();
         let keeper = GalleryKeeper::new(
-            PublicKey::of(bureau),
+            PublicKey::of(bureau).into(),
             "H43060200175".parse().expect("code"),
             ("fr_feature".into(), DIMS),
             dir.join("gallery.json"),
@@ -373,5 +373,36 @@ mod tests {
         let (mut restarted, shared) = new_keeper(dir.path(), &bureau);
         assert!(restarted.load_stored(now()).is_err());
         assert_eq!(shared.version(), None);
+    }
+
+    #[test]
+    fn bureau_key_rotation_old_and_new_taken_then_the_removed_key_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (old, new) = (
+            SigningKey::from_bytes(&[5; 32]),
+            SigningKey::from_bytes(&[6; 32]),
+        );
+        let keeper_pinning = |keys: Vec<PublicKey>| {
+            GalleryKeeper::new(
+                PinnedKeys::new(keys).expect("keys"),
+                "H43060200175".parse().expect("code"),
+                ("fr_feature".into(), DIMS),
+                dir.path().join("gallery.json"),
+                SharedGallery::default(),
+            )
+        };
+        let mut rotating = keeper_pinning(vec![PublicKey::of(&old), PublicKey::of(&new)]);
+        let offer = |keeper: &mut GalleryKeeper, version, key| {
+            keeper.offer(&gallery(version, "H43060200175", "fr_feature", key), now())
+        };
+        assert_eq!(offer(&mut rotating, 1, &old).expect("old key, pinned"), 1);
+        assert_eq!(offer(&mut rotating, 2, &new).expect("new key, pinned"), 2);
+        // The old key removed from the box: the gallery in force (new key) survives the restart, and
+        // a newer gallery signed with the old key is refused.
+        let mut rotated = keeper_pinning(vec![PublicKey::of(&new)]);
+        assert_eq!(rotated.load_stored(now()).expect("stored"), Some(2));
+        let refused = offer(&mut rotated, 3, &old).expect_err("removed key");
+        assert!(refused.to_string().contains("signature"), "{refused}");
+        assert_eq!(offer(&mut rotated, 3, &new).expect("new key"), 3);
     }
 }

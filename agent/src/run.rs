@@ -63,7 +63,7 @@ fn gallery_keeper(
     config: &AgentConfig,
     shared: &SharedGallery,
 ) -> Result<Option<GalleryKeeper>, RunError> {
-    let Some(bureau) = config.gallery.bureau_public_key else {
+    let Some(bureau) = config.gallery.bureau_public_key.clone() else {
         return Ok(None);
     };
     if config.cameras.is_empty() {
@@ -169,6 +169,7 @@ pub async fn run(
         keep_alive: Duration::from_secs(config.broker.keep_alive_secs.max(5)),
         resend_after: config.broker.resend_after(),
         window: config.broker.window,
+        ack_keys: config.broker.ack_public_key.clone(),
     };
     let gallery = SharedGallery::default();
     let (gallery_tx, gallery_rx) = tokio::sync::mpsc::channel(1);

@@ -236,11 +236,12 @@ impl Spool {
     }
 
     /// Records the collector's acknowledgement of everything up to `seq` and deletes those events.
-    /// Acks never go backwards and never beyond the tip. Returns the acknowledged seq now in force.
+    /// Acks never go backwards, and an ack beyond the tip acknowledges events this box never sealed:
+    /// it deletes nothing (the publisher refuses it before it gets here). Returns the acknowledged seq
+    /// now in force.
     pub fn ack(&self, seq: u64) -> Result<u64, SpoolError> {
-        let seq = seq.min(self.tip()?.seq);
         let current = self.acked()?;
-        if seq <= current {
+        if seq <= current || seq > self.tip()?.seq {
             return Ok(current);
         }
         let mut bytes = self.bytes()?;
@@ -412,7 +413,9 @@ mod tests {
 
         assert_eq!(spool.ack(4).unwrap(), 4);
         assert_eq!(spool.ack(2).unwrap(), 4, "acks never go backwards");
-        assert_eq!(spool.ack(99).unwrap(), 6, "never beyond the tip");
+        assert_eq!(spool.ack(99).unwrap(), 4, "beyond the tip: nothing deleted");
+        assert_eq!(spool.read_from(1, 100).unwrap().len(), 2);
+        assert_eq!(spool.ack(6).unwrap(), 6);
         assert_eq!(spool.depth().unwrap(), 0);
         assert!(spool.read_from(1, 100).unwrap().is_empty());
         assert_eq!(

@@ -83,6 +83,7 @@ institution_code = "H43060200175"
 ward_kind = "haemodialysis"
 [broker]
 url = "mqtt://127.0.0.1:1"
+ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 [presence]
 close_after_secs = 180
 min_samples = 2

@@ -22,6 +22,7 @@
 //! | [`api`] | the JSON API (`/api/v1`): bearer tokens, roles, append-only access log |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`ca`] | the bureau's certificate authority for mutual TLS: CA, broker, collector and device certificates |
+//! | [`signing_keys`] | the bureau's gallery key and the collector's ack key on disk |
 //! | [`serve`] | `serve`: the broker, ingest, the JSON API and the gallery republishing, run until told to stop |
 //! | [`cli`] | the `wardwatch-collector` commands, one module per command family |
 
@@ -38,5 +39,6 @@ pub mod knowledge;
 pub mod rules;
 pub mod serve;
 pub mod settlement;
+pub mod signing_keys;
 pub mod store;
 pub mod users;

@@ -4,9 +4,11 @@
 
 use crate::api::{self, ApiConfig, ApiState};
 use crate::broker::{BrokerError, start_embedded};
-use crate::gallery::publish::{GalleryOptions, load_bureau_key};
+use crate::gallery::publish::GalleryOptions;
 use crate::gallery::republish::keep_galleries_published;
+use crate::ingest::share_group::ShareGroup;
 use crate::ingest::{IngestError, IngestSettings, run_ingest};
+use crate::signing_keys::{self, KeyRole};
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,9 +27,6 @@ pub enum ServeError {
     /// The embedded broker's address is not a broker URL.
     #[error("embedded broker address")]
     BrokerAddress(#[source] LinkError),
-    /// The shared-subscription group is not a usable name.
-    #[error("--share-group {0:?} must be a non-empty name without '/', '+' or '#'")]
-    ShareGroup(String),
     /// The JSON API's address is taken or not bindable.
     #[error("cannot listen on {addr}")]
     Listen {
@@ -36,9 +35,9 @@ pub enum ServeError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The bureau's gallery-signing key.
+    /// The bureau's gallery-signing key or the collector's ack key.
     #[error(transparent)]
-    BureauKey(#[from] KeyFileError),
+    Key(#[from] KeyFileError),
     /// Ingest failed.
     #[error(transparent)]
     Ingest(#[from] IngestError),
@@ -66,12 +65,14 @@ pub struct Republish {
 pub struct ServeOptions {
     /// An external broker; `None`: start the embedded one on `listen_mqtt`.
     pub broker_url: Option<BrokerUrl>,
-    /// Where the embedded broker listens.
+    /// Where the embedded broker listens (loopback only).
     pub listen_mqtt: SocketAddr,
     /// MQTT client id (the broker holds the persistent session under it).
     pub client_id: String,
-    /// Shared-subscription group, to split the messages with other collectors.
-    pub share_group: Option<String>,
+    /// The collector's ack key file (`ack-key init`): every ack is signed with it.
+    pub ack_key: PathBuf,
+    /// Shared-subscription group (a secret), to split the messages with other collectors.
+    pub share_group: Option<ShareGroup>,
     /// Topic filter; `None`: every device of every institution.
     pub topic_filter: Option<String>,
     /// TLS files for an `mqtts://` broker.
@@ -87,14 +88,10 @@ pub struct ServeOptions {
 impl ServeOptions {
     /// Ingest settings for a broker URL.
     fn ingest_settings(&self, url: BrokerUrl) -> Result<IngestSettings, ServeError> {
-        let mut settings = IngestSettings::new(url);
+        let ack_key = signing_keys::load(&self.ack_key, KeyRole::Ack)?;
+        let mut settings = IngestSettings::new(url, ack_key);
         settings.client_id = self.client_id.clone();
         settings.share_group = self.share_group.clone();
-        if let Some(group) = &settings.share_group
-            && (group.is_empty() || group.contains(['/', '+', '#']))
-        {
-            return Err(ServeError::ShareGroup(group.clone()));
-        }
         if let Some(filter) = &self.topic_filter {
             settings.topic_filter = filter.clone();
         }
@@ -113,8 +110,9 @@ pub async fn serve(
     let url = match &options.broker_url {
         Some(url) => url.clone(),
         None => {
-            let broker = start_embedded(options.listen_mqtt)?;
-            format!("mqtt://{}", broker.addr)
+            let broker = start_embedded(options.listen_mqtt, None)?;
+            // Ingest and the gallery publisher use the collector's own listener.
+            format!("mqtt://{}", broker.collector_addr)
                 .parse()
                 .map_err(ServeError::BrokerAddress)?
         }
@@ -138,7 +136,7 @@ pub async fn serve(
     };
     let galleries = match options.galleries {
         Some(republish) => {
-            let key = load_bureau_key(&republish.bureau_key)?;
+            let key = signing_keys::load(&republish.bureau_key, KeyRole::Gallery)?;
             Some(tokio::spawn(keep_galleries_published(
                 store.clone(),
                 key,

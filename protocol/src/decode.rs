@@ -54,6 +54,8 @@ pub enum RejectReason {
     UnknownDevice,
     /// `sig` is not the registered device key's signature.
     BadSignature,
+    /// The device was revoked from a time at or before the event's `sent_at`.
+    DeviceRevoked,
     /// `prev_hash` does not link to the stored neighbour's `hash`.
     ChainBroken,
     /// A different event claims a `seq` the collector already holds for that device.
@@ -76,7 +78,7 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in documentation order.
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 19] = [
         RejectReason::Oversized,
         RejectReason::BadTopic,
         RejectReason::InvalidJson,
@@ -88,6 +90,7 @@ impl RejectReason {
         RejectReason::BadHash,
         RejectReason::UnknownDevice,
         RejectReason::BadSignature,
+        RejectReason::DeviceRevoked,
         RejectReason::ChainBroken,
         RejectReason::ReplayedSeq,
         RejectReason::SealedInFuture,
@@ -111,6 +114,7 @@ impl RejectReason {
             RejectReason::BadHash => "bad_hash",
             RejectReason::UnknownDevice => "unknown_device",
             RejectReason::BadSignature => "bad_signature",
+            RejectReason::DeviceRevoked => "device_revoked",
             RejectReason::ChainBroken => "chain_broken",
             RejectReason::ReplayedSeq => "replayed_seq",
             RejectReason::SealedInFuture => "sealed_in_future",

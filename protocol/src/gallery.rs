@@ -7,9 +7,10 @@
 //! every field but `sig`, in the order of [`SignedGallery`], computed from the typed values.
 
 use crate::SCHEMA_VERSION;
-use crate::crypto::{Digest, PublicKey, Signature, SigningKey, sign};
+use crate::crypto::{Digest, Signature, SigningKey, sign};
 use crate::embedding::FaceEmbedding;
 use crate::ids::{InstitutionCode, PsnNo};
+use crate::pinned::PinnedKeys;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -168,8 +169,8 @@ impl SignedGallery {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Parses, checks and verifies a received gallery against the bureau's pinned key.
-    pub fn from_wire(bytes: &[u8], bureau: &PublicKey) -> Result<SignedGallery, GalleryError> {
+    /// Parses, checks and verifies a received gallery against the bureau's pinned key(s).
+    pub fn from_wire(bytes: &[u8], bureau: &PinnedKeys) -> Result<SignedGallery, GalleryError> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let gallery: SignedGallery = serde_path_to_error::deserialize(&mut de)
             .map_err(|e| GalleryError::Json(format!("{}: {}", e.path(), e.inner())))?;
@@ -225,6 +226,7 @@ impl SignedGallery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::PublicKey;
 
     fn entry(psn: &str, value: f32) -> GalleryEntry {
         let mut v = vec![0.0; 32];
@@ -253,10 +255,11 @@ mod tests {
         let bureau = SigningKey::from_bytes(&[3; 32]);
         let signed = draft(7, vec![entry("P001", 0.6), entry("P002", 0.8)]).sign(&bureau);
         let wire = signed.to_wire();
-        let back = SignedGallery::from_wire(&wire, &PublicKey::of(&bureau)).expect("verifies");
+        let back = SignedGallery::from_wire(&wire, &PinnedKeys::one(PublicKey::of(&bureau)))
+            .expect("verifies");
         assert_eq!(back, signed);
         // Someone else's key.
-        let other = PublicKey::of(&SigningKey::from_bytes(&[4; 32]));
+        let other = PinnedKeys::one(PublicKey::of(&SigningKey::from_bytes(&[4; 32])));
         assert!(matches!(
             SignedGallery::from_wire(&wire, &other),
             Err(GalleryError::BadSignature(7))
@@ -266,23 +269,28 @@ mod tests {
             .expect("utf-8")
             .replace("P002", "P003");
         assert!(matches!(
-            SignedGallery::from_wire(tampered.as_bytes(), &PublicKey::of(&bureau)),
+            SignedGallery::from_wire(
+                tampered.as_bytes(),
+                &PinnedKeys::one(PublicKey::of(&bureau))
+            ),
             Err(GalleryError::BadSignature(7))
         ));
         // No signature at all.
         let mut unsigned: serde_json::Value =
             serde_json::from_slice(&signed.to_wire()).expect("json");
         unsigned.as_object_mut().expect("object").remove("sig");
-        let err =
-            SignedGallery::from_wire(unsigned.to_string().as_bytes(), &PublicKey::of(&bureau))
-                .expect_err("unsigned");
+        let err = SignedGallery::from_wire(
+            unsigned.to_string().as_bytes(),
+            &PinnedKeys::one(PublicKey::of(&bureau)),
+        )
+        .expect_err("unsigned");
         assert!(err.to_string().contains("sig"), "{err}");
     }
 
     #[test]
     fn inconsistent_galleries_are_refused_with_the_reason() {
         let bureau = SigningKey::from_bytes(&[3; 32]);
-        let key = PublicKey::of(&bureau);
+        let key = PinnedKeys::one(PublicKey::of(&bureau));
         let twice = draft(1, vec![entry("P001", 0.6), entry("P001", 0.7)]).sign(&bureau);
         let err = SignedGallery::from_wire(&twice.to_wire(), &key).expect_err("twice");
         assert!(err.to_string().contains("listed twice"), "{err}");

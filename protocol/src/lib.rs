@@ -15,9 +15,10 @@
 //! | [`status`] | a device's retained `online`/`offline` (its MQTT last will) |
 //! | [`event`] | the signed, hash-chained envelope around a payload, and how a device seals one |
 //! | [`crypto`] | SHA-256 digests, Ed25519 device keys and signatures, canonical bytes |
+//! | [`pinned`] | the public keys a box pins (gallery, acks): one, or old and new during a rotation |
 //! | [`key_file`] | a signing key on disk (the device's, the bureau's): created once, mode 0600, never overwritten |
 //! | [`decode`] | turning untrusted topic + bytes into an [`Event`], with a typed [`DecodeError`] |
-//! | [`ack`] | the collector → agent acknowledgement of the highest contiguous committed `seq` |
+//! | [`ack`] | the collector → agent acknowledgement of the highest contiguous committed `seq`, signed |
 //!
 //! The wire format is documented for humans in `PROTOCOL.md` at the crate root.
 
@@ -31,11 +32,12 @@ pub mod gallery;
 pub mod ids;
 pub mod key_file;
 pub mod payload;
+pub mod pinned;
 pub mod status;
 pub mod time;
 pub mod topic;
 
-pub use ack::Ack;
+pub use ack::{Ack, AckError};
 pub use crypto::{Digest, PublicKey, Signature, SigningKey};
 pub use decode::{DecodeError, Limits, RejectReason, decode_event};
 pub use embedding::FaceEmbedding;
@@ -47,6 +49,7 @@ pub use payload::{
     CameraHealth, CameraState, CameraStatus, ClockJump, DropReason, DroppedEvent, Health, Liveness,
     Payload, Person, Presence, Similarity, SpoolDropped, WardKind,
 };
+pub use pinned::{PinnedKeys, PinnedKeysError};
 pub use status::{Connection, DeviceStatus};
 pub use time::Timestamp;
 pub use topic::{Topic, TopicKind};

@@ -25,6 +25,7 @@ use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::{Store, StoreLocation};
+use wardwatch_protocol::{PublicKey, key_file};
 
 /// The bundled settlement month (see demo/make_settlements.py): settlements in UTF-8 with the
 /// platform's field names, fee lines in GB18030 with Chinese headers.
@@ -41,7 +42,7 @@ pub struct DemoArgs {
     data_dir: PathBuf,
 }
 
-fn agent_config_text(broker: &str, models: &Path) -> String {
+fn agent_config_text(broker: &str, ack_key: &PublicKey, models: &Path) -> String {
     let cameras: String = ["cam-1", "cam-2"]
         .iter()
         .map(|id| {
@@ -63,6 +64,7 @@ spool_dir = "spool"
 [broker]
 url = "{broker}"
 resend_after_secs = 5
+ack_public_key = "{ack_key}"
 
 [presence]
 close_after_secs = 300
@@ -108,8 +110,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let collector_dir = dir.join("collector");
 
     let addr = free_loopback_addr().context("no free loopback port")?;
-    let broker = start_embedded(addr)?;
+    let broker = start_embedded(addr, None)?;
     let broker_url = format!("mqtt://{}", broker.addr);
+    let collector_url = format!("mqtt://{}", broker.collector_addr);
 
     let store = Store::open(&StoreLocation::DataDir(collector_dir.clone())).await?;
     let models = models_path();
@@ -126,8 +129,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )?;
     let frames: usize = recordings.iter().map(|r| r.plan.frames).sum();
     let rendered = rendering.elapsed();
+    // The collector's ack key, pinned by the agent.
+    let ack_key = key_file::create(&collector_dir.join("ack.key"))?;
     let config_path = agent_dir.join("agent.toml");
-    std::fs::write(&config_path, agent_config_text(&broker_url, &models))?;
+    std::fs::write(
+        &config_path,
+        agent_config_text(&broker_url, &PublicKey::of(&ack_key), &models),
+    )?;
     let config = AgentConfig::load(&config_path)?;
     let (key, _) = device_key::load_or_create(&config.key_file)?;
     store
@@ -140,7 +148,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let ingest = tokio::spawn(run_ingest(
-        IngestSettings::new(broker_url.parse()?),
+        IngestSettings::new(collector_url.parse()?, ack_key),
         store.clone(),
         stop_rx.clone(),
     ));

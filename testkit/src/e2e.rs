@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use wardwatch_collector::store::devices::Device;
 use wardwatch_collector::store::stats::Stats;
 use wardwatch_collector::store::{Store, StoreLocation};
-use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey};
+use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey, key_file};
 
 /// The all-in-one binary under test. Its path comes from the root package's integration tests: Cargo
 /// (1.94 and later, the workspace's minimum) and cargo-nextest set `CARGO_BIN_EXE_wardwatch` when they
@@ -55,6 +55,18 @@ pub fn unique_institution() -> InstitutionCode {
     let n = (u128::from(std::process::id()) * 1_000_003 + nanos / 1000 + u128::from(unique()))
         % 100_000_000_000;
     format!("H{n:011}").parse().expect("H + 11 digits")
+}
+
+/// A `$share` group name for collectors: 32 hex digits nobody else can guess (the collector refuses
+/// guessable ones).
+pub fn secret_share_group() -> String {
+    let seed = format!(
+        "{}-{}-{:?}",
+        std::process::id(),
+        unique(),
+        std::time::SystemTime::now()
+    );
+    wardwatch_protocol::Digest::of(seed.as_bytes()).to_string()[..32].to_owned()
 }
 
 /// A child process killed (SIGKILL) when dropped.
@@ -344,6 +356,8 @@ pub struct Spine {
     pub events: usize,
     pub collector: Option<Proc>,
     pub agent: Option<Proc>,
+    /// The collector's ack key file (`serve --ack-key`); the agent pins its public half.
+    pub ack_key: PathBuf,
     client_id: String,
 }
 
@@ -363,6 +377,8 @@ impl Spine {
         let agent_dir = dir.path().join("agent");
         std::fs::create_dir_all(&agent_dir).expect("agent dir");
         write_sightings(&agent_dir.join("sightings.jsonl"), events);
+        let ack_key = dir.path().join("ack.key");
+        let ack_public = PublicKey::of(&key_file::create(&ack_key).expect("ack key"));
         std::fs::write(
             agent_dir.join("agent.toml"),
             format!(
@@ -373,6 +389,7 @@ ward_kind = "haemodialysis"
 [broker]
 url = "{url}"
 resend_after_secs = 2
+ack_public_key = "{ack_public}"
 
 [presence]
 close_after_secs = 1
@@ -418,6 +435,7 @@ max_rate_per_sec = {rate}
             events,
             collector: None,
             agent: None,
+            ack_key,
         }
     }
 
@@ -436,6 +454,8 @@ max_rate_per_sec = {rate}
         command
             .args(["collector", "serve", "--broker-url", &self.broker.url()])
             .args(["--client-id", client_id])
+            .arg("--ack-key")
+            .arg(&self.ack_key)
             .args([
                 "--topic-filter",
                 &format!("wardwatch/v1/{}/+/#", self.institution),
@@ -561,16 +581,22 @@ pub async fn assert_exactly_once(db: &Database, device: &DeviceId, events: usize
 
 /// Publishes an empty retained message, which deletes the retained one (keeps a shared broker clean).
 pub async fn clear_retained(url: &str, topic: &str) {
+    publish_retained(url, topic, Vec::new()).await;
+}
+
+/// Publishes `payload` retained at QoS 1 on a plain `mqtt://` broker and waits (3 s at most) for the
+/// broker's PUBACK.
+pub async fn publish_retained(url: &str, topic: &str, payload: Vec<u8>) {
     let url: wardwatch_link::BrokerUrl = url.parse().expect("url");
     let mut options = rumqttc::MqttOptions::new(
-        format!("wardwatch-test-cleaner-{}", unique()),
+        format!("wardwatch-test-publisher-{}", unique()),
         url.host,
         url.port,
     );
     options.set_clean_session(true);
     let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
     let _ = client
-        .publish(topic, rumqttc::QoS::AtLeastOnce, true, Vec::new())
+        .publish(topic, rumqttc::QoS::AtLeastOnce, true, payload)
         .await;
     let _ = tokio::time::timeout(Duration::from_secs(3), async {
         loop {

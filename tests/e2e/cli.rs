@@ -33,6 +33,7 @@ institution_code = "H43060200175"
 ward_kind = "rehabilitation"
 [broker]
 url = "mqtt://127.0.0.1:1883"
+ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 [source]
 kind = "replay"
 path = "sightings.jsonl"

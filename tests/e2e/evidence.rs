@@ -43,6 +43,7 @@ institution_code = "{INSTITUTION}"
 ward_kind = "haemodialysis"
 [broker]
 url = "{broker}"
+ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 {ca}
 [presence]
 close_after_secs = 300

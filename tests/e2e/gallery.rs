@@ -157,6 +157,8 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
                 &format!("wardwatch-test-gallery-{}", unique()),
             ])
             .args(["--topic-filter", &format!("wardwatch/v1/{institution}/+/#")])
+            .arg("--ack-key")
+            .arg(&spine.ack_key)
             .arg("--bureau-key")
             .arg(&bureau_key)
             .args(["--gallery-every-secs", "1"])

@@ -4,6 +4,7 @@
 //! `cargo test -p wardwatch --test e2e spine::`, one test by its full name
 //! (`cargo test -p wardwatch --test e2e -- --exact spine::agent_killed_with_sigkill_resumes_from_its_spool`).
 
+mod acks;
 mod api;
 mod api_abuse;
 mod cli;

@@ -5,7 +5,10 @@
 //! certificate, with one from another CA, or with the broker's own server certificate is refused at
 //! connect; a device's publish under another device's topic (or onto its own ack) is dropped while its
 //! control message arrives; a device reads its own ack and nothing else, and so does a collector
-//! certificate the ACL does not name; and the real agent and
+//! certificate the ACL does not name; a device that subscribes to `$share/…` filters takes no event
+//! from collectors sharing a secret group (while with a guessable group it would have taken a share);
+//! a device certificate revoked with `ca revoke` and listed in the CRL (`ca crl`, the shipped
+//! `crlfile`) is refused at connect while the other device still connects; and the real agent and
 //! collector binaries carry a replayed stream exactly once over mutual TLS.
 //!
 //! Needs `WARDWATCH_TEST_MQTT` set (the switch for tests that start their own `mosquitto`) and a
@@ -127,6 +130,14 @@ impl Pki {
                 path(&at(device)),
             ]);
         }
+        // The broker's CRL, empty at first, where the templated config looks for it.
+        ca(&[
+            "crl",
+            "--dir",
+            path(&ca_dir),
+            "--out",
+            path(&at("etc/crl.pem")),
+        ]);
         let rogue = at("rogue-ca");
         ca(&["init", "--dir", path(&rogue), "--name", "Not the bureau"]);
         ca(&[
@@ -203,7 +214,7 @@ impl TlsBroker {
             &conf,
             "/etc/mosquitto/wardwatch/",
             &format!("{}/", etc.display()),
-            4,
+            5,
         );
         let conf = replace_exactly(
             &conf,
@@ -664,6 +675,20 @@ async fn agent_and_collector_binaries_carry_events_over_mutual_tls() {
     write_sightings(&agent_dir.join("sightings.jsonl"), EVENTS);
     let tls = pki.files("box-a", "box-a");
     let file = |p: Option<PathBuf>| p.expect("TLS file").display().to_string();
+    // The collector's ack key, made as an operator makes it; the box pins the printed public key.
+    let ack_key = dir.path().join("ack.key");
+    let made = Command::new(bin())
+        .args(["collector", "ack-key", "init", "--key"])
+        .arg(&ack_key)
+        .output()
+        .expect("wardwatch collector ack-key init");
+    assert!(made.status.success(), "ack-key init: {made:?}");
+    let ack_public = String::from_utf8_lossy(&made.stdout)
+        .lines()
+        .last()
+        .expect("the public key, last")
+        .trim()
+        .to_owned();
     std::fs::write(
         agent_dir.join("agent.toml"),
         format!(
@@ -677,6 +702,7 @@ ca_file = "{ca}"
 cert_file = "{cert}"
 key_file = "{key}"
 resend_after_secs = 2
+ack_public_key = "{ack_public}"
 
 [presence]
 close_after_secs = 1
@@ -725,7 +751,10 @@ max_rate_per_sec = 1000000.0
         "collector",
         Command::new(bin())
             .args(["collector", "serve", "--broker-url", &broker.url()])
-            .args(["--client-id", COLLECTOR, "--share-group", "ingest"])
+            .args(["--client-id", COLLECTOR])
+            .env("WARDWATCH_SHARE_GROUP", secret_share_group())
+            .arg("--ack-key")
+            .arg(&ack_key)
             .arg("--ca-file")
             .arg(collector_tls.ca_file.expect("CA"))
             .arg("--cert-file")
@@ -779,4 +808,170 @@ max_rate_per_sec = 1000000.0
             tail(&broker.log)
         );
     }
+}
+
+/// Messages `client` received on `topic` whose payload starts with `prefix`.
+fn count_received(client: &Client, topic: &str, prefix: &str) -> usize {
+    client
+        .received
+        .iter()
+        .filter(|(t, p)| t == topic && p.starts_with(prefix))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_subscribing_to_share_groups_takes_no_event_from_the_collectors() {
+    let Some(mosquitto) = prerequisites("mtls share groups") else {
+        return;
+    };
+    const ROUND: usize = 40;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inst = unique_institution();
+    let pki = Pki::make(dir.path(), &inst);
+    let broker = TlsBroker::start(&mosquitto, dir.path());
+    let presence = format!("wardwatch/v1/{inst}/box-a/presence");
+    let broker_log = || tail(&broker.log);
+    let connect_as = |name: &'static str, holder: &'static str, cn: &'static str| {
+        let files = pki.files(holder, cn);
+        let broker = &broker;
+        async move {
+            connect(name, broker, &files)
+                .await
+                .unwrap_or_else(|e| panic!("{name} refused: {e}\n{}", tail(&broker.log)))
+        }
+    };
+    // The collectors' real subscription, built as `serve` builds it, under a group name.
+    let subscription = |group: Option<&str>| {
+        let mut settings = wardwatch_collector::ingest::IngestSettings::new(
+            broker.url().parse().expect("url"),
+            wardwatch_protocol::SigningKey::from_bytes(&[1; 32]),
+        );
+        settings.share_group = group.map(|g| g.parse().expect("a secret group name"));
+        settings.subscription()
+    };
+
+    // The attacker: box-b's own certificate, asking for every share group and filter it can think of.
+    let mut attacker = connect_as("box-b", "box-b", "box-b").await;
+    let mut box_a = connect_as("box-a", "box-a", "box-a").await;
+    for filter in [
+        "$share/ingest/wardwatch/v1/+/+/#",
+        "$share/ingest/#",
+        "$share/wardwatch/wardwatch/v1/#",
+        "wardwatch/v1/#",
+        "#",
+    ] {
+        attacker.subscribe(filter).await;
+    }
+
+    // Control: a collector in the guessable group `ingest` (what the docs said before) loses events
+    // to the attacker, which proves its subscriptions are live.
+    let mut guessable = connect_as("collector-guessable", "collector", COLLECTOR).await;
+    let codes = guessable
+        .subscribe(&format!("$share/ingest/{}", Topic::all_devices_filter()))
+        .await;
+    assert!(all_granted(&codes), "{codes:?}");
+    for i in 0..ROUND {
+        box_a
+            .publish(&presence, &format!("control-{i}"), false)
+            .await;
+    }
+    guessable.listen(QUIET).await;
+    let kept = count_received(&guessable, &presence, "control-");
+    println!(
+        "control: with the guessable group `ingest`, the collector received {kept} of {ROUND}"
+    );
+    assert!(
+        kept < ROUND,
+        "the attacker's $share subscription took nothing even from a guessable group; the \
+         control does not exercise the attack\n{}",
+        broker_log()
+    );
+    drop(guessable);
+
+    // The collectors as shipped now: a secret group name. Every event reaches them.
+    let secret = secret_share_group();
+    let mut collector = connect_as("collector", "collector", COLLECTOR).await;
+    let codes = collector.subscribe(&subscription(Some(&secret))).await;
+    assert!(all_granted(&codes), "{codes:?}");
+    for i in 0..ROUND {
+        box_a.publish(&presence, &format!("event-{i}"), false).await;
+    }
+    box_a.publish(&presence, "last", false).await;
+    collector.wait_message(&presence, "last").await;
+    collector.listen(QUIET).await;
+    attacker.listen(Duration::ZERO).await;
+    let got = count_received(&collector, &presence, "event-");
+    assert_eq!(
+        got, ROUND,
+        "the collector lost events: {:?}",
+        collector.received
+    );
+    assert!(
+        attacker.received.is_empty(),
+        "the device read events: {:?}",
+        attacker.received
+    );
+    // And a guessable name cannot be configured.
+    let err = "ingest"
+        .parse::<wardwatch_collector::ingest::share_group::ShareGroup>()
+        .expect_err("guessable");
+    println!(
+        "secret group: the collector received {got} of {ROUND}; the device subscribed to $share/ingest/…, \
+         $share/ingest/#, wardwatch/v1/# and # received {} message(s); `--share-group ingest` is \
+         refused: {err}",
+        attacker.received.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_certificate_is_refused_by_mosquitto_through_the_crl() {
+    let Some(mosquitto) = prerequisites("mtls crl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inst = unique_institution();
+    let pki = Pki::make(dir.path(), &inst);
+    let ca_dir = dir.path().join("ca");
+    // box-b was stolen: the bureau revokes its certificate and writes the CRL the broker reads.
+    let revoked = ca(&[
+        "revoke",
+        "--dir",
+        path(&ca_dir),
+        "--cert",
+        path(&dir.path().join("box-b/box-b.pem")),
+        "--reason",
+        "key-compromise",
+    ]);
+    println!("{revoked}");
+    let crl = ca(&[
+        "crl",
+        "--dir",
+        path(&ca_dir),
+        "--out",
+        path(&dir.path().join("etc/crl.pem")),
+    ]);
+    println!("{crl}");
+    let broker = TlsBroker::start(&mosquitto, dir.path());
+    let why = connect("box-b", &broker, &pki.files("box-b", "box-b"))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a revoked certificate connected\n{}", tail(&broker.log)));
+    println!("revoked box-b: refused: {why}");
+    let mut box_a = connect("box-a", &broker, &pki.files("box-a", "box-a"))
+        .await
+        .unwrap_or_else(|e| panic!("box-a refused: {e}\n{}", tail(&broker.log)));
+    box_a
+        .publish(
+            &format!("wardwatch/v1/{inst}/box-a/presence"),
+            "still-here",
+            false,
+        )
+        .await;
+    let log = std::fs::read_to_string(&broker.log).unwrap_or_default();
+    assert!(
+        log.contains("revoked") || log.contains("OpenSSL Error"),
+        "the broker log says nothing of the revoked certificate:\n{}",
+        tail(&broker.log)
+    );
+    println!("box-a (not revoked) connected and published");
 }

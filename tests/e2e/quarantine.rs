@@ -97,7 +97,7 @@ async fn wait_for(store: &Store, what: &str, done: impl Fn(&Stats) -> bool) -> S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_message_is_quarantined_with_its_reason_and_ingest_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let broker = wardwatch_collector::broker::start_embedded(free_addr()).expect("broker");
+    let broker = wardwatch_collector::broker::start_embedded(free_addr(), None).expect("broker");
     let url = format!("mqtt://{}", broker.addr);
     let store = Store::open(&StoreLocation::DataDir(dir.path().to_owned()))
         .await
@@ -119,7 +119,10 @@ async fn each_bad_message_is_quarantined_with_its_reason_and_ingest_goes_on() {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut settings = IngestSettings::new(url.parse().expect("url"));
+    let mut settings = IngestSettings::new(
+        url.parse().expect("url"),
+        SigningKey::from_bytes(&[0xac; 32]),
+    );
     settings.client_id = format!("wardwatch-test-collector-{inst}");
     settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
     let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
@@ -216,7 +219,10 @@ async fn mosquitto_pub_with_a_malformed_payload_is_quarantined_not_a_crash() {
         .expect("register");
     let url = format!("mqtt://{addr}");
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut settings = IngestSettings::new(url.parse().expect("url"));
+    let mut settings = IngestSettings::new(
+        url.parse().expect("url"),
+        SigningKey::from_bytes(&[0xac; 32]),
+    );
     settings.client_id = format!("wardwatch-test-collector-{inst}");
     settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
     let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
@@ -344,7 +350,7 @@ async fn impossible_times_are_quarantined_but_a_month_delivered_weeks_late_is_st
             "WARDWATCH_TEST_PG is not set",
         ),
     }
-    let broker = wardwatch_collector::broker::start_embedded(free_addr()).expect("broker");
+    let broker = wardwatch_collector::broker::start_embedded(free_addr(), None).expect("broker");
     let url = format!("mqtt://{}", broker.addr);
     for db in dbs {
         let store = db.open().await;
@@ -379,7 +385,10 @@ async fn impossible_times_are_quarantined_but_a_month_delivered_weeks_late_is_st
         forger.register(&store).await;
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut settings = IngestSettings::new(url.parse().expect("url"));
+        let mut settings = IngestSettings::new(
+            url.parse().expect("url"),
+            SigningKey::from_bytes(&[0xac; 32]),
+        );
         settings.client_id = format!("wardwatch-test-collector-{inst}");
         settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
         let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
@@ -498,4 +507,137 @@ async fn impossible_times_are_quarantined_but_a_month_delivered_weeks_late_is_st
         store.close().await;
         db.cleanup().await;
     }
+}
+
+/// Runs `wardwatch collector ARGS` against `db` and returns its stdout; panics on failure.
+fn collector_cli(db: &Database, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin())
+        .arg("collector")
+        .args(args)
+        .args(db.args())
+        .output()
+        .expect("run wardwatch collector");
+    assert!(
+        out.status.success(),
+        "collector {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A box's key replaced from a time and the box later revoked from a time (`devices rotate-key`,
+/// `devices revoke`): its events sealed before the replacement are taken with the old key and after it
+/// with the new one (the old key is refused then), and events it seals from the revocation on are
+/// quarantined as `device_revoked`, whichever key signed them; its history stays verifiable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_key_and_a_revoked_box_are_judged_by_seal_time() {
+    const MIN: i64 = 60_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::sqlite(dir.path());
+    let broker = wardwatch_collector::broker::start_embedded(free_addr(), None).expect("broker");
+    let url = format!("mqtt://{}", broker.addr);
+    let inst = unique_institution();
+    let now = Timestamp::now();
+    let at = |minutes_ago: i64| now.plus_millis(-minutes_ago * MIN);
+
+    let mut the_box = TimedBox::new("box-life", 0x31, &inst);
+    let store = db.open().await;
+    the_box.register(&store).await;
+    let old_key = the_box.key.clone();
+    let new_key = SigningKey::from_bytes(&[0x32; 32]);
+    let rotated = collector_cli(
+        &db,
+        &[
+            "devices",
+            "rotate-key",
+            "--id",
+            "box-life",
+            "--pubkey",
+            &PublicKey::of(&new_key).to_string(),
+            "--from",
+            &at(90).to_string(),
+        ],
+    );
+    println!("{rotated}");
+    let revoked = collector_cli(
+        &db,
+        &[
+            "devices",
+            "revoke",
+            "--id",
+            "box-life",
+            "--from",
+            &at(30).to_string(),
+            "--reason",
+            "stolen from ward 3",
+        ],
+    );
+    println!("{revoked}");
+
+    let mut sent = vec![the_box.health(at(180)), the_box.health(at(120))];
+    the_box.key = new_key.clone();
+    sent.push(the_box.health(at(80)));
+    // An event sealed beside the chain (not kept in it), with the given key.
+    let beside = |the_box: &TimedBox, seq: u64, sealed: Timestamp, key: &SigningKey| {
+        let prev = the_box.chain[seq as usize - 2].hash;
+        let mut draft =
+            EventDraft::new(the_box.device.clone(), inst.clone(), seq, prev, health(99));
+        draft.sent_at = sealed;
+        draft.seal(key)
+    };
+    // The old key after the replacement: refused (the genuine seq 4 follows).
+    sent.push(beside(&the_box, 4, at(70), &old_key));
+    sent.push(the_box.health(at(70)));
+    sent.push(the_box.health(at(40)));
+    // After the revocation: refused whichever key signs.
+    sent.push(beside(&the_box, 6, at(10), &old_key));
+    sent.push(the_box.health(at(10)));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut settings = IngestSettings::new(
+        url.parse().expect("url"),
+        SigningKey::from_bytes(&[0xac; 32]),
+    );
+    settings.client_id = format!("wardwatch-test-collector-{inst}");
+    settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
+    let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+    let sender = Sender::connect(&url);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for event in &sent {
+        sender.send(&TimedBox::topic(event), event.to_wire()).await;
+    }
+    let stats = wait_for(&store, "5 stored, 3 quarantined", |s| {
+        s.total_events() == 5 && s.quarantined.values().sum::<i64>() == 3
+    })
+    .await;
+    assert_eq!(
+        stats.quarantined.get("bad_signature"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.quarantined.get("device_revoked"),
+        Some(&2),
+        "{stats:?}"
+    );
+    let (detail,): (String,) = sqlx::query_as(
+        "SELECT detail FROM quarantine WHERE reason = 'device_revoked' ORDER BY detail LIMIT 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("revoked row");
+    assert!(detail.contains("stolen from ward 3"), "{detail}");
+    // The history stays verifiable: each stored event against the key in force at its seal time.
+    let trust = store.device_trust().await.expect("trust");
+    let trust = &trust[&the_box.device];
+    for event in &the_box.chain[..5] {
+        let key = trust
+            .key_for(&PublicKey::of(&new_key), event.sent_at.millis())
+            .expect("a key for a stored event");
+        assert!(event.signed_by(key), "seq {} does not verify", event.seq);
+    }
+    println!("rotation and revocation: {stats:?}; refused: {detail}");
+    stop_tx.send_replace(true);
+    ingest.await.expect("join").expect("ingest");
+    store.close().await;
 }

@@ -204,7 +204,7 @@ fn stored_by(log: &std::path::Path) -> u64 {
 async fn two_collectors_in_a_share_group_split_the_stream_and_store_it_once() {
     let mut spine = Spine::new(BrokerKind::Embedded, fault_db().await, EVENTS, RATE).await;
     println!("shared subscription: {} database", spine.db.name);
-    let group = format!("ingest{}", unique());
+    let group = secret_share_group();
     let mut first = spine.spawn_collector(
         &format!("wardwatch-test-a-{group}"),
         Some(&group),

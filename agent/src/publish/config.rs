@@ -1,11 +1,12 @@
 //! `[broker]`: how the publisher reaches the MQTT broker (address, TLS files, client id, re-send timing
-//! and window), checked before the agent starts.
+//! and window) and which collector ack key(s) it trusts, checked before the agent starts.
 
 use crate::setting::InvalidSetting;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 use wardwatch_link::{BrokerUrl, TlsFiles};
+use wardwatch_protocol::PinnedKeys;
 
 /// `[broker]`: the MQTT connection.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +20,9 @@ pub struct BrokerConfig {
     pub cert_file: Option<PathBuf>,
     /// This device's TLS private key (PEM), for mutual TLS.
     pub key_file: Option<PathBuf>,
+    /// The collector's ack public key (`wardwatch-collector ack-key show`), or old and new during a
+    /// rotation: only acks one of them signed may delete events from the spool.
+    pub ack_public_key: PinnedKeys,
     /// MQTT client id; default `wardwatch-agent-{device_id}`. Must be stable: the broker keeps the
     /// persistent session under it.
     pub client_id: Option<String>,

@@ -2,8 +2,9 @@
 //!
 //! - Events go out in `seq` order with QoS 1 on a persistent session, at most `window` beyond the last
 //!   acknowledged one.
-//! - The collector's retained [`Ack`] on `…/{device}/ack` carries the highest contiguous seq it has
-//!   committed; everything up to it is deleted from the spool.
+//! - The collector's retained ack on `…/{device}/ack` carries the highest contiguous seq it has
+//!   committed; everything up to it is deleted from the spool, if the ack passes [`ack::judge_ack`]
+//!   (signed by a pinned collector ack key, for this device, forward, within the spool's tip).
 //! - If the ack does not advance for `resend_after` while events are outstanding, or the broker lost the
 //!   session, everything unacknowledged is sent again (the collector drops duplicates by `event_id`).
 //!   This covers brokers that drop queued messages or restart without persistence.
@@ -13,10 +14,12 @@
 //! - The bureau's signed gallery arrives retained on `…/gallery` and is handed, unverified, to
 //!   [`crate::gallery`].
 
+pub mod ack;
 pub mod config;
 pub mod connection;
 
 use crate::spool::{Spool, SpoolError};
+use ack::{AckDecision, AckRefused, judge_ack};
 use connection::Connection;
 use rumqttc::{ClientError, QoS};
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use tokio::time::Instant;
 use wardwatch_link::event_loop::LinkEvent;
 use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
 use wardwatch_protocol::{
-    Ack, DeviceId, DeviceStatus, InstitutionCode, Timestamp, Topic, TopicKind,
+    DeviceId, DeviceStatus, InstitutionCode, PinnedKeys, Timestamp, Topic, TopicKind,
 };
 
 /// What the publisher needs to know.
@@ -48,6 +51,8 @@ pub struct PublishSettings {
     pub resend_after: Duration,
     /// Events published beyond the last acknowledged one, at most.
     pub window: u64,
+    /// The collector's ack key(s): only acks they signed retire events.
+    pub ack_keys: PinnedKeys,
 }
 
 /// The publisher stopped on an error it cannot ride out.
@@ -154,17 +159,17 @@ pub async fn run_publisher(
                         tracing::warn!(%topic, "message on a topic the agent did not subscribe to");
                         continue;
                     }
-                    match Ack::decode(&payload) {
-                        Ok(ack) if ack.device_id == settings.device_id => {
-                            if ack.acked_seq > acked {
-                                acked = spool.ack(ack.acked_seq)?;
-                                acked_out.send_replace(acked);
-                                last_progress = Instant::now();
-                                cursor = cursor.max(acked + 1);
-                            }
+                    match judge_ack(&payload, &settings.ack_keys, &settings.device_id, acked, spool.tip()?.seq) {
+                        Ok(AckDecision::Advance(seq)) => {
+                            acked = spool.ack(seq)?;
+                            acked_out.send_replace(acked);
+                            last_progress = Instant::now();
+                            cursor = cursor.max(acked + 1);
                         }
-                        Ok(ack) => tracing::warn!(device = %ack.device_id, "ignoring an ack for another device"),
-                        Err(e) => tracing::warn!(error = %e, "ignoring a malformed ack"),
+                        Ok(AckDecision::Unchanged) => {}
+                        // Collectors sharing the load may publish their acks out of order: harmless.
+                        Err(refused @ AckRefused::Backwards { .. }) => tracing::debug!(reason = %refused, "ack refused; nothing deleted"),
+                        Err(refused) => tracing::warn!(reason = %refused, "ack refused; nothing deleted"),
                     }
                 }
             },

@@ -1,6 +1,8 @@
 //! `ca`: the bureau's certificate authority for mutual TLS — making it, then issuing the broker's, the
-//! collectors' and each ward box's certificate (see [`crate::ca`]).
+//! collectors' and each ward box's certificate, revoking them and writing the CRL the broker checks
+//! (see [`crate::ca`]).
 
+use crate::ca::revocation::{DEFAULT_CRL_DAYS, RevokeReason};
 use crate::ca::{
     Ca, CaName, CertName, CollectorName, DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, DnsName, Subject,
 };
@@ -88,11 +90,59 @@ pub enum CaCommand {
         #[arg(long, default_value_t = DEFAULT_LEAF_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
         days: u32,
     },
+    /// Revoke a client certificate this CA issued (a stolen or replaced box, a retired collector):
+    /// recorded in DIR/revoked.tsv; `ca crl` then lists it for the broker.
+    Revoke {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate to revoke (PEM, as `issue-device` or `issue-client` wrote it).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Why.
+        #[arg(long, value_enum)]
+        reason: RevokeReason,
+    },
+    /// Write the certificate revocation list (PEM) the broker reads (Mosquitto's `crlfile`), listing
+    /// every revoked certificate; replaces an older CRL at OUT.
+    Crl {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CRL file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Days until the next update: write a new CRL before then, or the broker refuses everyone.
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+    },
 }
 
 /// Runs a `ca` subcommand and prints what it wrote.
 pub fn run(args: CaArgs) -> anyhow::Result<()> {
     let issued = match args.command {
+        CaCommand::Revoke { dir, cert, reason } => {
+            let record = Ca::open(&dir)?.revoke(&cert, reason)?;
+            println!(
+                "revoked {} (serial {}); write the CRL next: wardwatch-collector ca crl --dir {} --out …",
+                record.common_name,
+                record.serial,
+                dir.display()
+            );
+            return Ok(());
+        }
+        CaCommand::Crl { dir, out, days } => {
+            let written = Ca::open(&dir)?.crl(&out, days)?;
+            let next = chrono::DateTime::from_timestamp(written.next_update, 0)
+                .map_or_else(|| written.next_update.to_string(), |t| t.to_rfc3339());
+            println!(
+                "CRL {} lists {} revoked certificate(s); next update {next}: write a new one before \
+                 then and restart the broker after each",
+                written.path.display(),
+                written.revoked
+            );
+            return Ok(());
+        }
         CaCommand::Init { dir, name, days } => {
             let made = Ca::init(&dir, &name, days)?;
             println!(

@@ -1,5 +1,6 @@
-//! `devices`: registering ward boxes (their id, institution and public key) and listing them with
-//! their connection state.
+//! `devices`: registering ward boxes (their id, institution and public key), listing them with
+//! their connection state, revoking a stolen or retired box, and replacing a box's key with its
+//! history kept (see [`crate::store::lifecycle`]).
 
 use super::args::StoreArgs;
 use crate::store::devices::{AddOutcome, Device};
@@ -35,6 +36,32 @@ pub enum DevicesCommand {
     },
     /// List registered devices.
     List,
+    /// Revoke a device (stolen, lost, retired): events it seals from --from on are quarantined as
+    /// `device_revoked`. Also revoke its certificate (`ca revoke`) and publish the CRL (`ca crl`).
+    Revoke {
+        /// Device id.
+        #[arg(long)]
+        id: DeviceId,
+        /// From when (RFC 3339, e.g. 2026-12-05T08:00:00Z); default now.
+        #[arg(long)]
+        from: Option<Timestamp>,
+        /// Why (kept with the revocation).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Replace a device's key (a replaced box, a re-keyed one) for events sealed from --from on; events
+    /// sealed before stay verified with the old key.
+    RotateKey {
+        /// Device id.
+        #[arg(long)]
+        id: DeviceId,
+        /// The new Ed25519 public key (`wardwatch-agent key`), 64 hex characters.
+        #[arg(long)]
+        pubkey: PublicKey,
+        /// From when (RFC 3339); default now.
+        #[arg(long)]
+        from: Option<Timestamp>,
+    },
 }
 
 /// Runs a `devices` subcommand.
@@ -57,6 +84,23 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
                         AddOutcome::Added => println!("registered device {id}"),
                         AddOutcome::Unchanged => println!("device {id} was already registered"),
                     }
+                }
+                DevicesCommand::Revoke { id, from, reason } => {
+                    let from = from.unwrap_or_else(Timestamp::now);
+                    let revoked = store.revoke_device(&id, from, &reason).await?;
+                    let from = Timestamp::from_millis(revoked.from_ms).unwrap_or(from);
+                    println!(
+                        "device {id} revoked from {from}: events it seals from then on are refused \
+                         (device_revoked); revoke its certificate too: wardwatch-collector ca revoke"
+                    );
+                }
+                DevicesCommand::RotateKey { id, pubkey, from } => {
+                    let from = from.unwrap_or_else(Timestamp::now);
+                    store.rotate_device_key(&id, &pubkey, from).await?;
+                    println!(
+                        "device {id}: key {pubkey} from {from}; events sealed before stay checked \
+                         against the old key"
+                    );
                 }
                 DevicesCommand::List => {
                     let states = store.device_states().await?;

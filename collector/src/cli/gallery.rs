@@ -2,7 +2,8 @@
 //! institution's gallery once (see [`crate::gallery`]).
 
 use super::args::{StoreArgs, TlsArgs};
-use crate::gallery::publish::{self, GalleryOptions, load_bureau_key};
+use crate::gallery::publish::{self, GalleryOptions};
+use crate::signing_keys::{self, KeyRole};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,7 +75,7 @@ pub struct SigningArgs {
 impl SigningArgs {
     /// The bureau key and the publication options.
     pub fn load(&self) -> anyhow::Result<(SigningKey, GalleryOptions)> {
-        let key = load_bureau_key(&self.bureau_key)?;
+        let key = signing_keys::load(&self.bureau_key, KeyRole::Gallery)?;
         Ok((
             key,
             GalleryOptions {

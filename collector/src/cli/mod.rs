@@ -13,18 +13,17 @@
 //! | [`knowledge`] | `knowledge show`, `knowledge import` |
 //! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats` |
 //! | [`gallery`] | `gallery import`, `gallery list`, `gallery publish` |
-//! | [`bureau_key`] | `bureau-key init`, `bureau-key show` |
+//! | [`signing_key`] | `bureau-key init`, `bureau-key show`, `ack-key init`, `ack-key show` |
 //! | [`institutions`] | `institutions import`, `institutions list` |
 //! | [`export`] | `export deductions`, `export quarterly` |
 //! | [`users`] | `users add`, `users list`, `users disable` |
 //! | [`api`] | `api` |
-//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client` |
+//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
 //! | [`broker`] | `broker` |
 
 pub mod api;
 pub mod args;
 pub mod broker;
-pub mod bureau_key;
 pub mod ca;
 pub mod devices;
 pub mod export;
@@ -34,9 +33,11 @@ pub mod institutions;
 pub mod knowledge;
 pub mod rules;
 pub mod serve;
+pub mod signing_key;
 pub mod stats;
 pub mod users;
 
+use crate::signing_keys::KeyRole;
 use clap::{Parser, Subcommand};
 
 /// WardWatch collector: verifies and stores the agents' presence events.
@@ -67,7 +68,10 @@ pub enum Command {
     Gallery(gallery::GalleryArgs),
     /// The bureau's gallery-signing key (Ed25519): make it once, pin its public half on every ward box
     /// (`[gallery] bureau_public_key`).
-    BureauKey(bureau_key::BureauKeyArgs),
+    BureauKey(signing_key::KeyArgs),
+    /// The collector's ack-signing key (Ed25519): make it once, pin its public half on every ward box
+    /// (`[broker] ack_public_key`); `serve --ack-key` signs every ack with it.
+    AckKey(signing_key::KeyArgs),
     /// The institutions registry (定点医药机构): names, categories (机构类别) and regions (医保区划).
     Institutions(institutions::InstitutionsArgs),
     /// Exports: 扣费明细 (monthly deduction detail) and the quarterly analysis (季度分析).
@@ -93,7 +97,8 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Knowledge(args) => knowledge::run(args).await,
         Command::Rules(args) => rules::run(args).await,
         Command::Gallery(args) => gallery::run(args).await,
-        Command::BureauKey(args) => bureau_key::run(args),
+        Command::BureauKey(args) => signing_key::run(args, KeyRole::Gallery),
+        Command::AckKey(args) => signing_key::run(args, KeyRole::Ack),
         Command::Institutions(args) => institutions::run(args).await,
         Command::Export(args) => export::run(args).await,
         Command::Users(args) => users::run(args).await,

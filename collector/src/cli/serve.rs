@@ -3,6 +3,7 @@
 
 use super::args::{ApiOptions, StoreArgs, TlsArgs};
 use crate::gallery::publish::GalleryOptions;
+use crate::ingest::share_group::ShareGroup;
 use crate::serve::{Republish, ServeOptions, serve};
 use clap::Args;
 use std::net::SocketAddr;
@@ -20,15 +21,21 @@ pub struct ServeArgs {
     /// An external broker (mqtt://host:port or mqtts://host:port). Default: start the embedded one.
     #[arg(long)]
     pub broker_url: Option<BrokerUrl>,
-    /// Where the embedded broker listens (ignored with --broker-url).
+    /// Where the embedded broker listens (ignored with --broker-url). Loopback only: it authenticates
+    /// no one, so any other address is refused (use Mosquitto with mutual TLS, deploy/README.md).
     #[arg(long, default_value = "127.0.0.1:1883")]
     pub listen_mqtt: SocketAddr,
     /// MQTT client id; keep it stable (the broker holds the persistent session under it).
     #[arg(long, default_value = "wardwatch-collector")]
     pub client_id: String,
-    /// Share the load with other collectors subscribing under this $share group.
+    /// The collector's ack key (`ack-key init`): every ack is signed with it, and ward boxes take only
+    /// acks signed by the key they pin (`[broker] ack_public_key`).
     #[arg(long)]
-    pub share_group: Option<String>,
+    pub ack_key: PathBuf,
+    /// Share the load with other collectors subscribing under this $share group: a secret of at least
+    /// 32 random characters (`openssl rand -hex 16`), since any client knowing it can join the group.
+    #[arg(long, env = "WARDWATCH_SHARE_GROUP", hide_env_values = true)]
+    pub share_group: Option<ShareGroup>,
     /// Topic filter (default: every device of every institution).
     #[arg(long)]
     pub topic_filter: Option<String>,
@@ -72,6 +79,7 @@ impl ServeArgs {
             broker_url: self.broker_url.clone(),
             listen_mqtt: self.listen_mqtt,
             client_id: self.client_id.clone(),
+            ack_key: self.ack_key.clone(),
             share_group: self.share_group.clone(),
             topic_filter: self.topic_filter.clone(),
             tls: self.tls.files(),

@@ -16,28 +16,12 @@ use rumqttc::{AsyncClient, Event, Outgoing, Packet, QoS};
 use sha2::{Digest as _, Sha256};
 use sqlx::Row;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 use wardwatch_link::{BrokerUrl, LinkError, MAX_PACKET_BYTES, TlsFiles, client_options};
-use wardwatch_protocol::key_file::{self, KeyFileError};
 use wardwatch_protocol::{
-    DeviceId, FaceEmbedding, GalleryDraft, GalleryEntry, InstitutionCode, PsnNo, SignedGallery,
-    SigningKey, Timestamp, Topic, TopicKind,
+    DeviceId, FaceEmbedding, GalleryDraft, GalleryEntry, InstitutionCode, PsnNo, PublicKey,
+    SignedGallery, SigningKey, Timestamp, Topic, TopicKind,
 };
-
-/// Reads the bureau's signing key (`bureau-key init`), warning when its file is readable by other
-/// users.
-pub fn load_bureau_key(path: &Path) -> Result<SigningKey, KeyFileError> {
-    let key = key_file::load(path)?;
-    if let Some(mode) = key_file::loose_mode(path) {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{mode:o}"),
-            "bureau key file is readable by other users; it should be mode 0600"
-        );
-    }
-    Ok(key)
-}
 
 /// What to publish.
 #[derive(Debug, Clone)]
@@ -141,7 +125,7 @@ pub async fn prepare(
     let mut prepared = Vec::new();
     for (institution, devices) in devices {
         let entries = entries(store, &institution, options).await?;
-        let content = content_digest(&options.model, &entries);
+        let content = content_digest(&PublicKey::of(bureau), &options.model, &entries);
         let last = sqlx::query(
             "SELECT version, issued_at_ms, digest FROM gallery_publications \
              WHERE institution_code = $1 ORDER BY version DESC LIMIT 1",
@@ -258,8 +242,9 @@ async fn entries(
 }
 
 /// SHA-256 of what the gallery says (model and entries), without version and issue time.
-fn content_digest(model: &str, entries: &[GalleryEntry]) -> String {
+fn content_digest(bureau: &PublicKey, model: &str, entries: &[GalleryEntry]) -> String {
     let mut hasher = Sha256::new();
+    hasher.update(bureau.0.as_bytes());
     hasher.update(model.as_bytes());
     hasher.update([0]);
     hasher.update(serde_json::to_vec(entries).unwrap_or_default());
@@ -335,7 +320,7 @@ mod tests {
     use super::*;
     use crate::store::StoreLocation;
     use crate::store::devices::Device;
-    use wardwatch_protocol::PublicKey;
+    use wardwatch_protocol::PinnedKeys;
 
     fn line(psn: &str, seed: f32) -> String {
         let values: Vec<f32> = (0..128).map(|i| ((i as f32) * seed).sin()).collect();
@@ -371,7 +356,8 @@ mod tests {
         assert_eq!(one[0].gallery.version, 1);
         assert_eq!(one[0].gallery.entries.len(), 1);
         let verified =
-            SignedGallery::from_wire(&one[0].gallery.to_wire(), &PublicKey::of(&bureau)).unwrap();
+            SignedGallery::from_wire(&one[0].gallery.to_wire(), &PublicKey::of(&bureau).into())
+                .unwrap();
         assert_eq!(verified, one[0].gallery);
 
         let again = prepare(&store, &bureau, &options).await.unwrap();
@@ -389,5 +375,20 @@ mod tests {
         assert_eq!(two[0].gallery.version, 2);
         assert_eq!(two[0].gallery.entries.len(), 2);
         assert_eq!(two[0].devices.len(), 1);
+
+        // A rotated bureau key: the same content becomes a new version signed with the new key, which a
+        // box pinning old and new takes (newer), and which still verifies once the old key is removed.
+        let rotated = SigningKey::from_bytes(&[5; 32]);
+        let three = prepare(&store, &rotated, &options).await.unwrap();
+        assert!(three[0].new_version);
+        assert_eq!(three[0].gallery.version, 3);
+        let wire = three[0].gallery.to_wire();
+        let both = PinnedKeys::new(vec![PublicKey::of(&bureau), PublicKey::of(&rotated)]).unwrap();
+        assert!(SignedGallery::from_wire(&wire, &both).is_ok());
+        assert!(SignedGallery::from_wire(&wire, &PublicKey::of(&rotated).into()).is_ok());
+        assert!(
+            SignedGallery::from_wire(&two[0].gallery.to_wire(), &PublicKey::of(&rotated).into())
+                .is_err()
+        );
     }
 }

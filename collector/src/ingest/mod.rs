@@ -1,12 +1,14 @@
 //! Ingest: from the broker to committed rows, then acknowledgements both ways.
 //!
 //! 1. Subscribe (QoS 1, persistent session, manual acks) to the device topics — or to
-//!    `$share/{group}/…` so several collectors share the load — again on every (re)connection.
+//!    `$share/{group}/…` so several collectors share the load, the group a secret
+//!    ([`share_group`]) — again on every (re)connection.
 //! 2. Gather messages into a batch (up to `batch_max`, waiting at most `linger` for more).
 //! 3. [`verify`] each one (including what it says about time, [`times`]), then write the batch in one
 //!    transaction ([`crate::store::ingest`]).
 //! 4. Only after the commit: PUBACK each message to the broker, and publish per device the highest
-//!    contiguous committed seq (retained) on `…/{device}/ack`, which lets the agent retire its spool.
+//!    contiguous committed seq (retained) on `…/{device}/ack`, signed with the collector's ack key,
+//!    which lets the agent retire its spool.
 //!
 //! If the database fails, nothing is acknowledged; the batch is retried, and the broker and the agents
 //! keep their copies meanwhile.
@@ -17,19 +19,21 @@
 //! stored if they pass their own checks: the missing neighbour is a gap, not a break. Events refused
 //! for their times ([`times`]) behave like those refused for their chain (`chain_broken`).
 
+pub mod share_group;
 pub mod times;
 pub mod verify;
 
 use crate::store::ingest::{BatchOutcome, ChainCache, Fate};
 use crate::store::{Store, StoreError};
 use rumqttc::{AsyncClient, Publish, QoS};
+use share_group::ShareGroup;
 use std::time::Duration;
 use times::TimeChecks;
 use tokio::sync::watch;
 use verify::{Registry, Verdict, verify};
 use wardwatch_link::event_loop::{LinkEvent, spawn_event_loop};
 use wardwatch_link::{Backoff, BrokerUrl, LinkError, TlsFiles, client_options};
-use wardwatch_protocol::{Ack, Limits, Topic, TopicKind};
+use wardwatch_protocol::{Ack, Limits, SigningKey, Topic, TopicKind};
 
 /// How the collector ingests.
 #[derive(Debug, Clone)]
@@ -42,8 +46,8 @@ pub struct IngestSettings {
     pub client_id: String,
     /// Topic filter; default every device of every institution.
     pub topic_filter: String,
-    /// Shared-subscription group: several collectors with the same group split the messages.
-    pub share_group: Option<String>,
+    /// Shared-subscription group: several collectors with the same (secret) group split the messages.
+    pub share_group: Option<ShareGroup>,
     /// Largest batch per transaction.
     pub batch_max: usize,
     /// How long to wait for more messages before committing a batch.
@@ -52,12 +56,14 @@ pub struct IngestSettings {
     pub limits: Limits,
     /// The time checks' settings (the longest presence interval).
     pub times: TimeChecks,
+    /// Signs every ack (the boxes pin its public half).
+    pub ack_key: SigningKey,
 }
 
 impl IngestSettings {
-    /// Defaults for a broker URL: every device, client id `wardwatch-collector`, batches of up to 500
-    /// messages lingering 5 ms, presence intervals up to [`times::DEFAULT_MAX_INTERVAL`].
-    pub fn new(url: BrokerUrl) -> Self {
+    /// Defaults for a broker URL and an ack key: every device, client id `wardwatch-collector`, batches
+    /// of up to 500 messages lingering 5 ms, presence intervals up to [`times::DEFAULT_MAX_INTERVAL`].
+    pub fn new(url: BrokerUrl, ack_key: SigningKey) -> Self {
         IngestSettings {
             url,
             tls: TlsFiles::default(),
@@ -68,13 +74,14 @@ impl IngestSettings {
             linger: Duration::from_millis(5),
             limits: Limits::default(),
             times: TimeChecks::default(),
+            ack_key,
         }
     }
 
     /// The filter actually subscribed to (with the `$share/` prefix when a group is set).
     pub fn subscription(&self) -> String {
         match &self.share_group {
-            Some(group) => format!("$share/{group}/{}", self.topic_filter),
+            Some(group) => format!("$share/{}/{}", group.as_str(), self.topic_filter),
             None => self.topic_filter.clone(),
         }
     }
@@ -211,9 +218,9 @@ pub async fn run_ingest(
                 device.clone(),
                 TopicKind::Ack,
             );
-            let ack = Ack::new(device, seq);
+            let ack = Ack::new(device, seq).to_signed_wire(&settings.ack_key);
             if let Err(e) = client
-                .publish(topic.to_string(), QoS::AtLeastOnce, true, ack.to_wire())
+                .publish(topic.to_string(), QoS::AtLeastOnce, true, ack)
                 .await
             {
                 tracing::warn!(error = %e, "could not queue a device acknowledgement");

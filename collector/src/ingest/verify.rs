@@ -8,6 +8,7 @@
 use super::times::{TimeChecks, check_event};
 use crate::store::devices::Device;
 use crate::store::ingest::{Incoming, Rejection};
+use crate::store::lifecycle::{DeviceTrust, Untrusted};
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,11 +19,18 @@ use wardwatch_protocol::{
 
 /// How often, at most, an unknown device triggers a re-read of the registry.
 const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// How old the registry may get before it is re-read anyway, so that `devices revoke` and
+/// `devices rotate-key` take effect without a restart.
+const RELOAD_EVERY: Duration = Duration::from_secs(10);
 
-/// The registered devices, cached; re-read when an unknown device shows up (rate-limited), so
-/// `devices add` takes effect without a restart.
+/// The registered devices and their trust (key periods, revocation), cached; re-read when an unknown
+/// device shows up (rate-limited) and every [`RELOAD_EVERY`], so `devices add`, `devices revoke` and
+/// `devices rotate-key` take effect without a restart.
 pub struct Registry {
     devices: HashMap<DeviceId, Device>,
+    trust: HashMap<DeviceId, DeviceTrust>,
+    /// For a device registered between the two reads of a reload: its key from the start, not revoked.
+    plain: DeviceTrust,
     loaded_at: Option<Instant>,
 }
 
@@ -31,27 +39,36 @@ impl Registry {
     pub fn new() -> Self {
         Registry {
             devices: HashMap::new(),
+            trust: HashMap::new(),
+            plain: DeviceTrust::default(),
             loaded_at: None,
         }
     }
 
-    /// The registration of `device`, re-reading the registry if it is unknown and the cache is stale.
+    /// The registration and trust of `device`, re-reading the registry if it is unknown and the cache
+    /// is stale, or if the cache is old.
     pub async fn lookup(
         &mut self,
         store: &Store,
         device: &DeviceId,
-    ) -> Result<Option<&Device>, StoreError> {
-        let stale = self.loaded_at.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
-        if !self.devices.contains_key(device) && stale {
+    ) -> Result<Option<(&Device, &DeviceTrust)>, StoreError> {
+        let age = self.loaded_at.map(|t| t.elapsed());
+        let stale = age.is_none_or(|a| a >= REFRESH_EVERY);
+        let old = age.is_none_or(|a| a >= RELOAD_EVERY);
+        if (!self.devices.contains_key(device) && stale) || old {
             self.devices = store
                 .devices()
                 .await?
                 .into_iter()
                 .map(|d| (d.device_id.clone(), d))
                 .collect();
+            self.trust = store.device_trust().await?;
             self.loaded_at = Some(Instant::now());
         }
-        Ok(self.devices.get(device))
+        Ok(self
+            .devices
+            .get(device)
+            .map(|d| (d, self.trust.get(device).unwrap_or(&self.plain))))
     }
 
     /// The cached registration of `device`, without touching the database.
@@ -112,7 +129,7 @@ pub async fn verify(
         Ok(event) => event,
         Err(e) => return Ok(reject(e.reason(), e.to_string())),
     };
-    let Some(device) = registry.lookup(store, &event.device_id).await? else {
+    let Some((device, trust)) = registry.lookup(store, &event.device_id).await? else {
         return Ok(reject(
             RejectReason::UnknownDevice,
             format!(
@@ -130,7 +147,24 @@ pub async fn verify(
             ),
         ));
     }
-    if let Err(e) = check_signature(&event, &device.public_key) {
+    // The key in force when the event says it was sealed; none once the device is revoked.
+    let key = match trust.key_for(&device.public_key, event.sent_at.millis()) {
+        Ok(key) => key,
+        Err(untrusted) => {
+            let reason = match untrusted {
+                Untrusted::Revoked { .. } => RejectReason::DeviceRevoked,
+                Untrusted::NoKey { .. } => RejectReason::BadSignature,
+            };
+            return Ok(reject(
+                reason,
+                format!(
+                    "event seq {} of device {} sealed at {}: {untrusted}",
+                    event.seq, event.device_id, event.sent_at
+                ),
+            ));
+        }
+    };
+    if let Err(e) = check_signature(&event, key) {
         return Ok(reject(e.reason(), e.to_string()));
     }
     // After the signature: what an unsigned message claims is not worth a reason of its own.
@@ -163,7 +197,7 @@ async fn status(
         }
     };
     match registry.lookup(store, &topic.device).await? {
-        Some(device) if device.institution_code == topic.institution => Ok(Verdict::Status {
+        Some((device, _)) if device.institution_code == topic.institution => Ok(Verdict::Status {
             device: topic.device,
             status,
         }),

@@ -7,12 +7,14 @@
 //! | [`devices`] | `devices`: registered ward boxes and their public keys |
 //! | [`evidence`] | `events` of kind `evidence`: the crops the API lists and serves |
 //! | [`ingest`] | `events`, `presence_intervals`, `device_state`, `gaps`, `quarantine`: one ingest batch per transaction |
+//! | [`lifecycle`] | `devices` revocation and key periods, `device_retired_keys`: what a device's events are checked against |
 //! | [`stats`] | read-only counts for `wardwatch-collector stats` |
 
 pub mod coverage;
 pub mod devices;
 pub mod evidence;
 pub mod ingest;
+pub mod lifecycle;
 pub mod stats;
 
 use sqlx::AnyPool;

@@ -10,7 +10,10 @@
 //!
 //! Every issued certificate is verified against the CA with rustls' own verifier (webpki, as agents and
 //! collectors will) before anything is written; private keys are written with mode 0600 and nothing
-//! is ever overwritten.
+//! is ever overwritten. [`revocation`]: revoking issued client certificates and the CRL the broker
+//! checks them against.
+
+pub mod revocation;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -588,16 +591,26 @@ impl Ca {
                         .map_err(|e| failed(&e))?;
                 }
             }
-            _ => {
-                let verifier =
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
-                        .build()
-                        .map_err(|e| failed(&e))?;
-                verifier
-                    .verify_client_cert(der, &[], now)
-                    .map_err(|e| failed(&e))?;
-            }
+            _ => self.verify_client(der)?,
         }
+        Ok(())
+    }
+
+    /// Verifies a client certificate (a ward box's or a collector's) against this CA.
+    fn verify_client(&self, der: &CertificateDer<'_>) -> Result<(), CaError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.cert_der.clone())
+            .map_err(|e| CaError::Verify(e.to_string()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let failed = |e: &dyn fmt::Display| CaError::Verify(e.to_string());
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| failed(&e))?;
+        verifier
+            .verify_client_cert(der, &[], UnixTime::now())
+            .map_err(|e| failed(&e))?;
         Ok(())
     }
 }
