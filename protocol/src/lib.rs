@@ -16,6 +16,7 @@
 //! | [`event`] | the signed, hash-chained envelope around a payload, and how a device seals one |
 //! | [`crypto`] | SHA-256 digests, Ed25519 device keys and signatures, canonical bytes |
 //! | [`key_file`] | a signing key on disk (the device's, the bureau's): created once, mode 0600, never overwritten |
+//! | [`private_file`] | files only their owner may read: keys refused when others may, data files created 0600 and tightened |
 //! | [`decode`] | turning untrusted topic + bytes into an [`Event`], with a typed [`DecodeError`] |
 //! | [`ack`] | the collector → agent acknowledgement of the highest contiguous committed `seq` |
 //!
@@ -31,6 +32,7 @@ pub mod gallery;
 pub mod ids;
 pub mod key_file;
 pub mod payload;
+pub mod private_file;
 pub mod status;
 pub mod time;
 pub mod topic;

@@ -5,6 +5,7 @@
 //! (`cargo test -p wardwatch --test e2e -- --exact spine::agent_killed_with_sigkill_resumes_from_its_spool`).
 
 mod api;
+mod audit;
 mod cli;
 mod evidence;
 mod exports;

@@ -25,18 +25,10 @@ use wardwatch_protocol::{
     SigningKey, Timestamp, Topic, TopicKind,
 };
 
-/// Reads the bureau's signing key (`bureau-key init`), warning when its file is readable by other
-/// users.
+/// Reads the bureau's signing key (`bureau-key init`); refuses it when its file is readable by other
+/// users, naming the file and the fix.
 pub fn load_bureau_key(path: &Path) -> Result<SigningKey, KeyFileError> {
-    let key = key_file::load(path)?;
-    if let Some(mode) = key_file::loose_mode(path) {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{mode:o}"),
-            "bureau key file is readable by other users; it should be mode 0600"
-        );
-    }
-    Ok(key)
+    key_file::load(path)
 }
 
 /// What to publish.
