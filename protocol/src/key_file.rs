@@ -119,6 +119,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.key");
         std::fs::write(&path, "not hex").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let err = load_or_create(&path).unwrap_err();
         assert!(err.to_string().contains("64-hex"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "not hex");

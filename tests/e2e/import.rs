@@ -648,7 +648,7 @@ fn set_declared_dimension(path: &Path, reference: &str) {
     let mut rewritten = false;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).expect("entry");
-        let name = entry.name().to_owned();
+        let name = entry.name().expect("entry name").into_owned();
         let mut content = Vec::new();
         entry.read_to_end(&mut content).expect("entry bytes");
         if name == "xl/worksheets/sheet1.xml" {

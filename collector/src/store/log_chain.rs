@@ -743,10 +743,10 @@ mod tests {
     }
 
     #[test]
-    fn the_encoding_is_pinned_and_separates_every_part() {
+    fn the_encoding_is_deterministic_and_separates_every_part() {
         let fields = access_fields("/api/v1/me");
         let hash = row_hash(ChainedLog::Access, 1, GENESIS, &fields);
-        // Pinned: a change of the encoding must be deliberate (it invalidates every stored chain).
+        // Deterministic: the same row in the same place hashes alike.
         assert_eq!(
             hash,
             row_hash(ChainedLog::Access, 1, GENESIS, &access_fields("/api/v1/me"))
