@@ -139,16 +139,17 @@ impl AgentConfig {
         config.check().map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
             key: e.key,
-            why: e.why,
+            why: crate::secrets::redact(&e.why, &text),
         })?;
         Ok(config)
     }
 
-    /// Parses TOML text (no path resolution, no file checks).
+    /// Parses TOML text (no path resolution, no file checks). toml's message quotes the offending
+    /// line; every password of the text is masked in it ([`crate::secrets::redact`]).
     pub fn parse(path: &Path, text: &str) -> Result<AgentConfig, ConfigError> {
         toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: crate::secrets::redact(&e.to_string(), text),
         })
     }
 
@@ -417,10 +418,33 @@ path = "sightings.jsonl"
                 r#"{ kind = "webcam", url = "rtsp://192.0.2.10/" }"#,
                 "webcam",
             ),
+            // Errors toml reports with the line they are on: the line holds the password.
+            (
+                r#"{ kind = "rtsp", url = "rtsp://admin:hunter2@192.0.2.10/", transport = "sctp" }"#,
+                "sctp",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://admin:hunter2@192.0.2.10/", colour = "red" }"#,
+                "colour",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://192.0.2.10/", username = "admin", password = "hunter2", fps = 5 }"#,
+                "fps",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://admin:hunter%32@192.0.2.10/" "#,
+                "rtsp",
+            ),
+            (
+                r#"{ kind = "rtsp", url = "rtsp://192.0.2.10/", username = "admin", password = 2222 }"#,
+                "password",
+            ),
         ] {
             let msg = load(source).unwrap_err().to_string();
             assert!(msg.contains(expected), "expected {expected:?} in: {msg}");
-            assert!(!msg.contains("hunter2"), "password shown in: {msg}");
+            for secret in ["hunter2", "hunter%32", "2222"] {
+                assert!(!msg.contains(secret), "password shown in: {msg}");
+            }
         }
     }
 

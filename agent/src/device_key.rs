@@ -10,17 +10,9 @@ use wardwatch_protocol::{PublicKey, SigningKey};
 pub use wardwatch_protocol::key_file::KeyFileError as KeyError;
 
 /// Loads the key, creating it (mode 0600) when the file does not exist. Returns whether it was
-/// created. Warns when others may read the file.
+/// created. Refuses a key file that other users may read or write, naming the file and the fix.
 pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool), KeyError> {
-    let loaded = key_file::load_or_create(path)?;
-    if let Some(mode) = key_file::loose_mode(path) {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{mode:o}"),
-            "device key file is readable by other users; it should be mode 0600"
-        );
-    }
-    Ok(loaded)
+    key_file::load_or_create(path)
 }
 
 /// The public key in the text form the collector registers.

@@ -226,11 +226,13 @@ fn matcher_gallery(gallery: &SignedGallery, now: Timestamp, dims: usize) -> Gall
     out
 }
 
-/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one.
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the new one; the file (face
+/// embeddings) is readable by its owner only.
 fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp)?;
+    let mut file =
+        wardwatch_protocol::private_file::rewrite_private(&tmp).map_err(std::io::Error::other)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
@@ -316,6 +318,11 @@ mod tests {
             shared.current().people(),
             ["P001"],
             "expired enrolment left out"
+        );
+        assert_eq!(
+            wardwatch_protocol::private_file::mode(&dir.path().join("gallery.json")).expect("mode"),
+            0o600,
+            "the stored gallery (face embeddings) is readable by its owner only"
         );
         let (mut restarted, shared_again) = new_keeper(dir.path(), &bureau);
         assert_eq!(restarted.load_stored(now()).expect("stored"), Some(3));

@@ -18,9 +18,10 @@
 //!
 //! Around the stages: [`config`] (the TOML file: loading, paths and the order of the checks; each
 //! section's type and check live beside the stage that uses it, and say what is wrong with an
-//! [`setting::InvalidSetting`]), [`device_key`] (the Ed25519 key), [`pipeline`] (the
-//! producing half, cameras or replay → presence → spool, on one blocking thread), [`run`] (wires the
-//! pipeline to the publisher) and [`cli`] (the `wardwatch-agent` commands). The synthetic ward recordings
+//! [`setting::InvalidSetting`]; [`secrets`] keeps camera passwords out of its messages),
+//! [`device_key`] (the Ed25519 key), [`pipeline`] (the producing half, cameras or replay → presence →
+//! spool, on one blocking thread), [`run`] (wires the pipeline to the publisher) and [`cli`] (the
+//! `wardwatch-agent` commands). The synthetic ward recordings
 //! that tests, benches and the demo render live in the dev-only `wardwatch-testkit` crate.
 
 pub mod cameras;
@@ -36,6 +37,7 @@ pub mod presence;
 pub mod publish;
 pub mod run;
 pub mod seal;
+pub mod secrets;
 pub mod setting;
 pub mod sighting;
 pub mod sources;

@@ -14,9 +14,13 @@
 use crate::seal::Sealer;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
+use wardwatch_protocol::private_file;
 use wardwatch_protocol::{
     Digest, DropReason, DroppedEvent, Event, Payload, SpoolDropped, TopicKind,
 };
+
+/// The spool's file name inside the spool directory.
+pub const SPOOL_FILE: &str = "spool.redb";
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -39,6 +43,9 @@ pub enum SpoolError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The spool file could not be created or set to mode 0600.
+    #[error("spool file: {0}")]
+    Private(#[from] wardwatch_protocol::private_file::PrivateFileError),
     /// The database reported an error.
     #[error("spool database: {0}")]
     Db(#[from] redb::Error),
@@ -95,13 +102,22 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens (or creates) the spool in `dir`.
+    /// Opens (or creates) the spool in `dir` (created with mode 0700). The spool file is created with
+    /// mode 0600; one that other users may read is set to 0600, with a warning.
     pub fn open(dir: &Path) -> Result<Spool, SpoolError> {
-        std::fs::create_dir_all(dir).map_err(|source| SpoolError::Dir {
-            path: dir.to_owned(),
-            source,
+        private_file::create_private_dir(dir).map_err(|e| match e {
+            private_file::PrivateFileError::Io { path, source } => SpoolError::Dir { path, source },
+            other => SpoolError::Private(other),
         })?;
-        let db = Database::create(dir.join("spool.redb")).map_err(store)?;
+        let file = dir.join(SPOOL_FILE);
+        if let Some(t) = private_file::create_private(&file)? {
+            tracing::warn!(
+                path = %t.path.display(),
+                was = format!("{:03o}", t.was),
+                "the spool was readable by other users; set to mode 600"
+            );
+        }
+        let db = Database::create(&file).map_err(store)?;
         let txn = db.begin_write().map_err(store)?;
         {
             let events = txn.open_table(EVENTS).map_err(store)?;
@@ -381,6 +397,26 @@ mod tests {
             gallery_version: None,
             cameras: Vec::new(),
         })
+    }
+
+    #[test]
+    fn the_spool_is_created_owner_only_and_a_readable_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let spool_dir = dir.path().join("spool");
+        let file = spool_dir.join(SPOOL_FILE);
+        {
+            let spool = Spool::open(&spool_dir).unwrap();
+            spool
+                .commit(&sealer(), (0..3).map(health).collect(), b"cp")
+                .unwrap();
+        }
+        assert_eq!(private_file::mode(&file).unwrap(), 0o600, "spool file");
+        assert_eq!(private_file::mode(&spool_dir).unwrap(), 0o700, "spool dir");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let spool = Spool::open(&spool_dir).unwrap();
+        assert_eq!(private_file::mode(&file).unwrap(), 0o600, "tightened");
+        assert_eq!(spool.tip().unwrap().seq, 3, "nothing lost by tightening");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub enum LinkError {
     /// `mqtts://` without a CA file, or a certificate without its key.
     #[error("{0}")]
     Incomplete(&'static str),
+    /// The private key file is readable by users other than its owner.
+    #[error(transparent)]
+    NotPrivate(#[from] wardwatch_protocol::private_file::PrivateFileError),
 }
 
 /// A broker address with its transport.
@@ -197,6 +200,7 @@ impl TlsFiles {
                         "no certificate found",
                     ));
                 }
+                wardwatch_protocol::private_file::require_private(key_file, "TLS client key")?;
                 let key = PrivateKeyDer::from_pem_file(key_file)
                     .map_err(|e| pem_error("client key", key_file, e))?;
                 Ok(builder.with_client_auth_cert(chain, key)?)

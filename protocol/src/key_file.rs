@@ -1,12 +1,14 @@
 //! An Ed25519 signing key kept on disk: a 64-hex-character seed in a file readable only by its owner.
-//! The agent keeps its device key so; the collector keeps the bureau's gallery-signing key so.
+//! The agent keeps its device key so; the collector keeps the bureau's gallery-signing key so. A key file
+//! that group or others may read is refused when loaded ([`crate::private_file::require_private`]).
 //!
 //! A key file is created once and never overwritten: losing a key means re-registering a device or
 //! re-pinning the bureau key on every box, so a malformed file is an error, never a reason for a new key.
 
 use crate::crypto::SigningKey;
+use crate::private_file::{self, PrivateFileError};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A key file could not be read or created.
@@ -29,6 +31,9 @@ pub enum KeyFileError {
     /// The operating system's random source failed.
     #[error("no randomness available to create a key: {0}")]
     Random(String),
+    /// Users other than the owner may read or write the file.
+    #[error(transparent)]
+    NotPrivate(#[from] PrivateFileError),
 }
 
 impl KeyFileError {
@@ -47,24 +52,18 @@ pub fn load_or_create(path: &Path) -> Result<(SigningKey, bool), KeyFileError> {
     }
 }
 
-/// Loads an existing key.
+/// Loads an existing key; refuses it when users other than its owner may read or write the file.
 pub fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| KeyFileError::Io {
         path: path.to_owned(),
         source,
     })?;
+    private_file::require_private(path, "key file")?;
     let mut seed = [0u8; 32];
     hex::decode_to_slice(text.trim(), &mut seed).map_err(|_| KeyFileError::Malformed {
         path: path.to_owned(),
     })?;
     Ok(SigningKey::from_bytes(&seed))
-}
-
-/// The file's permission bits when users other than its owner may read or write it (a key file
-/// should be mode 0600), for the caller to warn about.
-pub fn loose_mode(path: &Path) -> Option<u32> {
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o077 != 0).then_some(mode)
 }
 
 /// Creates a new key file; fails if the file exists.
@@ -82,7 +81,7 @@ pub fn create(path: &Path) -> Result<SigningKey, KeyFileError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(private_file::PRIVATE_MODE)
         .open(path)
         .map_err(io)?;
     file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())
@@ -102,7 +101,10 @@ mod tests {
         let path = dir.path().join("keys/device.key");
         let (key, created) = load_or_create(&path).unwrap();
         assert!(created);
-        assert_eq!(loose_mode(&path), None);
+        assert_eq!(
+            private_file::mode(&path).unwrap(),
+            private_file::PRIVATE_MODE
+        );
         let (again, created) = load_or_create(&path).unwrap();
         assert!(!created);
         assert_eq!(PublicKey::of(&key), PublicKey::of(&again));
@@ -117,10 +119,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("device.key");
         std::fs::write(&path, "not hex").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let err = load_or_create(&path).unwrap_err();
         assert!(err.to_string().contains("64-hex"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "not hex");
+    }
+
+    #[test]
+    fn a_key_others_may_read_is_refused_and_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.key");
+        let key = create(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(loose_mode(&path), Some(0o644));
+        let err = load_or_create(&path).unwrap_err();
+        assert!(matches!(err, KeyFileError::NotPrivate(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("chmod 600 {}", path.display())),
+            "{message}"
+        );
+        assert_eq!(private_file::mode(&path).unwrap(), 0o644, "mode untouched");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(PublicKey::of(&load(&path).unwrap()), PublicKey::of(&key));
     }
 }

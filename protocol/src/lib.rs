@@ -17,6 +17,7 @@
 //! | [`crypto`] | SHA-256 digests, Ed25519 device keys and signatures, canonical bytes |
 //! | [`pinned`] | the public keys a box pins (gallery, acks): one, or old and new during a rotation |
 //! | [`key_file`] | a signing key on disk (the device's, the bureau's): created once, mode 0600, never overwritten |
+//! | [`private_file`] | files only their owner may read: keys refused when others may, data files created 0600 and tightened |
 //! | [`decode`] | turning untrusted topic + bytes into an [`Event`], with a typed [`DecodeError`] |
 //! | [`ack`] | the collector → agent acknowledgement of the highest contiguous committed `seq`, signed |
 //!
@@ -33,6 +34,7 @@ pub mod ids;
 pub mod key_file;
 pub mod payload;
 pub mod pinned;
+pub mod private_file;
 pub mod status;
 pub mod time;
 pub mod topic;

@@ -134,6 +134,61 @@ fn device_registration_round_trip_and_key_conflicts_are_refused() {
     assert_eq!(json["gaps"]["open"], 0);
 }
 
+/// Files holding keys and patients' data are owner-only (issue 13): the agent refuses a device key that
+/// others may read, naming the file and the fix; the collector refuses such a bureau key; the
+/// collector's SQLite database is created 0600.
+#[test]
+fn key_files_others_may_read_are_refused_and_the_database_is_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_agent_config(dir.path(), GOOD_CONFIG);
+    let key = run(&["agent", "key", "--config", &config]);
+    assert!(key.status.success(), "{}", text(&key));
+    let device_key = dir.path().join("device.key");
+    assert_eq!(mode(&device_key), 0o600);
+    std::fs::set_permissions(&device_key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let refused = run(&["agent", "key", "--config", &config]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let fix = format!("chmod 600 {}", device_key.display());
+    assert!(text(&refused).contains(&fix), "{}", text(&refused));
+    assert!(
+        refused.stdout.is_empty(),
+        "no key printed from a refused file"
+    );
+    assert_eq!(mode(&device_key), 0o644, "left for the operator to fix");
+
+    let bureau_key = dir.path().join("bureau.key");
+    let bureau = bureau_key.display().to_string();
+    let made = run(&["collector", "bureau-key", "init", "--key", &bureau]);
+    assert!(made.status.success(), "{}", text(&made));
+    std::fs::set_permissions(&bureau_key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let refused = run(&["collector", "bureau-key", "show", "--key", &bureau]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(&format!("chmod 600 {bureau}")),
+        "{}",
+        text(&refused)
+    );
+
+    let data = dir.path().join("data");
+    let stats = run(&[
+        "collector",
+        "stats",
+        "--data-dir",
+        &data.display().to_string(),
+    ]);
+    assert!(stats.status.success(), "{}", text(&stats));
+    assert_eq!(mode(&data.join("wardwatch.db")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+}
+
 #[test]
 fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -362,6 +362,19 @@ fn collector(db: &Database, args: &[&str]) -> String {
     run(&all)
 }
 
+/// The log chain heads published below an export's rows (`审计日志链头 …` and `访问日志链头 …`):
+/// taken off the end of `rows`, returned as the heads' text (`audit:SEQ:HASH`, `access:…`).
+fn take_chain_heads(rows: &mut Vec<Vec<String>>) -> Vec<String> {
+    let mut heads = Vec::new();
+    while rows
+        .last()
+        .is_some_and(|r| r.first().is_some_and(|c| c.ends_with("log chain head")))
+    {
+        heads.insert(0, rows.pop().expect("a row")[1].clone());
+    }
+    heads
+}
+
 /// A CSV export: header and rows as text.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let bytes = std::fs::read(path).expect("csv");
@@ -439,7 +452,24 @@ async fn check_deductions(db: &Database, store: &Store, ids: &[i64], out: &Path)
     for institution in [HOSPITAL, CLINIC] {
         let stem = format!("扣费明细_2026-12_{institution}");
         assert!(printed.contains(&format!("{stem}.xlsx")), "{printed}");
-        let (header, rows) = read_csv(&out.join(format!("{stem}.csv")));
+        let (header, mut rows) = read_csv(&out.join(format!("{stem}.csv")));
+        // Below the rows, the log chain heads as they were at the export: an institution holding the
+        // file can later have the bureau show that its logs still run through them.
+        let published = take_chain_heads(&mut rows);
+        let heads: Vec<String> = store
+            .chain_heads()
+            .await
+            .expect("heads")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(published, heads, "{institution}");
+        let mut verify = vec!["audit", "verify"];
+        for head in &published {
+            verify.extend(["--expect", head.as_str()]);
+        }
+        let verified = collector(db, &verify);
+        assert!(verified.contains("every held head"), "{verified}");
         let column = |name: &str| {
             header
                 .iter()
@@ -533,7 +563,11 @@ async fn check_deductions(db: &Database, store: &Store, ids: &[i64], out: &Path)
         // The workbook holds the same rows and totals.
         let range = sheet(&out.join(format!("{stem}.xlsx")), "扣费明细 Deductions");
         let xlsx = sheet_rows(&range, "定点医药机构编号 fixmedins_code");
-        assert_eq!(xlsx.len(), rows.len());
+        // The rows, a blank row, the two heads.
+        assert_eq!(xlsx.len(), rows.len() + 3);
+        for (row, head) in xlsx[rows.len() + 1..].iter().zip(&published) {
+            assert_eq!(&text(row, "定点医药机构名称 fixmedins_name"), head);
+        }
         for (x, c) in xlsx.iter().zip(&rows) {
             assert_eq!(
                 cell_fen(x, "扣费金额 deducted_amount"),
@@ -547,6 +581,15 @@ async fn check_deductions(db: &Database, store: &Store, ids: &[i64], out: &Path)
     }
     let written: Vec<_> = std::fs::read_dir(out).expect("out dir").collect();
     assert_eq!(written.len(), 4, "an XLSX and a CSV per institution");
+    for file in written {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = file.expect("entry").metadata().expect("metadata");
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "patient data, owner only"
+        );
+    }
 
     // The library gives the same rows, and only the asked institution's.
     let rows = store
@@ -573,7 +616,8 @@ async fn check_deductions(db: &Database, store: &Store, ids: &[i64], out: &Path)
             &january.display().to_string(),
         ],
     );
-    let (_, rows) = read_csv(&january.join(format!("扣费明细_2027-01_{CLINIC}.csv")));
+    let (_, mut rows) = read_csv(&january.join(format!("扣费明细_2027-01_{CLINIC}.csv")));
+    assert_eq!(take_chain_heads(&mut rows).len(), 2, "the log chain heads");
     assert_eq!(rows.len(), 2, "FD6 and the total");
     let printed = collector(
         db,
@@ -643,6 +687,19 @@ fn check_quarterly(db: &Database, out: &Path) {
     );
     let rate = value("阳性率 positive rate");
     assert!((rate - positive as f64 / (positive + negative) as f64).abs() < 1e-9);
+    // The log chain heads, published on the summary sheet, are on the chains.
+    for (label, log) in [
+        ("审计日志链头 audit log chain head", "audit:"),
+        ("访问日志链头 access log chain head", "access:"),
+    ] {
+        let head = summary
+            .get(label)
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        assert!(head.starts_with(log), "{label}: {head:?}");
+        let verified = collector(db, &["audit", "verify", "--expect", &head]);
+        assert!(verified.contains("every held head"), "{verified}");
+    }
 
     // By institution: flags and the quarter's settlements (S0 is the previous quarter).
     let institutions = sheet_rows(

@@ -608,3 +608,123 @@ fn the_import_command_warns_in_numbers_about_fee_lines_without_institution_or_li
         assert!(stdout.contains(needle), "no {needle:?} in {stdout}");
     }
 }
+
+// ---- XLSX dimension bombs (issue 13) ----
+
+/// A small settlement workbook (sheet `结算明细`: the header and one good row) with `far` written at
+/// XFD1048576, the last cell a sheet can have, unless it is `None`.
+fn settlement_workbook(path: &Path, far: Option<&str>) {
+    use rust_xlsxwriter::Workbook;
+    let mut workbook = Workbook::new();
+    let sheet = workbook.add_worksheet();
+    sheet.set_name("结算明细").expect("name");
+    let row: [(&str, &str); 7] = [
+        ("setl_id", "B001"),
+        ("mdtrt_id", "M001"),
+        ("psn_no", "43060000000000000001"),
+        ("fixmedins_code", "H43060200175"),
+        ("setl_time", "2026-11-02 12:10:00"),
+        ("medfee_sumamt", "1230.50"),
+        ("fund_pay_sumamt", "984.40"),
+    ];
+    for (col, (header, value)) in row.iter().enumerate() {
+        sheet.write_string(0, col as u16, *header).expect("header");
+        sheet.write_string(1, col as u16, *value).expect("cell");
+    }
+    if let Some(text) = far {
+        sheet
+            .write_string(1_048_575, 16_383, text)
+            .expect("far cell");
+    }
+    workbook.save(path).expect("save");
+}
+
+/// Rewrites the `<dimension ref="…"/>` of the workbook's first sheet to `reference`.
+fn set_declared_dimension(path: &Path, reference: &str) {
+    use std::io::{Read, Write};
+    let bytes = std::fs::read(path).expect("read");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut rewritten = false;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let name = entry.name().expect("entry name").into_owned();
+        let mut content = Vec::new();
+        entry.read_to_end(&mut content).expect("entry bytes");
+        if name == "xl/worksheets/sheet1.xml" {
+            let xml = String::from_utf8(content).expect("xml");
+            let start = xml.find("<dimension ref=\"").expect("a dimension") + 16;
+            let end = start + xml[start..].find('"').expect("closing quote");
+            content = format!("{}{reference}{}", &xml[..start], &xml[end..]).into_bytes();
+            rewritten = true;
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("start");
+        out.write_all(&content).expect("write");
+    }
+    assert!(rewritten, "no sheet1.xml");
+    let bytes = out.finish().expect("finish").into_inner();
+    std::fs::write(path, bytes).expect("write back");
+}
+
+/// Runs `import settlements` on `file` in a process whose address space is capped at 4 GiB (far
+/// below what reading the bomb as a grid asks for: 512 GiB).
+fn import_capped(data: &str, file: &Path) -> std::process::Output {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 4194304 && exec \"$0\" \"$@\"")
+        .arg(bin())
+        .args(["collector", "import", "settlements", "--data-dir", data])
+        .arg(file)
+        .output()
+        .expect("run")
+}
+
+#[test]
+fn xlsx_dimension_bombs_are_refused_or_read_in_bounded_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data").display().to_string();
+
+    // Declared and real: a cell at XFD1048576. Reading it as a grid asks for 2^34 cells (512 GiB)
+    // and aborted the process; now it is refused, naming the file and the sheet, before any row.
+    let bomb = dir.path().join("bomb.xlsx");
+    settlement_workbook(&bomb, Some("x"));
+    let size = std::fs::metadata(&bomb).expect("bomb").len();
+    assert!(size < 16 * 1024, "a small file: {size} bytes");
+    let out = import_capped(&data, &bomb);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the process must exit with an error, not be killed: {out:?}"
+    );
+    for said in ["bomb.xlsx", "\"结算明细\"", "A1:XFD1048576", "refused"] {
+        assert!(stderr.contains(said), "expected {said:?} in: {stderr}");
+    }
+
+    // Declared small (A1:G2) but the far cell is there: the rows stream past it in bounded memory,
+    // the good row is imported and the cell outside the header's columns is ignored.
+    let hidden = dir.path().join("hidden.xlsx");
+    settlement_workbook(&hidden, Some("x"));
+    set_declared_dimension(&hidden, "A1:G2");
+    let out = import_capped(&data, &hidden);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{out:?}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 new"), "{stdout}");
+
+    // Declared absurd, content small: refused on the declaration alone.
+    let declared = dir.path().join("declared.xlsx");
+    settlement_workbook(&declared, None);
+    set_declared_dimension(&declared, "A1:XFD1048576");
+    let out = import_capped(&data, &declared);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr.contains("declared.xlsx") && stderr.contains("结算明细"),
+        "{stderr}"
+    );
+}

@@ -7,6 +7,7 @@
 mod acks;
 mod api;
 mod api_abuse;
+mod audit;
 mod cli;
 mod evidence;
 mod exports;

@@ -28,7 +28,7 @@ pub enum CameraSource {
     /// `rtsp://192.168.1.108:554/cam/realmonitor?channel=1&subtype=1`.
     Rtsp {
         /// `rtsp://host[:port]/path`; credentials may be in it (`rtsp://user:pass@host/…`) or below.
-        url: String,
+        url: ConfiguredUrl,
         /// How RTP travels: `tcp` (interleaved on the RTSP connection, the default) or `udp`.
         #[serde(default)]
         transport: RtspTransport,
@@ -37,7 +37,7 @@ pub enum CameraSource {
         username: Option<String>,
         /// Its password (instead of putting it in the URL). Never logged.
         #[serde(default)]
-        password: Option<String>,
+        password: Option<Password>,
     },
     /// A USB (UVC) camera through V4L2; needs an agent built with `--features usb`.
     Usb {
@@ -64,9 +64,9 @@ impl CameraSource {
                 username,
                 password,
             } => Some(RtspEndpoint::new(
-                url,
+                url.as_str(),
                 username.as_deref(),
-                password.as_deref(),
+                password.as_ref().map(Password::expose),
                 *transport,
             )),
             _ => None,
@@ -143,6 +143,48 @@ impl CameraSource {
             }
         }
         Ok(())
+    }
+}
+
+/// A password from the configuration: `Debug` shows `***`, so no `{:?}` of a configuration (a log
+/// line, a panic message) can show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    /// The password itself, for the one place that sends it (the RTSP client's credentials).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A URL as written in the configuration, credentials possibly inside (`rtsp://user:pass@host/…`):
+/// `Debug` shows it with the password masked.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct ConfiguredUrl(String);
+
+impl ConfiguredUrl {
+    /// The URL as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ConfiguredUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = self.0.clone();
+        for secret in crate::secrets::url_passwords(&self.0) {
+            shown = shown.replace(&secret, "***");
+        }
+        write!(f, "{shown:?}")
     }
 }
 
@@ -230,6 +272,23 @@ mod tests {
                 .key,
             "source.path"
         );
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_camera_password() {
+        let source: CameraSource = toml::from_str(
+            r#"kind = "rtsp"
+               url = "rtsp://admin:hunter2@192.0.2.10/Streaming/Channels/102"
+               username = "viewer"
+               password = "s3cret-pw""#,
+        )
+        .expect("parses");
+        let shown = format!("{source:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret-pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("admin:***@192.0.2.10"), "{shown}");
     }
 
     #[test]

@@ -9,7 +9,11 @@
 use super::ApiState;
 use super::auth::authenticate;
 use super::error::ApiError;
+<<<<<<< HEAD
 use super::throttle::Admit;
+=======
+use crate::store::log_chain::{self, ChainedLog, Field};
+>>>>>>> sec-data
 use crate::store::{Store, StoreError, now_ms};
 use crate::users::User;
 use axum::extract::{Request, State};
@@ -44,22 +48,25 @@ pub struct AccessEntry {
 }
 
 impl Store {
-    /// Appends one entry.
+    /// Appends one entry, hash-chained ([`crate::store::log_chain`]).
     pub async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO access_log (at_ms, user_name, role, method, path, status, flag_id, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        let mut tx = self.pool().begin().await?;
+        log_chain::append(
+            &mut tx,
+            ChainedLog::Access,
+            &[
+                Field::int(entry.at_ms),
+                Field::text(&entry.user_name),
+                Field::text(&entry.role),
+                Field::text(&entry.method),
+                Field::text(&entry.path),
+                Field::int(entry.status),
+                Field::Int(entry.flag_id),
+                Field::text(&entry.detail),
+            ],
         )
-        .bind(entry.at_ms)
-        .bind(&entry.user_name)
-        .bind(&entry.role)
-        .bind(&entry.method)
-        .bind(&entry.path)
-        .bind(entry.status)
-        .bind(entry.flag_id)
-        .bind(&entry.detail)
-        .execute(self.pool())
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

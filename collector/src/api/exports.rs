@@ -90,7 +90,8 @@ pub async fn deductions(
     if format == "json" {
         return Ok((Extension(AccessNote(note)), Json(rows)).into_response());
     }
-    let file = deduction_files(month, state.zone, &rows)?
+    let heads = state.store.chain_heads().await?;
+    let file = deduction_files(month, state.zone, &rows, &heads)?
         .into_iter()
         .find(|f| f.name.ends_with(&format!(".{format}")))
         .ok_or_else(|| {

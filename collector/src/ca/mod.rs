@@ -87,6 +87,9 @@ pub enum CaError {
     /// No randomness for the serial number.
     #[error("no randomness for the serial number: {0}")]
     Random(String),
+    /// The CA key is readable by users other than its owner.
+    #[error(transparent)]
+    NotPrivate(#[from] wardwatch_protocol::private_file::PrivateFileError),
 }
 
 fn invalid(why: impl Into<String>) -> CaError {
@@ -459,21 +462,7 @@ impl Ca {
         let key_file = dir.join(CA_KEY_FILE);
         let cert_pem = std::fs::read_to_string(&cert_file).map_err(io_error(&cert_file))?;
         let key_pem = std::fs::read_to_string(&key_file).map_err(io_error(&key_file))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&key_file)
-                .map_err(io_error(&key_file))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    path = %key_file.display(),
-                    mode = format!("{:o}", mode & 0o777),
-                    "the CA key is readable by other users; it should be mode 0600"
-                );
-            }
-        }
+        wardwatch_protocol::private_file::require_private(&key_file, "the CA key")?;
         let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| bad(format!("{CA_CERT_FILE} holds no PEM certificate: {e}")))?;
         let key = KeyPair::from_pem(&key_pem)
@@ -667,6 +656,20 @@ mod tests {
         assert!(matches!(again, CaError::CaExists { .. }), "{again}");
         // The refused init left the CA as it was.
         Ca::open(&ca_dir).unwrap();
+    }
+
+    #[test]
+    fn open_refuses_a_ca_key_others_may_read_naming_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let made = Ca::init(dir.path(), &"Test bureau CA".parse().unwrap(), 30).unwrap();
+        std::fs::set_permissions(&made.key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = Ca::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("chmod 600 {}", made.key_file.display())),
+            "{err}"
+        );
+        assert_eq!(mode(&made.key_file), 0o640, "left for the operator to fix");
     }
 
     #[test]

@@ -7,8 +7,10 @@ use crate::exports::period::{Month, Quarter};
 use crate::exports::quarterly::quarterly_file;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use wardwatch_protocol::InstitutionCode;
+use wardwatch_protocol::private_file;
 
 /// `export` options.
 #[derive(Debug, Args)]
@@ -54,7 +56,7 @@ pub enum ExportCommand {
     },
 }
 
-/// Runs an `export` subcommand: reads what to write, closes the store, writes the files.
+/// Runs an `export` subcommand: reads what to write, closes the store, writes the files (mode 0600).
 pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
     let ExportArgs { store, command } = args;
     let files = store
@@ -65,7 +67,11 @@ pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        // Patients' names and fee lines: readable by the bureau's account only, like the database.
+        private_file::rewrite_private(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut file| Ok(file.write_all(bytes)?))
+            .with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {} ({} bytes)", path.display(), bytes.len());
     }
     Ok(())
@@ -89,7 +95,8 @@ async fn to_write(
                 institution: institution.map(String::from),
             };
             let rows = store.deduction_rows(&query).await?;
-            let files = deduction_files(month, timezone, &rows)?;
+            let heads = store.chain_heads().await?;
+            let files = deduction_files(month, timezone, &rows, &heads)?;
             if files.is_empty() {
                 let whose = query
                     .institution

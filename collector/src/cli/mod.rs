@@ -18,11 +18,17 @@
 //! | [`export`] | `export deductions`, `export quarterly` |
 //! | [`users`] | `users add`, `users list`, `users disable` |
 //! | [`api`] | `api` |
+<<<<<<< HEAD
 //! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
+=======
+//! | [`audit`] | `audit verify` |
+//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client` |
+>>>>>>> sec-data
 //! | [`broker`] | `broker` |
 
 pub mod api;
 pub mod args;
+pub mod audit;
 pub mod broker;
 pub mod ca;
 pub mod devices;
@@ -85,6 +91,9 @@ pub enum Command {
     Ca(ca::CaArgs),
     /// Run only the embedded MQTT broker (for single-box set-ups and tests).
     Broker(broker::BrokerArgs),
+    /// The tamper-evident logs: `audit verify` checks the hash chains of the audit log and the access
+    /// log and prints their heads.
+    Audit(audit::AuditArgs),
 }
 
 /// Executes one collector command.
@@ -105,5 +114,6 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Api(args) => api::run(args).await,
         Command::Ca(args) => ca::run(args),
         Command::Broker(args) => broker::run(args).await,
+        Command::Audit(args) => audit::run(args).await,
     }
 }

@@ -12,6 +12,7 @@ use super::table::{Column, Table, Value};
 use super::{ExportError, ExportFile};
 use crate::institutions::InstitutionDirectory;
 use crate::store::Store;
+use crate::store::log_chain::ChainHead;
 use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::Row;
@@ -234,9 +235,14 @@ fn optional(value: &Option<String>) -> Value {
     value.as_deref().map_or(Value::Empty, Value::text)
 }
 
-/// The rows as a sheet (times local to `zone`), with the total row: line amounts and deducted amounts
-/// summed in fen.
-pub fn deduction_table(month: Month, zone: Tz, rows: &[DeductionRow]) -> Table {
+/// The rows as a sheet (times local to `zone`), with the total row (line amounts and deducted amounts
+/// summed in fen) and, below it, the log chain `heads` at the time of the export.
+pub fn deduction_table(
+    month: Month,
+    zone: Tz,
+    rows: &[DeductionRow],
+    heads: &[ChainHead],
+) -> Table {
     let title = match rows.first() {
         Some(first)
             if rows
@@ -291,6 +297,7 @@ pub fn deduction_table(month: Month, zone: Tz, rows: &[DeductionRow]) -> Table {
             .collect(),
         rows: body,
         total: Some(total),
+        footer: super::chain_head_rows(heads),
     }
 }
 
@@ -299,16 +306,18 @@ pub fn file_stem(month: Month, fixmedins_code: &str) -> String {
     format!("扣费明细_{month}_{fixmedins_code}")
 }
 
-/// One XLSX and one CSV per institution that has deductions, in institution order.
+/// One XLSX and one CSV per institution that has deductions, in institution order, each with the log
+/// chain `heads` below its table.
 pub fn deduction_files(
     month: Month,
     zone: Tz,
     rows: &[DeductionRow],
+    heads: &[ChainHead],
 ) -> Result<Vec<ExportFile>, ExportError> {
     let mut files = Vec::new();
     for institution_rows in rows.chunk_by(|a, b| a.fixmedins_code == b.fixmedins_code) {
         let code = &institution_rows[0].fixmedins_code;
-        let table = deduction_table(month, zone, institution_rows);
+        let table = deduction_table(month, zone, institution_rows, heads);
         let stem = file_stem(month, code);
         files.push(ExportFile {
             name: format!("{stem}.xlsx"),

@@ -17,6 +17,8 @@ pub mod quarterly;
 pub mod table;
 
 use crate::store::StoreError;
+use crate::store::log_chain::ChainHead;
+use table::Value;
 
 /// An export could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -48,4 +50,24 @@ pub struct ExportFile {
     pub name: String,
     /// The content.
     pub bytes: Vec<u8>,
+}
+
+/// The rows that publish the log chain heads below an export's table, one per log: a label, then the
+/// head as `wardwatch-collector audit verify --expect` takes it (`audit:SEQ:HASH`). Whoever holds the
+/// file can later show that the audit and access logs still run through these heads.
+pub fn chain_head_rows(heads: &[ChainHead]) -> Vec<Vec<Value>> {
+    heads
+        .iter()
+        .map(|head| {
+            let label = match head.log {
+                crate::store::log_chain::ChainedLog::Audit => "审计日志链头 audit log chain head",
+                crate::store::log_chain::ChainedLog::Access => "访问日志链头 access log chain head",
+            };
+            vec![
+                Value::text(label),
+                Value::text(head),
+                Value::text("核验 verify: wardwatch-collector audit verify --expect <链头 head>"),
+            ]
+        })
+        .collect()
 }

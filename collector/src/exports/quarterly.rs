@@ -10,6 +10,7 @@ use super::table::{Column, Table, Value};
 use super::{ExportError, ExportFile};
 use crate::flags::workflow::{FlagState, ReviewOutcome};
 use crate::institutions::{Institution, InstitutionDirectory};
+use crate::store::log_chain::ChainHead;
 use crate::store::{Store, StoreError};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -162,6 +163,8 @@ pub struct QuarterlyReport {
     pub by_rule: Vec<GroupLine>,
     /// By amount at stake per flag: below 1,000 yuan, 1,000 to 10,000, 10,000 and more.
     pub by_amount_band: Vec<GroupLine>,
+    /// The log chain heads when the report was made (published on the summary sheet).
+    pub log_heads: Vec<ChainHead>,
 }
 
 /// The amount bands: (upper bound in fen, exclusive, or none; label).
@@ -225,14 +228,9 @@ impl Store {
         }
         let directory = self.institution_directory().await?;
         let rule_names = self.rule_names().await?;
-        Ok(build_report(
-            quarter,
-            zone,
-            &flags,
-            settlements,
-            &directory,
-            &rule_names,
-        ))
+        let mut report = build_report(quarter, zone, &flags, settlements, &directory, &rule_names);
+        report.log_heads = self.chain_heads().await?;
+        Ok(report)
     }
 
     /// Per institution: total cost, fund payment and visits of settlements in `[start, end)`.
@@ -410,6 +408,7 @@ fn build_report(
                 flags,
             })
             .collect(),
+        log_heads: Vec::new(),
     }
 }
 
@@ -502,6 +501,7 @@ fn group_table(
                 .chain(metric_values(&report.summary))
                 .collect(),
         ),
+        footer: Vec::new(),
     }
 }
 
@@ -558,6 +558,7 @@ fn summary_table(report: &QuarterlyReport) -> Table {
             .map(|(label, value)| vec![Value::text(label), value])
             .collect(),
         total: None,
+        footer: super::chain_head_rows(&report.log_heads),
     }
 }
 
@@ -599,6 +600,7 @@ fn institution_table(report: &QuarterlyReport) -> Table {
             })
             .collect(),
         total: Some(total),
+        footer: Vec::new(),
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Table {
     pub rows: Vec<Vec<Value>>,
     /// The total row (`合计 total`), if any.
     pub total: Option<Vec<Value>>,
+    /// Rows below the table (e.g. the log chain heads): after the total row in CSV, after a blank row
+    /// in XLSX.
+    pub footer: Vec<Vec<Value>>,
 }
 
 impl Table {
@@ -118,6 +121,15 @@ impl Table {
         for row in self.body() {
             writer
                 .write_record(row.iter().map(Value::csv_text))
+                .map_err(csv_error)?;
+        }
+        for row in &self.footer {
+            // Padded to the table's width: every record of the file has the same number of fields.
+            let width = self.columns.len().max(row.len());
+            writer
+                .write_record(
+                    (0..width).map(|i| row.get(i).map(Value::csv_text).unwrap_or_default()),
+                )
                 .map_err(csv_error)?;
         }
         writer
@@ -234,6 +246,15 @@ pub fn to_xlsx(tables: &[Table]) -> Result<Vec<u8>, ExportError> {
             }
             row += 1;
         }
+        if !table.footer.is_empty() {
+            row += 1;
+        }
+        for cells in &table.footer {
+            for (col, value) in (0u16..).zip(cells) {
+                write_cell(sheet, row, col, value, &formats, false)?;
+            }
+            row += 1;
+        }
     }
     Ok(workbook.save_to_buffer()?)
 }
@@ -264,6 +285,7 @@ mod tests {
                 Value::Fen(12_340),
                 Value::Empty,
             ]),
+            footer: Vec::new(),
         }
     }
 
@@ -347,6 +369,30 @@ mod tests {
             Some(&Data::String("透析 =1".into()))
         );
         assert_eq!(range.get_value((1, 1)), Some(&Data::Float(-5.0)));
+    }
+
+    #[test]
+    fn a_footer_follows_the_total_padded_to_the_width() {
+        let table = Table {
+            footer: vec![vec![Value::text("链头 head"), Value::text("audit:1:ab")]],
+            ..sample()
+        };
+        let bytes = table.to_csv().expect("csv");
+        let text = std::str::from_utf8(&bytes[3..]).expect("utf-8");
+        assert!(
+            text.ends_with("合计 total,123.40,\n链头 head,audit:1:ab,\n"),
+            "{text}"
+        );
+        use calamine::{Data, Reader};
+        let bytes = to_xlsx(&[table]).expect("xlsx");
+        let mut workbook =
+            calamine::Xlsx::new(std::io::Cursor::new(bytes)).expect("a valid workbook");
+        let range = workbook.worksheet_range("明细 Detail").expect("sheet");
+        // Title, blank, header, two rows, total, blank, footer.
+        assert_eq!(
+            range.get_value((7, 1)),
+            Some(&Data::String("audit:1:ab".into()))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::workflow::{
     Action, Actor, FlagFacts, FlagState, Policy, Refusal, Request, ReviewOutcome, decide,
 };
 use crate::rules::RuleId;
+use crate::store::log_chain::{self, ChainedLog, Field};
 use crate::store::{Store, StoreError, now_ms};
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
@@ -146,25 +147,27 @@ pub(crate) fn flag_from_row(r: &sqlx::any::AnyRow) -> Result<FlagRow, StoreError
     })
 }
 
+/// Appends `event` to the audit log, hash-chained ([`crate::store::log_chain`]).
 async fn append_event(
     tx: &mut Transaction<'static, Any>,
     flag_id: i64,
     event: &FlagEvent,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO flag_events (flag_id, at_ms, actor, role, action, from_state, to_state, reason, \
-         amount_fen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+) -> Result<(), StoreError> {
+    log_chain::append(
+        tx,
+        ChainedLog::Audit,
+        &[
+            Field::int(flag_id),
+            Field::int(event.at_ms),
+            Field::text(&event.actor),
+            Field::text(&event.role),
+            Field::text(&event.action),
+            Field::text(&event.from_state),
+            Field::text(&event.to_state),
+            Field::text(&event.reason),
+            Field::Int(event.amount_fen),
+        ],
     )
-    .bind(flag_id)
-    .bind(event.at_ms)
-    .bind(&event.actor)
-    .bind(&event.role)
-    .bind(&event.action)
-    .bind(&event.from_state)
-    .bind(&event.to_state)
-    .bind(&event.reason)
-    .bind(event.amount_fen)
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -73,6 +73,19 @@ pub enum ReadError {
         /// The file.
         path: PathBuf,
     },
+    /// A sheet declares (or its header spans) more columns than any export has: refused unread.
+    #[error(
+        "{path}: sheet {sheet:?} {what}; refused without reading it (at most {MAX_XLSX_COLUMNS} \
+         columns are read: a settlement export has a few dozen)"
+    )]
+    SheetTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The sheet.
+        sheet: String,
+        /// What it declares or holds.
+        what: String,
+    },
     /// The spreadsheet could not be opened.
     #[error("{path}: cannot read the workbook: {message}")]
     Workbook {
@@ -296,58 +309,260 @@ fn data_cell(data: &Data) -> Cell {
     }
 }
 
+/// The widest sheet read: a settlement or fee-line export has a few dozen columns. A sheet that
+/// declares more, or whose header row is wider, is refused before any row is read.
+pub const MAX_XLSX_COLUMNS: u32 = 1024;
+
+/// Rows read ahead of the importer: what the reader thread may hold beyond the row being imported.
+const XLSX_ROWS_IN_FLIGHT: usize = 256;
+
+/// What the reader thread sends: first the sheet's name and header cells (or why there are none), then
+/// its rows.
+enum SheetItem {
+    Header(Result<(String, Vec<String>), ReadError>),
+    Row(RowResult),
+}
+
+/// `A1`-style name of a zero-based column.
+fn column_name(col: u32) -> String {
+    let mut n = col + 1;
+    let mut name = Vec::new();
+    while n > 0 {
+        let rem = ((n - 1) % 26) as u8;
+        name.push(b'A' + rem);
+        n = (n - 1) / 26;
+    }
+    name.reverse();
+    String::from_utf8(name).unwrap_or_default()
+}
+
+/// Opens an XLSX workbook and streams the sheet's rows from a reader thread (calamine's cell reader
+/// over the sheet's XML), so that memory holds a few rows at a time rather than the sheet: nothing is
+/// allocated for the sheet's declared size or for the area between its cells. The header is the first
+/// row with a non-empty cell; its first and last non-empty cells bound the columns read (cells outside
+/// them have no header and are ignored, as are rows with no cell inside them). A sheet that declares
+/// more than [`MAX_XLSX_COLUMNS`] columns, or whose header row is wider, is refused naming the file
+/// and the sheet. Legacy `.xls` files are refused: calamine reads every sheet of one whole at open.
 fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, ReadError> {
     let workbook_error = |message: String| ReadError::Workbook {
         path: path.to_owned(),
         message,
     };
-    let mut workbook =
-        calamine::open_workbook_auto(path).map_err(|e| workbook_error(e.to_string()))?;
-    let names = workbook.sheet_names();
-    let name = match sheet {
-        Some(wanted) => names
-            .iter()
-            .find(|n| n.as_str() == wanted)
-            .cloned()
-            .ok_or_else(|| {
-                workbook_error(format!("no sheet {wanted:?}; the sheets are {names:?}"))
-            })?,
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| workbook_error("the workbook has no sheets".into()))?,
-    };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|e| workbook_error(e.to_string()))?;
-    let start_row = u64::from(range.start().map_or(0, |(r, _)| r)) + 1;
-    let mut rows = range.rows();
-    let headers: Vec<String> = match rows.next() {
-        Some(cells) => cells.iter().map(|c| c.to_string()).collect(),
-        None => {
-            return Err(ReadError::Empty {
-                path: path.to_owned(),
-            });
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xls"))
+    {
+        return Err(workbook_error(
+            "legacy .xls workbooks are not read (their reader loads every sheet whole, whatever its \
+             size); save it as .xlsx or CSV"
+                .into(),
+        ));
+    }
+    let (sender, receiver) = std::sync::mpsc::sync_channel(XLSX_ROWS_IN_FLIGHT);
+    let (owned_path, owned_sheet) = (path.to_owned(), sheet.map(str::to_owned));
+    std::thread::Builder::new()
+        .name("xlsx-reader".into())
+        .spawn(move || stream_sheet(&owned_path, owned_sheet.as_deref(), &sender))
+        .map_err(|source| ReadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    let (name, headers) = match receiver.recv() {
+        Ok(SheetItem::Header(header)) => header?,
+        Ok(SheetItem::Row(_)) | Err(_) => {
+            return Err(workbook_error(
+                "the sheet reader stopped before the header row".into(),
+            ));
         }
     };
     let header = HeaderMap::from_headers(&headers).map_err(|source| ReadError::Header {
         path: path.to_owned(),
         source,
     })?;
-    let data: Vec<RowResult> = rows
-        .enumerate()
-        .map(|(i, cells)| {
-            Ok((
-                start_row + 1 + i as u64,
-                cells.iter().map(data_cell).collect(),
-            ))
-        })
-        .collect();
+    let rows = receiver.into_iter().map_while(|item| match item {
+        SheetItem::Row(row) => Some(row),
+        SheetItem::Header(_) => None,
+    });
     Ok(Table {
         header,
         format: format!("XLSX (sheet {name:?})"),
-        rows: Box::new(data.into_iter()),
+        rows: Box::new(rows),
     })
+}
+
+/// The reader thread: sends the header, then each row, until the sheet ends or the importer stops
+/// listening.
+fn stream_sheet(path: &Path, sheet: Option<&str>, out: &std::sync::mpsc::SyncSender<SheetItem>) {
+    let workbook_error = |message: String| ReadError::Workbook {
+        path: path.to_owned(),
+        message,
+    };
+    let mut workbook: calamine::Xlsx<_> = match calamine::open_workbook(path) {
+        Ok(workbook) => workbook,
+        Err(e) => {
+            let _ = out.send(SheetItem::Header(Err(workbook_error(e.to_string()))));
+            return;
+        }
+    };
+    let names = workbook.sheet_names();
+    let name = match sheet {
+        Some(wanted) => names.iter().find(|n| n.as_str() == wanted).cloned(),
+        None => names.first().cloned(),
+    };
+    let Some(name) = name else {
+        let why = match sheet {
+            Some(wanted) => format!("no sheet {wanted:?}; the sheets are {names:?}"),
+            None => "the workbook has no sheets".into(),
+        };
+        let _ = out.send(SheetItem::Header(Err(workbook_error(why))));
+        return;
+    };
+    let mut cells = match workbook.worksheet_cells_reader(&name) {
+        Ok(cells) => cells,
+        Err(e) => {
+            let _ = out.send(SheetItem::Header(Err(workbook_error(format!(
+                "sheet {name:?}: {e}"
+            )))));
+            return;
+        }
+    };
+    let too_large = |what: String| ReadError::SheetTooLarge {
+        path: path.to_owned(),
+        sheet: name.clone(),
+        what,
+    };
+    let declared = cells.dimensions();
+    let declared_columns = u64::from(declared.end.1.saturating_sub(declared.start.1)) + 1;
+    if declared_columns > u64::from(MAX_XLSX_COLUMNS) {
+        let rows = u64::from(declared.end.0.saturating_sub(declared.start.0)) + 1;
+        let _ = out.send(SheetItem::Header(Err(too_large(format!(
+            "declares its cells as {}{}:{}{} ({rows} rows × {declared_columns} columns)",
+            column_name(declared.start.1),
+            declared.start.0 + 1,
+            column_name(declared.end.1),
+            declared.end.0 + 1,
+        )))));
+        return;
+    }
+    let mut next = || -> Result<Option<((u32, u32), Data)>, String> {
+        loop {
+            match cells.next_cell() {
+                Ok(None) => return Ok(None),
+                Ok(Some(cell)) => {
+                    let value = Data::from(cell.get_value().clone());
+                    if value != Data::Empty {
+                        return Ok(Some((cell.get_position(), value)));
+                    }
+                }
+                Err(e) => return Err(format!("cannot read sheet {name:?}: {e}")),
+            }
+        }
+    };
+    // The header row: the first row with a non-empty cell.
+    let mut header_cells: Vec<(u32, String)> = Vec::new();
+    let mut header_row: Option<u32> = None;
+    let mut carried = None;
+    loop {
+        match next() {
+            Ok(Some((pos, value))) => match header_row {
+                None => {
+                    header_row = Some(pos.0);
+                    header_cells.push((pos.1, value.to_string()));
+                }
+                Some(row) if row == pos.0 => header_cells.push((pos.1, value.to_string())),
+                Some(_) => {
+                    carried = Some((pos, value));
+                    break;
+                }
+            },
+            Ok(None) => break,
+            Err(why) => {
+                let _ = out.send(SheetItem::Header(Err(workbook_error(why))));
+                return;
+            }
+        }
+    }
+    let Some(header_row) = header_row else {
+        let _ = out.send(SheetItem::Header(Err(ReadError::Empty {
+            path: path.to_owned(),
+        })));
+        return;
+    };
+    let first = header_cells.iter().map(|(c, _)| *c).min().unwrap_or(0);
+    let last = header_cells.iter().map(|(c, _)| *c).max().unwrap_or(0);
+    let width = last - first + 1;
+    if width > MAX_XLSX_COLUMNS {
+        let _ = out.send(SheetItem::Header(Err(too_large(format!(
+            "has a header row {} from column {} to {} ({width} columns)",
+            header_row + 1,
+            column_name(first),
+            column_name(last)
+        )))));
+        return;
+    }
+    let mut headers = vec![String::new(); width as usize];
+    for (col, text) in header_cells {
+        headers[(col - first) as usize] = text;
+    }
+    if out
+        .send(SheetItem::Header(Ok((name.clone(), headers))))
+        .is_err()
+    {
+        return;
+    }
+    // The rows, one at a time.
+    let mut current: Option<(u32, Vec<Cell>)> = None;
+    let flush = |current: &mut Option<(u32, Vec<Cell>)>| {
+        current.take().is_none_or(|(row, cells)| {
+            out.send(SheetItem::Row(Ok((u64::from(row) + 1, cells))))
+                .is_ok()
+        })
+    };
+    loop {
+        let (pos, value) = match carried.take().map_or_else(&mut next, |cell| Ok(Some(cell))) {
+            Ok(Some(cell)) => cell,
+            Ok(None) => break,
+            Err(why) => {
+                // Reported at the row after the last one read whole; nothing after it is read.
+                let row = current.as_ref().map_or(header_row, |(r, _)| *r);
+                if flush(&mut current) {
+                    let _ = out.send(SheetItem::Row(Err((u64::from(row) + 2, why))));
+                }
+                return;
+            }
+        };
+        let (row, col) = pos;
+        if col < first || col > last {
+            continue;
+        }
+        let current_row = current.as_ref().map_or(header_row, |(r, _)| *r);
+        // Rows must ascend (ECMA-376 writes them in order); a cell of an earlier row is refused.
+        if row < current_row || (row == current_row && current.is_none()) {
+            let message = format!(
+                "cell {}{} comes after row {}: the sheet's rows are out of order",
+                column_name(col),
+                row + 1,
+                current_row + 1
+            );
+            if out
+                .send(SheetItem::Row(Err((u64::from(row) + 1, message))))
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        if current.as_ref().is_none_or(|(r, _)| *r != row) {
+            if !flush(&mut current) {
+                return;
+            }
+            current = Some((row, vec![Cell::Empty; width as usize]));
+        }
+        if let Some((_, cells)) = current.as_mut() {
+            cells[(col - first) as usize] = data_cell(&value);
+        }
+    }
+    let _ = flush(&mut current);
 }
 
 /// One JSON Lines row: keys and their raw JSON values.
