@@ -1,5 +1,5 @@
 //! `wardwatch-collector serve`: wires the broker (an external one, or the embedded one started here) to
-//! [`crate::ingest`], with the JSON API and the gallery republishing beside it when asked for, and runs
+//! [`crate::ingest`], with the JSON API (and the web app beside it) and the gallery republishing beside it when asked for, and runs
 //! them until told to stop. The caller opens the store and closes it afterwards.
 
 use crate::api::{self, ApiState};
@@ -80,6 +80,8 @@ pub struct ServeOptions {
     pub listen_http: Option<SocketAddr>,
     /// The API's appeal window, in days.
     pub appeal_days: i64,
+    /// The web app's cookies are Secure.
+    pub secure_cookies: bool,
     /// Publish the galleries, when set.
     pub galleries: Option<Republish>,
 }
@@ -133,6 +135,7 @@ pub async fn serve(
                 .map_err(|source| ServeError::Listen { addr, source })?;
             let state = ApiState {
                 appeal_days: options.appeal_days,
+                secure_cookies: options.secure_cookies,
                 ..ApiState::new(store.clone())
             };
             Some(tokio::spawn(api::serve(state, listener, shutdown.clone())))

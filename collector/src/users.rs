@@ -154,7 +154,7 @@ fn new_token() -> Result<String, UserError> {
     Ok(hex::encode(bytes))
 }
 
-fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, UserError> {
+pub(crate) fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, UserError> {
     let role: String = r.try_get(1)?;
     let institution: Option<String> = r.try_get(2)?;
     let disabled: i64 = r.try_get(4)?;
@@ -171,7 +171,7 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, UserError> {
     })
 }
 
-const USER_COLUMNS: &str = "name, role, fixmedins_code, created_at_ms, disabled";
+pub(crate) const USER_COLUMNS: &str = "name, role, fixmedins_code, created_at_ms, disabled";
 
 impl Store {
     /// Creates a user and returns its token, which is shown once and never stored.

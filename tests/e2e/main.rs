@@ -14,4 +14,5 @@ mod mtls;
 mod quarantine;
 mod rules;
 mod spine;
+mod web;
 mod workflow;

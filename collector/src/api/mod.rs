@@ -45,6 +45,9 @@ pub struct ApiState {
     pub appeal_days: i64,
     /// The zone of the `from`/`to` dates of listings.
     pub zone: chrono_tz::Tz,
+    /// Mark the web app's cookies Secure (behind a TLS proxy; also when it sends
+    /// `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
 }
 
 impl ApiState {
@@ -54,6 +57,7 @@ impl ApiState {
             store,
             appeal_days: DEFAULT_APPEAL_DAYS,
             zone: chrono_tz::Asia::Shanghai,
+            secure_cookies: false,
         }
     }
 }
@@ -70,7 +74,7 @@ async fn wrong_method() -> ApiError {
     }
 }
 
-/// The API's routes, authenticated and logged.
+/// The API's routes under `/api/v1`, authenticated and logged; an unknown route there is a JSON 404.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/flags", get(flags::list))
@@ -86,8 +90,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/exports/quarterly", get(exports::quarterly))
         .method_not_allowed_fallback(wrong_method);
     Router::new()
-        .nest("/api/v1", api)
-        .fallback(unknown_route)
+        .nest("/api/v1", api.fallback(unknown_route))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authenticate_and_log,
@@ -95,22 +98,35 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` turns true, then finishes the requests in flight.
+/// The collector's HTTP side: the JSON API under `/api/v1` and the web app ([`crate::web`]) everywhere
+/// else.
+pub fn app(state: ApiState) -> Router {
+    crate::web::router(state.clone()).merge(router(state))
+}
+
+/// Serves the JSON API and the web app on `listener` until `shutdown` turns true, then finishes the
+/// requests in flight.
 pub async fn serve(
     state: ApiState,
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "JSON API listening (plain HTTP: put it behind a TLS reverse proxy)");
+        tracing::info!(
+            %addr,
+            "web app at / and JSON API at /api/v1 listening (plain HTTP: put it behind a TLS reverse proxy)"
+        );
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
             }
-        })
-        .await
+        }
+    })
+    .await
 }

@@ -71,6 +71,10 @@ pub struct ApiOptions {
     /// Days an institution has to appeal once a flag is issued.
     #[arg(long, default_value_t = crate::api::DEFAULT_APPEAL_DAYS, value_parser = clap::value_parser!(i64).range(1..=365))]
     pub appeal_days: i64,
+    /// Mark the web app's cookies Secure: set it when browsers reach the collector through a TLS proxy
+    /// (a proxy that sends `X-Forwarded-Proto: https` gets Secure cookies anyway).
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 impl ApiOptions {
@@ -78,6 +82,7 @@ impl ApiOptions {
     pub fn state(&self, store: Store) -> ApiState {
         ApiState {
             appeal_days: self.appeal_days,
+            secure_cookies: self.secure_cookies,
             ..ApiState::new(store)
         }
     }

@@ -77,6 +77,7 @@ impl ServeArgs {
             tls: self.tls.files(),
             listen_http: self.listen_http,
             appeal_days: self.api.appeal_days,
+            secure_cookies: self.api.secure_cookies,
             galleries,
         }
     }
