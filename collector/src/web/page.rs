@@ -464,6 +464,14 @@ mod tests {
                 let opener = format!("t({quote}");
                 for piece in source.split(opener.as_str()).skip(1) {
                     let key = piece.split(quote).next().unwrap_or_default();
+                    // `t("state." ~ code)`: a prefix; the tests of i18n check each state, action, rule.
+                    if key.ends_with('.') {
+                        assert!(
+                            Lang::ZhCn.catalogue().keys().any(|k| k.starts_with(key)),
+                            "{name}: no key starts with {key}"
+                        );
+                        continue;
+                    }
                     for lang in [Lang::ZhCn, Lang::En] {
                         assert!(
                             lang.catalogue().get(key).is_some(),
@@ -496,7 +504,7 @@ mod tests {
             assert!(body.contains(words), "{body}");
             assert!(body.contains("&lt;b&gt;"), "escaped detail");
             assert!(
-                body.contains("back=%2Fx%3Fa%3D1"),
+                body.contains("back=/x%3Fa%3D1"),
                 "language toggle returns here: {body}"
             );
             assert!(

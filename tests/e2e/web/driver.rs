@@ -54,6 +54,18 @@ pub struct Browser {
 pub struct Element(String);
 
 async fn call(driver: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
+    try_call(driver, method, path, body)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One WebDriver command; `Err` with the status and body when it fails.
+async fn try_call(
+    driver: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
     let stream = tokio::net::TcpStream::connect(driver)
         .await
         .expect("connect to chromedriver");
@@ -82,12 +94,13 @@ async fn call(driver: SocketAddr, method: &str, path: &str, body: Option<Value>)
         .expect("WebDriver body")
         .to_bytes();
     let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    assert!(
-        status.is_success(),
-        "WebDriver {method} {path}: {status} {}",
-        String::from_utf8_lossy(&body)
-    );
-    value["value"].clone()
+    if !status.is_success() {
+        return Err(format!(
+            "WebDriver {method} {path}: {status} {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    Ok(value["value"].clone())
 }
 
 impl Browser {
@@ -208,14 +221,21 @@ impl Browser {
             .await;
     }
 
-    /// The visible text of the element.
+    /// The visible text of the element. A click that submits a form may still be loading the next
+    /// page: an element found on the old one goes stale, and is looked up again (for up to 5 s).
     pub async fn text(&self, css: &str) -> String {
-        let Element(id) = self.find(css).await;
-        self.cmd("GET", &format!("/element/{id}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let Element(id) = self.find(css).await;
+            let path = format!("/session/{}/element/{id}/text", self.session);
+            match try_call(self.driver, "GET", &path, None).await {
+                Ok(text) => return text.as_str().unwrap_or_default().to_owned(),
+                Err(e) if e.contains("stale element") && Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
     /// An attribute of an element.
