@@ -20,6 +20,7 @@
 //! | [`exports`] | 扣费明细 (monthly deduction detail, XLSX/CSV) and the quarterly analysis (XLSX) |
 //! | [`users`] | the API's users: roles, institution binding, tokens stored as SHA-256 |
 //! | [`api`] | the JSON API (`/api/v1`): bearer tokens, roles, append-only access log |
+//! | [`web`] | the web app at `/`: login, the review queue, the flag page with its timeline, the institution portal (zh-CN, English toggle) |
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`ca`] | the bureau's certificate authority for mutual TLS: CA, broker, collector and device certificates |
 //! | [`signing_keys`] | the bureau's gallery key and the collector's ack key on disk |
@@ -42,3 +43,4 @@ pub mod settlement;
 pub mod signing_keys;
 pub mod store;
 pub mod users;
+pub mod web;

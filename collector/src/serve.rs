@@ -1,5 +1,5 @@
 //! `wardwatch-collector serve`: wires the broker (an external one, or the embedded one started here) to
-//! [`crate::ingest`], with the JSON API and the gallery republishing beside it when asked for, and runs
+//! [`crate::ingest`], with the JSON API (and the web app beside it) and the gallery republishing beside it when asked for, and runs
 //! them until told to stop. The caller opens the store and closes it afterwards.
 
 use crate::api::{self, ApiConfig, ApiState};

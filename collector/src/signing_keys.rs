@@ -33,16 +33,8 @@ impl KeyRole {
     }
 }
 
-/// Reads a signing key, warning when its file is readable by other users.
-pub fn load(path: &Path, role: KeyRole) -> Result<SigningKey, KeyFileError> {
-    let key = key_file::load(path)?;
-    if let Some(mode) = key_file::loose_mode(path) {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format!("{mode:o}"),
-            "the {} file is readable by other users; it should be mode 0600",
-            role.name()
-        );
-    }
-    Ok(key)
+/// Reads a signing key; a key file readable by other users is refused, naming the file and the fix
+/// ([`key_file::load`]).
+pub fn load(path: &Path, _role: KeyRole) -> Result<SigningKey, KeyFileError> {
+    key_file::load(path)
 }

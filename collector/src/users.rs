@@ -207,7 +207,7 @@ fn new_token() -> Result<String, UserError> {
     Ok(hex::encode(bytes))
 }
 
-fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, UserError> {
+pub(crate) fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, UserError> {
     let role: String = r.try_get(1)?;
     let institution: Option<String> = r.try_get(2)?;
     let disabled: i64 = r.try_get(4)?;
@@ -228,7 +228,7 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, UserError> {
     })
 }
 
-const USER_COLUMNS: &str =
+pub(crate) const USER_COLUMNS: &str =
     "name, role, fixmedins_code, created_at_ms, disabled, disabled_at_ms, expires_at_ms";
 
 /// A token lifetime in days, checked.

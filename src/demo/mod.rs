@@ -198,6 +198,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     )
     .await?;
     let flags = store.list_flags().await?;
+    // The web app's demo users, each with a one-time password to change at first login.
+    let mut demo_users = Vec::new();
+    for (name, role, institution) in [
+        ("demo-auditor", "auditor", None),
+        ("demo-h0175", "institution", Some(DEMO_INSTITUTION)),
+    ] {
+        let role = wardwatch_collector::users::UserRole::from_parts(role, institution)?;
+        let password = wardwatch_collector::web::password::initial_password()?;
+        store
+            .add_user_with_password(name, &role, &password, true)
+            .await?;
+        demo_users.push((institution.unwrap_or(name), password));
+    }
     store.close().await;
 
     println!();
@@ -301,6 +314,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!(
         "                   cargo run --release -- collector api --data-dir {dir}   # then GET /api/v1/flags with the token"
+    );
+    println!();
+    println!(
+        "The web app 网页 (疑点工作台, 疑点详情 with the day's timeline, the institution's list):"
+    );
+    println!("  cargo run --release -- collector api --data-dir {dir} --listen 127.0.0.1:8080");
+    println!(
+        "  then open http://127.0.0.1:8080/ and sign in 登录 (one-time passwords, changed at first login):"
+    );
+    for (login, password) in &demo_users {
+        println!("    {login:<14} {password}");
+    }
+    println!(
+        "  (the institution's list shows a flag once an auditor has issued it: 初审确认, then 下发)"
     );
     Ok(())
 }

@@ -241,6 +241,21 @@ fn the_readme_demo_runs_the_spine_and_prints_what_arrived() {
         "{printed}"
     );
     assert!(printed.contains("1 without evidence"), "{printed}");
+    // How to open the web app on the demo data, with the demo users' one-time passwords.
+    assert!(
+        printed.contains("collector api --data-dir") && printed.contains("http://127.0.0.1:8080/"),
+        "{printed}"
+    );
+    for login in ["demo-auditor", "H43060200175"] {
+        let found = printed.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.len() == 2 && words[0] == login && words[1].len() == 16
+        });
+        assert!(
+            found,
+            "no demo user {login} with a one-time password: {printed}"
+        );
+    }
 
     // Running it again starts from a clean demo directory.
     let again = run(&["demo", "--data-dir", &data]);

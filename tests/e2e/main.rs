@@ -17,4 +17,5 @@ mod mtls;
 mod quarantine;
 mod rules;
 mod spine;
+mod web;
 mod workflow;

@@ -11,11 +11,11 @@ use wardwatch_collector::store::ingest::{ChainCache, Incoming};
 use wardwatch_protocol::*;
 use wardwatch_testkit::e2e::*;
 
-fn ts(text: &str) -> Timestamp {
+pub(crate) fn ts(text: &str) -> Timestamp {
     text.parse().expect("time")
 }
 
-fn presence(psn: &str, start: &str, end: &str) -> Payload {
+pub(crate) fn presence(psn: &str, start: &str, end: &str) -> Payload {
     Payload::Presence(Presence {
         interval_id: uuid::Uuid::now_v7(),
         camera_id: "cam-1".parse().expect("id"),
@@ -32,7 +32,7 @@ fn presence(psn: &str, start: &str, end: &str) -> Payload {
     })
 }
 
-fn camera(state: CameraState, since: &str) -> Payload {
+pub(crate) fn camera(state: CameraState, since: &str) -> Payload {
     Payload::Camera(CameraStatus {
         camera_id: "cam-1".parse().expect("id"),
         state,
@@ -41,7 +41,7 @@ fn camera(state: CameraState, since: &str) -> Payload {
 }
 
 /// Stores signed events from one ward box, as ingest would.
-async fn ingest(store: &Store, events: Vec<(&str, Payload)>) {
+pub(crate) async fn ingest(store: &Store, events: Vec<(&str, Payload)>) {
     let key = SigningKey::from_bytes(&[0x42; 32]);
     let device: DeviceId = "hd-box-1".parse().expect("id");
     let inst: InstitutionCode = "H43060200175".parse().expect("code");
@@ -78,7 +78,12 @@ async fn ingest(store: &Store, events: Vec<(&str, Payload)>) {
 }
 
 /// Writes the two exports into `dir` and imports them; every row must be accepted.
-async fn import_month(store: &Store, dir: &std::path::Path, settlements: String, fees: String) {
+pub(crate) async fn import_month(
+    store: &Store,
+    dir: &std::path::Path,
+    settlements: String,
+    fees: String,
+) {
     for (name, text) in [("settlements.csv", settlements), ("fees.csv", fees)] {
         let path = dir.join(name);
         std::fs::write(&path, text).expect("write");
@@ -91,7 +96,7 @@ async fn import_month(store: &Store, dir: &std::path::Path, settlements: String,
 }
 
 /// Runs the rules over November 2026 (Beijing days).
-async fn run_november(store: &Store) -> wardwatch_collector::rules::RulesReport {
+pub(crate) async fn run_november(store: &Store) -> wardwatch_collector::rules::RulesReport {
     let from = ts("2026-10-31T16:00:00.000Z").millis(); // 2026-11-01 00:00 Beijing
     let to = ts("2026-11-30T16:00:00.000Z").millis();
     run_rules(store, chrono_tz::Asia::Shanghai, from, to)
@@ -99,7 +104,7 @@ async fn run_november(store: &Store) -> wardwatch_collector::rules::RulesReport 
         .expect("rules")
 }
 
-const P: &str = "430600000000000000";
+pub(crate) const P: &str = "430600000000000000";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billed_sessions_against_presence_with_coverage() {

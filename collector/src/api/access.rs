@@ -9,11 +9,8 @@
 use super::ApiState;
 use super::auth::authenticate;
 use super::error::ApiError;
-<<<<<<< HEAD
 use super::throttle::Admit;
-=======
 use crate::store::log_chain::{self, ChainedLog, Field};
->>>>>>> sec-data
 use crate::store::{Store, StoreError, now_ms};
 use crate::users::User;
 use axum::extract::{Request, State};

@@ -137,7 +137,7 @@ pub struct FlagView {
 }
 
 /// The actions legal in `state` that `role` may take.
-fn actions_for(state: FlagState, role: Role) -> Vec<&'static str> {
+pub(crate) fn actions_for(state: FlagState, role: Role) -> Vec<&'static str> {
     allowed_actions(state)
         .into_iter()
         .filter(|a| (*a == Action::Appeal) == (role == Role::Institution))

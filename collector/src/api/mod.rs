@@ -92,6 +92,8 @@ pub struct ApiConfig {
     pub policy: Policy,
     /// Timeouts and caps.
     pub limits: ApiLimits,
+    /// Mark the web app's cookies Secure (behind a TLS proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for ApiConfig {
@@ -100,6 +102,7 @@ impl Default for ApiConfig {
             appeal_days: DEFAULT_APPEAL_DAYS,
             policy: Policy::default(),
             limits: ApiLimits::default(),
+            secure_cookies: false,
         }
     }
 }
@@ -121,6 +124,9 @@ pub struct ApiState {
     refusals: Arc<Throttle>,
     /// Warnings about connections over the cap.
     over_capacity: Arc<Throttle>,
+    /// Mark the web app's cookies Secure (behind a TLS proxy; also when it sends
+    /// `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
 }
 
 impl ApiState {
@@ -155,6 +161,7 @@ impl ApiState {
                 LOG_WINDOW_MS,
             )),
             over_capacity: Arc::new(Throttle::new(1, LOG_WINDOW_MS)),
+            secure_cookies: config.secure_cookies,
         }
     }
 
@@ -241,7 +248,7 @@ async fn wrong_method() -> ApiError {
     }
 }
 
-/// The API's routes, authenticated and logged.
+/// The API's routes under `/api/v1`, authenticated and logged; an unknown route there is a JSON 404.
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/flags", get(flags::list))
@@ -257,8 +264,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/exports/quarterly", get(exports::quarterly))
         .method_not_allowed_fallback(wrong_method);
     Router::new()
-        .nest("/api/v1", api)
-        .fallback(unknown_route)
+        .nest("/api/v1", api.fallback(unknown_route))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authenticate_and_log,
@@ -266,8 +272,14 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` turns true, then finishes the requests in flight
-/// (see [`server`]).
+/// The collector's HTTP side: the JSON API under `/api/v1` and the web app ([`crate::web`]) everywhere
+/// else.
+pub fn app(state: ApiState) -> Router {
+    crate::web::router(state.clone()).merge(router(state))
+}
+
+/// Serves the JSON API and the web app on `listener` until `shutdown` turns true, then finishes the
+/// requests in flight.
 pub async fn serve(
     state: ApiState,
     listener: TcpListener,

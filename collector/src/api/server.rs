@@ -68,7 +68,7 @@ pub async fn serve(
             "JSON API listening (plain HTTP: put it behind a TLS reverse proxy)"
         );
     }
-    let service = TowerToHyperService::new(super::router(state.clone()));
+    let app = super::app(state.clone());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
     loop {
@@ -77,8 +77,8 @@ pub async fn serve(
             () = stopped(&mut shutdown) => break,
         };
         while connections.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors and the like: do not spin.
                 tracing::warn!(%error, "API: cannot accept a connection");
@@ -91,7 +91,11 @@ pub async fn serve(
             refuse_over_capacity(stream);
             continue;
         };
-        let service = service.clone();
+        // The peer's address, for the web app's login throttling per address.
+        let service = TowerToHyperService::new(
+            app.clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let mut stop = shutdown.clone();
         connections.spawn(async move {
             let _permit = permit;

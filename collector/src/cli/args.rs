@@ -96,6 +96,10 @@ pub struct ApiOptions {
     /// MiB of attachments all the flags of one institution may hold together.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(i64).range(1..=1048576))]
     pub max_attachment_mib_per_institution: i64,
+    /// Mark the web app's cookies Secure: set it when browsers reach the collector through a TLS proxy
+    /// (a proxy that sends `X-Forwarded-Proto: https` gets Secure cookies anyway).
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 impl ApiOptions {
@@ -116,6 +120,7 @@ impl ApiOptions {
                     bytes_per_institution: self.max_attachment_mib_per_institution * 1024 * 1024,
                 },
             },
+            secure_cookies: self.secure_cookies,
         }
     }
 

@@ -18,12 +18,8 @@
 //! | [`export`] | `export deductions`, `export quarterly` |
 //! | [`users`] | `users add`, `users list`, `users disable` |
 //! | [`api`] | `api` |
-<<<<<<< HEAD
-//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
-=======
 //! | [`audit`] | `audit verify` |
-//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client` |
->>>>>>> sec-data
+//! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
 //! | [`broker`] | `broker` |
 
 pub mod api;

@@ -1,11 +1,14 @@
-//! `users`: the JSON API's users — creating one (its token printed once, with a lifetime), listing
-//! (with each token's expiry and revocation), disabling (revoking its token), renewing a token (see
-//! [`crate::users`]).
+//! `users`: the users of the JSON API and the web app — creating one (its token printed once, with a
+//! lifetime, and a password for the web app: typed without echo, or a one-time initial one printed once
+//! and changed at first login), setting a password, listing (with each token's expiry and revocation),
+//! disabling (revoking its token), renewing a token (see [`crate::users`], [`crate::web::accounts`]).
 
 use super::args::StoreArgs;
 use crate::store::Store;
 use crate::store::now_ms;
 use crate::users::{DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS, User, UserRole};
+use crate::web::password::initial_password;
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 /// `users` options.
@@ -36,6 +39,22 @@ pub enum UsersCommand {
         /// Days the token is valid.
         #[arg(long, default_value_t = DEFAULT_TOKEN_DAYS, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TOKEN_DAYS)))]
         valid_days: u32,
+        /// Also give a web password, typed twice without echo.
+        #[arg(long, conflicts_with = "initial_password")]
+        password_prompt: bool,
+        /// Also give a random one-time web password, printed on the second line of stdout; the first
+        /// login must change it.
+        #[arg(long)]
+        initial_password: bool,
+    },
+    /// Set a user's web password (typed twice without echo), or with --initial-password a new one-time
+    /// one (printed; for a forgotten password).
+    Password {
+        /// The user's name.
+        name: String,
+        /// A random one-time password instead of a typed one.
+        #[arg(long)]
+        initial_password: bool,
     },
     /// List users (never tokens): name, role, institution, token state (valid, expired, revoked),
     /// expiry, revocation time.
@@ -81,6 +100,16 @@ fn listing_line(user: &User, now: i64) -> String {
     )
 }
 
+/// A new password typed twice on the terminal without echo.
+fn prompt_new_password(name: &str) -> anyhow::Result<String> {
+    let first = rpassword::prompt_password(format!("web password for {name}: "))
+        .context("reading the password from the terminal")?;
+    crate::web::password::check_policy(&first)?;
+    let again = rpassword::prompt_password("again: ").context("reading the password again")?;
+    anyhow::ensure!(first == again, "the two passwords differ");
+    Ok(first)
+}
+
 /// Runs a `users` subcommand.
 pub async fn run(args: UsersArgs) -> anyhow::Result<()> {
     let UsersArgs { store, command } = args;
@@ -96,13 +125,51 @@ async fn manage(store: &Store, command: UsersCommand) -> anyhow::Result<()> {
             role,
             institution,
             valid_days,
+            password_prompt,
+            initial_password: one_time,
         } => {
             let role = UserRole::from_parts(&role, institution.as_deref())?;
+            let password = if one_time {
+                Some(initial_password()?)
+            } else if password_prompt {
+                Some(prompt_new_password(&name)?)
+            } else {
+                None
+            };
+            if let Some(password) = &password {
+                crate::web::password::check_policy(password)?;
+            }
             let token = store.add_user_for(&name, &role, valid_days).await?;
-            eprintln!(
-                "user {name} created; its token (valid {valid_days} days) is shown only this once:"
-            );
-            println!("{token}");
+            if let Some(password) = &password {
+                store.set_password(name.trim(), password, one_time).await?;
+            }
+            if one_time {
+                eprintln!(
+                    "user {name} created; its token (line 1, valid {valid_days} days) and one-time web \
+                     password (line 2, to be changed at first login) are shown only this once:"
+                );
+                println!("{token}\n{}", password.unwrap_or_default());
+            } else {
+                eprintln!(
+                    "user {name} created; its token (valid {valid_days} days) is shown only this once:"
+                );
+                println!("{token}");
+            }
+        }
+        UsersCommand::Password {
+            name,
+            initial_password: one_time,
+        } => {
+            if one_time {
+                let password = initial_password()?;
+                store.set_password(&name, &password, true).await?;
+                eprintln!("one-time web password of {name} (to be changed at first login):");
+                println!("{password}");
+            } else {
+                let password = prompt_new_password(&name)?;
+                store.set_password(&name, &password, false).await?;
+                println!("web password of {name} set");
+            }
         }
         UsersCommand::List => {
             let now = now_ms();

@@ -23,15 +23,6 @@ use wardwatch_protocol::{
     SignedGallery, SigningKey, Timestamp, Topic, TopicKind,
 };
 
-<<<<<<< HEAD
-=======
-/// Reads the bureau's signing key (`bureau-key init`); refuses it when its file is readable by other
-/// users, naming the file and the fix.
-pub fn load_bureau_key(path: &Path) -> Result<SigningKey, KeyFileError> {
-    key_file::load(path)
-}
-
->>>>>>> sec-data
 /// What to publish.
 #[derive(Debug, Clone)]
 pub struct GalleryOptions {

@@ -7,22 +7,16 @@
 //! | [`devices`] | `devices`: registered ward boxes and their public keys |
 //! | [`evidence`] | `events` of kind `evidence`: the crops the API lists and serves |
 //! | [`ingest`] | `events`, `presence_intervals`, `device_state`, `gaps`, `quarantine`: one ingest batch per transaction |
-<<<<<<< HEAD
 //! | [`lifecycle`] | `devices` revocation and key periods, `device_retired_keys`: what a device's events are checked against |
-=======
 //! | [`log_chain`] | `log_chain_heads` and the chain columns of `flag_events` and `access_log`: appending, verifying, heads |
->>>>>>> sec-data
 //! | [`stats`] | read-only counts for `wardwatch-collector stats` |
 
 pub mod coverage;
 pub mod devices;
 pub mod evidence;
 pub mod ingest;
-<<<<<<< HEAD
 pub mod lifecycle;
-=======
 pub mod log_chain;
->>>>>>> sec-data
 pub mod stats;
 
 use sqlx::AnyPool;
