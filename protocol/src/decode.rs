@@ -449,13 +449,14 @@ mod tests {
             RejectReason::BadHash => 8,
             RejectReason::UnknownDevice => 9,
             RejectReason::BadSignature => 10,
-            RejectReason::ChainBroken => 11,
-            RejectReason::ReplayedSeq => 12,
-            RejectReason::SealedInFuture => 13,
-            RejectReason::IntervalReversed => 14,
-            RejectReason::IntervalInFuture => 15,
-            RejectReason::IntervalTooLong => 16,
-            RejectReason::SealedOutOfOrder => 17,
+            RejectReason::DeviceRevoked => 11,
+            RejectReason::ChainBroken => 12,
+            RejectReason::ReplayedSeq => 13,
+            RejectReason::SealedInFuture => 14,
+            RejectReason::IntervalReversed => 15,
+            RejectReason::IntervalInFuture => 16,
+            RejectReason::IntervalTooLong => 17,
+            RejectReason::SealedOutOfOrder => 18,
         }
     }
 

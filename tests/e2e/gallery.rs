@@ -180,7 +180,8 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
         || stored_version(&spool_dir) == Some(1),
     );
     let in_force = std::fs::read(spool_dir.join("gallery.json")).expect("stored gallery");
-    let v1 = SignedGallery::from_wire(&in_force, &public).expect("the box stored what it verified");
+    let v1 = SignedGallery::from_wire(&in_force, &public.into())
+        .expect("the box stored what it verified");
     assert_eq!(v1.entries.len(), 3);
 
     // Whoever holds the broker (the audited party owns the ward network) sends the box galleries.

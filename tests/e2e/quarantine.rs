@@ -630,9 +630,10 @@ async fn a_replaced_key_and_a_revoked_box_are_judged_by_seal_time() {
     // The history stays verifiable: each stored event against the key in force at its seal time.
     let trust = store.device_trust().await.expect("trust");
     let trust = &trust[&the_box.device];
+    let current = PublicKey::of(&new_key);
     for event in &the_box.chain[..5] {
         let key = trust
-            .key_for(&PublicKey::of(&new_key), event.sent_at.millis())
+            .key_for(&current, event.sent_at.millis())
             .expect("a key for a stored event");
         assert!(event.signed_by(key), "seq {} does not verify", event.seq);
     }
