@@ -504,7 +504,7 @@ mod tests {
             assert!(body.contains(words), "{body}");
             assert!(body.contains("&lt;b&gt;"), "escaped detail");
             assert!(
-                body.contains("back=/x%3Fa%3D1"),
+                body.contains("back=&#x2f;x%3Fa%3D1"),
                 "language toggle returns here: {body}"
             );
             assert!(

@@ -127,21 +127,25 @@ impl Store {
     }
 }
 
-/// The periods of [from, to) without a sealed event for [`SILENCE_MS`] or more.
+/// The periods of [from, to) without a sealed event for [`SILENCE_MS`] or more (`sorted_times` may start
+/// before `from`: the last of those is where a silence at the start of the window begins).
 pub fn silences(sorted_times: &[i64], from_ms: i64, to_ms: i64) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
-    let mut last = from_ms - SILENCE_MS;
-    for &t in sorted_times
+    let mut prev = sorted_times
         .iter()
-        .chain(std::iter::once(&(to_ms + SILENCE_MS)))
-    {
-        if t - last >= SILENCE_MS {
-            let (s, e) = (last.max(from_ms), t.min(to_ms));
+        .filter(|t| **t <= from_ms)
+        .next_back()
+        .copied()
+        .unwrap_or(from_ms);
+    let later = sorted_times.iter().copied().filter(|t| *t > from_ms);
+    for t in later.chain(std::iter::once(to_ms)) {
+        if t - prev >= SILENCE_MS {
+            let (s, e) = (prev.max(from_ms), t.min(to_ms));
             if e > s {
                 out.push((s, e));
             }
         }
-        last = last.max(t);
+        prev = prev.max(t);
     }
     out
 }
@@ -415,8 +419,13 @@ mod tests {
     fn silences_are_the_long_gaps_between_sealed_events() {
         assert_eq!(silences(&[], 0, 60 * M), vec![(0, 60 * M)]);
         assert_eq!(
-            silences(&[5 * M, 10 * M, 40 * M, 58 * M], 0, 60 * M),
+            silences(&[5 * M, 10 * M, 40 * M, 52 * M], 0, 60 * M),
             vec![(10 * M, 40 * M)]
+        );
+        // An event just before the window counts; the window's end counts as the next event.
+        assert_eq!(
+            silences(&[-M, 20 * M], 0, 60 * M),
+            vec![(0, 20 * M), (20 * M, 60 * M)]
         );
         assert_eq!(
             silences(&[0, 14 * M, 28 * M, 42 * M, 56 * M], 0, 60 * M),

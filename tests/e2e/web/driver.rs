@@ -215,6 +215,24 @@ impl Browser {
             .await;
     }
 
+    /// Clicks something that loads a new page (a link, a form's button) and waits until the new
+    /// document has loaded: the old one is marked first, so a page still showing is never mistaken for
+    /// the next.
+    pub async fn submit(&self, css: &str) {
+        self.script("window.wwOldPage = 1; return 1;").await;
+        self.click(css).await;
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let path = format!("/session/{}/execute/sync", self.session);
+            let probe = json!({"script": "return document.readyState === 'complete' && window.wwOldPage === undefined;", "args": []});
+            if try_call(self.driver, "POST", &path, Some(probe)).await == Ok(Value::Bool(true)) {
+                return;
+            }
+            assert!(Instant::now() < until, "no new page after clicking {css:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Picks `value` in a `<select>`.
     pub async fn select(&self, css: &str, value: &str) {
         self.click(&format!("{css} option[value=\"{value}\"]"))

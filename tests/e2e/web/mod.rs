@@ -217,13 +217,13 @@ async fn sign_in(b: &Browser, base: &str, login: &str, password: &str, new_passw
     b.goto(&format!("{base}/login")).await;
     b.fill("#login", login).await;
     b.fill("#password", password).await;
-    b.click("#login-submit").await;
+    b.submit("#login-submit").await;
     if b.url().await.ends_with("/password") {
         assert!(b.text("#must-change").await.contains("首次登录"));
         b.fill("#current", password).await;
         b.fill("#new", new_password).await;
         b.fill("#repeat", new_password).await;
-        b.click("#password-submit").await;
+        b.submit("#password-submit").await;
     }
     assert!(
         b.text("#current-user").await.contains(login) || login == OWN,
@@ -277,7 +277,7 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     sign_in(&b, &base, "auditor-li", &auditor_pw, "auditor-new-pass-1").await;
     assert!(b.url().await.ends_with("/queue"), "{}", b.url().await);
     b.select("#filter-rule", "impersonation").await;
-    b.click("#filter-apply").await;
+    b.submit("#filter-apply").await;
     assert!(
         b.url().await.contains("rule=impersonation"),
         "filter in the URL"
@@ -292,7 +292,7 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     shot("queue-impersonation", false).await;
 
     // The flag page: the unknown face's bar overlaps the billed slot.
-    b.click(&format!("a.flag-link[href=\"/flags/{impersonation}\"]"))
+    b.submit(&format!("a.flag-link[href=\"/flags/{impersonation}\"]"))
         .await;
     assert!(b.url().await.ends_with(&format!("/flags/{impersonation}")));
     assert!(b.text("#flag-title").await.contains("冒名"));
@@ -324,7 +324,7 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     b.script("document.querySelector('#action-confirm input[name=csrf]').remove(); return 1;")
         .await;
     b.fill("#reason-confirm", "no token").await;
-    b.click("#action-confirm button").await;
+    b.submit("#action-confirm button").await;
     assert_eq!(
         b.text("#error-page h1").await.split(' ').next(),
         Some("403")
@@ -341,7 +341,7 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     // 初审 and 下发, each with a reason.
     b.fill("#reason-confirm", "录像显示陌生人坐在该患者床位")
         .await;
-    b.click("#action-confirm button").await;
+    b.submit("#action-confirm button").await;
     assert_eq!(
         b.attribute(&b.find("#flag-state").await, "data-state")
             .await
@@ -349,7 +349,7 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
         Some("confirmed")
     );
     b.fill("#reason-issue", "下发机构说明").await;
-    b.click("#action-issue button").await;
+    b.submit("#action-issue button").await;
     assert_eq!(
         b.attribute(&b.find("#flag-state").await, "data-state")
             .await
@@ -364,13 +364,13 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     b.click(&format!("input[name=ids][value=\"{short}\"]"))
         .await;
     b.fill("#bulk-reason", "批量初审：在场时间明显不足").await;
-    b.click("#bulk-submit").await;
+    b.submit("#bulk-submit").await;
     assert!(b.text("#bulk-result").await.contains("1"), "one confirmed");
     shot("queue-after-bulk", false).await;
 
     // Logout ends the session: its cookie no longer opens a page.
     let cookie = b.cookie("ww_session").await.expect("session cookie");
-    b.click("#logout").await;
+    b.submit("#logout").await;
     assert!(b.url().await.ends_with("/login"));
     b.set_cookie("ww_session", &cookie).await;
     b.goto(&format!("{base}/queue")).await;
@@ -418,7 +418,7 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
         "该患者当日因发热在家，未做透析，计费系录入错误，已申请退费。",
     )
     .await;
-    b.click("#action-appeal button").await;
+    b.submit("#action-appeal button").await;
     assert_eq!(
         b.attribute(&b.find("#flag-state").await, "data-state")
             .await
@@ -427,19 +427,19 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     );
     assert!(b.text("#appeal-text").await.contains("录入错误"));
     shot("flag-appealed-institution", true).await;
-    b.click("#logout").await;
+    b.submit("#logout").await;
 
     // Five wrong passwords: throttled, and then even the right password is refused.
     for _ in 0..5 {
         b.goto(&format!("{base}/login")).await;
         b.fill("#login", "auditor-li").await;
         b.fill("#password", "wrong-password-x").await;
-        b.click("#login-submit").await;
+        b.submit("#login-submit").await;
         assert!(b.text("#login-message").await.contains("不正确"));
     }
     b.fill("#login", "auditor-li").await;
     b.fill("#password", "auditor-new-pass-1").await;
-    b.click("#login-submit").await;
+    b.submit("#login-submit").await;
     assert!(
         b.text("#login-message").await.contains("15 分钟"),
         "throttled"
