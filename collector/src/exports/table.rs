@@ -323,6 +323,7 @@ mod tests {
                 .map(|c| vec![Value::text(c), Value::Fen(-500)])
                 .collect(),
             total: None,
+            footer: Vec::new(),
         }
     }
 

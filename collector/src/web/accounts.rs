@@ -20,10 +20,10 @@ pub struct Account {
 }
 
 fn account_from_row(r: &sqlx::any::AnyRow) -> Result<Account, UserError> {
-    let must_change: i64 = r.try_get(6)?;
+    let must_change: i64 = r.try_get("must_change_password")?;
     Ok(Account {
         user: user_from_row(r)?,
-        password_hash: r.try_get(5)?,
+        password_hash: r.try_get("password_hash")?,
         must_change_password: must_change != 0,
     })
 }

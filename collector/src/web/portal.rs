@@ -75,6 +75,8 @@ mod tests {
             role,
             created_at_ms: 0,
             disabled: false,
+            disabled_at_ms: None,
+            expires_at_ms: None,
         }
     }
 
