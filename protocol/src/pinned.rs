@@ -26,7 +26,7 @@ pub enum PinnedKeysError {
     TooMany(usize),
     /// The same key twice.
     #[error("public key {0} is pinned twice")]
-    Duplicate(PublicKey),
+    Duplicate(Box<PublicKey>),
 }
 
 impl PinnedKeys {
@@ -40,7 +40,7 @@ impl PinnedKeys {
         }
         for (i, key) in keys.iter().enumerate() {
             if keys[..i].contains(key) {
-                return Err(PinnedKeysError::Duplicate(*key));
+                return Err(PinnedKeysError::Duplicate(Box::new(*key)));
             }
         }
         Ok(PinnedKeys(keys))

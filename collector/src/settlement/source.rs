@@ -390,6 +390,9 @@ fn open_workbook(path: &Path, sheet: Option<&str>) -> Result<Table, ReadError> {
     })
 }
 
+/// A sheet cell with its (row, column).
+type PlacedCell = ((u32, u32), Data);
+
 /// The reader thread: sends the header, then each row, until the sheet ends or the importer stops
 /// listening.
 fn stream_sheet(path: &Path, sheet: Option<&str>, out: &std::sync::mpsc::SyncSender<SheetItem>) {
@@ -444,7 +447,7 @@ fn stream_sheet(path: &Path, sheet: Option<&str>, out: &std::sync::mpsc::SyncSen
         )))));
         return;
     }
-    let mut next = || -> Result<Option<((u32, u32), Data)>, String> {
+    let mut next = || -> Result<Option<PlacedCell>, String> {
         loop {
             match cells.next_cell() {
                 Ok(None) => return Ok(None),

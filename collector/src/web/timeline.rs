@@ -133,8 +133,7 @@ pub fn silences(sorted_times: &[i64], from_ms: i64, to_ms: i64) -> Vec<(i64, i64
     let mut out = Vec::new();
     let mut prev = sorted_times
         .iter()
-        .filter(|t| **t <= from_ms)
-        .next_back()
+        .rfind(|t| **t <= from_ms)
         .copied()
         .unwrap_or(from_ms);
     let later = sorted_times.iter().copied().filter(|t| *t > from_ms);
