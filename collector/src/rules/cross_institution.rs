@@ -50,7 +50,8 @@ struct Claim {
     feedetl_sn: Option<String>,
     #[serde(skip)]
     fee_fen: i64,
-    /// For billed claims: the person was seen at the same institution during the slot.
+    /// For billed claims: the person was seen at the same institution during the slot, or the ward
+    /// was blind for at least half of it (nothing to judge there).
     corroborated: bool,
 }
 
@@ -72,6 +73,15 @@ pub fn evaluate(inputs: &RuleInputs<'_>, params: &CrossInstitution) -> Vec<Findi
             continue;
         };
         let (start_ms, end_ms) = line.slot();
+        // A slot its ward could not watch for most of it cannot be judged here: like a corroborated
+        // one, it is not the suspect side of a double billing (the other side's billing is).
+        let blind = inputs.observed.monitoring.blind_minutes(
+            institution,
+            line.item.ward_kind.as_str(),
+            start_ms,
+            end_ms,
+        );
+        let unjudgeable = blind * 2.0 * 60_000.0 >= (end_ms - start_ms) as f64;
         claims.entry(&line.psn_no).or_default().push(Claim {
             institution: institution.clone(),
             kind: "billed",
@@ -79,7 +89,7 @@ pub fn evaluate(inputs: &RuleInputs<'_>, params: &CrossInstitution) -> Vec<Findi
             end_ms,
             feedetl_sn: Some(line.feedetl_sn.clone()),
             fee_fen: line.fee_fen,
-            corroborated: false,
+            corroborated: unjudgeable,
         });
     }
     for (psn_no, sightings) in &inputs.observed.by_person {
@@ -106,7 +116,7 @@ pub fn evaluate(inputs: &RuleInputs<'_>, params: &CrossInstitution) -> Vec<Findi
             .map(|c| (c.institution.clone(), (c.start_ms, c.end_ms)))
             .collect();
         for claim in person_claims.iter_mut().filter(|c| c.kind == "billed") {
-            claim.corroborated = seen.iter().any(|(institution, span)| {
+            claim.corroborated |= seen.iter().any(|(institution, span)| {
                 *institution == claim.institution
                     && overlap_minutes(*span, (claim.start_ms, claim.end_ms)) >= min_overlap
             });
@@ -236,5 +246,24 @@ mod tests {
             line("B1", &item, H2, P1, at(3, 13, 0), 1.0),
         ]);
         assert!(evaluate(&inputs, &params()).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod blind_tests {
+    use super::*;
+    use crate::rules::fixtures::*;
+
+    #[test]
+    fn billed_at_both_while_one_ward_was_blind_flags_only_the_other() {
+        let item = dialysis();
+        let mut inputs = inputs(vec![
+            line("A1", &item, H1, P1, at(3, 8, 0), 1.0),
+            line("B1", &item, H2, P1, at(3, 8, 20), 1.0),
+        ]);
+        silent(&mut inputs, H1, at(3, 7, 0), at(3, 13, 0));
+        let got = evaluate(&inputs, &default_rules().cross_institution.params);
+        let flagged: Vec<&str> = got.iter().map(|f| f.institution.as_str()).collect();
+        assert_eq!(flagged, vec![H2]);
     }
 }
