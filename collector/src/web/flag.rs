@@ -66,10 +66,11 @@ pub async fn show(
 ) -> Result<Response, PageError> {
     let id = flag_id(&raw)?;
     let user = &signed.authed.user;
-    visible_flag(&state, user, id).await?;
+    // The shared visibility rule: an institution gets its own issued flags only, with other
+    // institutions' records withheld from the evidence and fee lines (flags/visibility.rs).
     let detail = state
         .store
-        .flag_detail(id)
+        .flag_detail_for(&crate::api::viewer(user), id)
         .await?
         .ok_or_else(PageError::not_found)?;
     let flag = &detail.item.flag;

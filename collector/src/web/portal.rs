@@ -12,29 +12,15 @@ use super::queue::Listing;
 use crate::api::ApiState;
 use crate::api::access::AccessNote;
 use crate::flags::store::FlagRow;
-use crate::flags::workflow::FlagState;
 use crate::users::User;
 use axum::extract::State;
 use axum::response::Response;
 use minijinja::context;
 
-/// The states of a flag that has been issued to its institution.
-pub const ISSUED_STATES: [FlagState; 7] = [
-    FlagState::Issued,
-    FlagState::Appealed,
-    FlagState::Panel,
-    FlagState::Upheld,
-    FlagState::Reversed,
-    FlagState::Handled,
-    FlagState::Closed,
-];
-
 /// Whether `user` may see `flag`: bureau users every flag; an institution its own issued ones.
+/// The one rule, shared with the JSON API: [`crate::flags::visibility::Viewer::may_see`].
 pub fn may_see(user: &User, flag: &FlagRow) -> bool {
-    match user.role.institution() {
-        None => true,
-        Some(own) => *own == flag.fixmedins_code && ISSUED_STATES.contains(&flag.state),
-    }
+    crate::api::viewer(user).may_see(&flag.fixmedins_code, flag.state)
 }
 
 /// Flag `id` if `user` may see it, else the 404 page (whether it exists or not).
@@ -51,7 +37,7 @@ pub async fn show(State(state): State<ApiState>, signed: Signed) -> Result<Respo
         return Err(PageError::forbidden());
     };
     let listing = Listing {
-        states: ISSUED_STATES.to_vec(),
+        states: crate::api::viewer(&signed.authed.user).visible_states(),
         institution: Some(own),
         ..Listing::default()
     };
@@ -66,6 +52,7 @@ pub async fn show(State(state): State<ApiState>, signed: Signed) -> Result<Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flags::workflow::FlagState;
     use crate::rules::RuleId;
     use crate::users::UserRole;
 
@@ -100,7 +87,7 @@ mod tests {
         let own = user(UserRole::Institution("H43060200175".parse().expect("code")));
         let auditor = user(UserRole::Auditor);
         for state in FlagState::ALL {
-            let issued = ISSUED_STATES.contains(&state);
+            let issued = state.issued_to_institution();
             assert_eq!(
                 may_see(&own, &flag("H43060200175", state)),
                 issued,
