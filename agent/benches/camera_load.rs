@@ -91,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             r#"device_id = "load-box"
 institution_code = "H43060200175"
 ward_kind = "haemodialysis"
+test_mode = true
 spool_dir = "{spool}"
 [broker]
 url = "mqtt://127.0.0.1:1"

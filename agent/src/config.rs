@@ -79,6 +79,11 @@ pub struct AgentConfig {
     pub institution_code: InstitutionCode,
     /// What kind of ward the cameras watch.
     pub ward_kind: WardKind,
+    /// Test mode: required for recorded sources (a folder camera, a `[source]` replay), which are for
+    /// tests and the demo. Every event the box seals is then marked as test data (`test_mode` on the
+    /// wire), and a collector refuses test data from a box registered for production.
+    #[serde(default)]
+    pub test_mode: bool,
     /// The device's Ed25519 key (created with mode 0600 on first start when missing).
     #[serde(default = "default_key_file")]
     pub key_file: PathBuf,
@@ -215,6 +220,7 @@ impl AgentConfig {
             _ => {}
         }
         check_cameras(&self.cameras)?;
+        self.check_test_mode()?;
         self.recognition.check_files(!self.cameras.is_empty())?;
         if let Some(source) = &self.source {
             source.check()?;
@@ -223,6 +229,28 @@ impl AgentConfig {
             return Err(InvalidSetting::new(
                 "spool_dir",
                 format!("{} exists and is not a directory", self.spool_dir.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Recorded sources only in test mode: a box in a ward must watch its cameras, and a recording
+    /// replayed on it must never pass for the ward.
+    fn check_test_mode(&self) -> Result<(), InvalidSetting> {
+        if self.test_mode {
+            return Ok(());
+        }
+        const WHY: &str = "recordings are for tests and the demo: set `test_mode = true` at the top                            of the file (every event is then marked as test data, which a collector                            refuses from a box registered for production)";
+        if self.source.is_some() {
+            return Err(InvalidSetting::new(
+                "source",
+                format!("replays recorded sightings; {WHY}"),
+            ));
+        }
+        if let Some(camera) = self.cameras.iter().find(|c| c.source.kind().is_recording()) {
+            return Err(InvalidSetting::new(
+                "camera.source",
+                format!("of camera {} reads a folder of frames; {WHY}", camera.id),
             ));
         }
         Ok(())
@@ -249,6 +277,7 @@ mod tests {
 device_id = "hd-ward3-box1"
 institution_code = "H43060200175"
 ward_kind = "haemodialysis"
+test_mode = true
 
 [broker]
 url = "mqtt://127.0.0.1:1883"
@@ -292,6 +321,14 @@ path = "sightings.jsonl"
         assert_eq!(config.recognition.min_face_px, 40.0);
         assert_eq!(config.cameras.len(), 1);
         assert_eq!(config.cameras[0].max_fps, Some(5.0));
+        assert!(matches!(
+            config.cameras[0].source,
+            CameraSource::Rtsp { .. }
+        ));
+        assert!(
+            !config.test_mode,
+            "the installed example watches a live camera"
+        );
         assert!(config.source.is_none());
     }
 
@@ -357,6 +394,37 @@ path = "sightings.jsonl"
             "{without_source}[recognition]\nmodels = \"manifest.toml\"\n\
              [[camera]]\nid = \"cam-1\"\nsource = {source}\n"
         )
+    }
+
+    #[test]
+    fn recorded_sources_need_test_mode_and_live_cameras_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("clip")).unwrap();
+        let production = |text: &str| text.replace("test_mode = true\n", "");
+        let replay = AgentConfig::load(&write_config(dir.path(), &production(GOOD)))
+            .unwrap_err()
+            .to_string();
+        assert!(replay.contains("`source`"), "{replay}");
+        assert!(replay.contains("test_mode = true"), "{replay}");
+        let folder = with_camera(
+            dir.path(),
+            r#"{ kind = "folder", path = "clip", start = "2026-11-23T00:00:00Z", fps = 5 }"#,
+        );
+        assert!(AgentConfig::load(&write_config(dir.path(), &folder)).is_ok());
+        let msg = AgentConfig::load(&write_config(dir.path(), &production(&folder)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("`camera.source`") && msg.contains("cam-1"),
+            "{msg}"
+        );
+        assert!(msg.contains("test_mode = true"), "{msg}");
+        let rtsp = with_camera(
+            dir.path(),
+            r#"{ kind = "rtsp", url = "rtsp://192.168.1.64:554/Streaming/Channels/102" }"#,
+        );
+        let config = AgentConfig::load(&write_config(dir.path(), &production(&rtsp))).unwrap();
+        assert!(!config.test_mode);
     }
 
     #[test]
@@ -507,7 +575,7 @@ path = "sightings.jsonl"
     }
 
     #[test]
-    fn the_deploy_examples_of_rtsp_and_usb_cameras_parse() {
+    fn the_deploy_examples_of_usb_and_folder_cameras_parse() {
         let text = include_str!("../../deploy/agent.example.toml");
         let dir = tempfile::tempdir().unwrap();
         let mut kinds = Vec::new();
@@ -524,7 +592,7 @@ path = "sightings.jsonl"
                 CameraSource::Usb { .. } => "usb",
             });
         }
-        assert_eq!(kinds, ["rtsp", "usb"]);
+        assert_eq!(kinds, ["usb", "folder"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::setting::InvalidSetting;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use wardwatch_protocol::{CameraHealth, CameraId, Health};
+use wardwatch_protocol::{CameraHealth, CameraId, Health, SourceKind};
 
 /// Times heartbeats and turns camera totals into rates.
 #[derive(Debug)]
@@ -16,16 +16,19 @@ pub struct Heartbeat {
     every: Duration,
     last: Option<Instant>,
     previous: BTreeMap<CameraId, CameraCounters>,
+    sources: BTreeMap<CameraId, SourceKind>,
 }
 
 impl Heartbeat {
-    /// A heartbeat every `every`, the first one due at once.
-    pub fn new(every: Duration) -> Heartbeat {
+    /// A heartbeat every `every`, the first one due at once; `sources` says where each camera's
+    /// frames come from (reported in every heartbeat, so the collector can refuse recordings).
+    pub fn new(every: Duration, sources: BTreeMap<CameraId, SourceKind>) -> Heartbeat {
         Heartbeat {
             started: Instant::now(),
             every,
             last: None,
             previous: BTreeMap::new(),
+            sources,
         }
     }
 
@@ -65,6 +68,7 @@ impl Heartbeat {
                         round2(busy.as_secs_f64() * 1e3 / frames as f64)
                     },
                     tracks: now_totals.tracks,
+                    source: self.sources.get(id).copied(),
                 }
             })
             .collect();
@@ -125,7 +129,10 @@ mod tests {
 
     #[test]
     fn rates_are_since_the_previous_heartbeat() {
-        let mut heartbeat = Heartbeat::new(Duration::from_secs(60));
+        let mut heartbeat = Heartbeat::new(
+            Duration::from_secs(60),
+            BTreeMap::from([("cam-1".parse().unwrap(), SourceKind::Rtsp)]),
+        );
         assert!(heartbeat.due(), "the first one is due at once");
         let camera: CameraId = "cam-1".parse().expect("id");
         let totals = |frames: u64, busy_ms: u64| {

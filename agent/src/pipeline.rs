@@ -169,7 +169,15 @@ fn run_cameras(
 ) -> Result<ProducerSummary, PipelineError> {
     let (config, spool) = (sink.config, sink.spool);
     let workers = cameras::start(config, &checkpoint.cameras, gallery.clone(), stop.clone())?;
-    let mut heartbeat = Heartbeat::new(std::time::Duration::from_secs(config.health.interval_secs));
+    let sources = config
+        .cameras
+        .iter()
+        .map(|c| (c.id.clone(), c.source.kind()))
+        .collect();
+    let mut heartbeat = Heartbeat::new(
+        std::time::Duration::from_secs(config.health.interval_secs),
+        sources,
+    );
     let mut clock = ClockWatch::default();
     tracing::info!(
         cameras = workers.count(),

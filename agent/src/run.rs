@@ -145,7 +145,14 @@ pub async fn run(
         key,
         config.device_id.clone(),
         config.institution_code.clone(),
-    );
+    )
+    .in_test_mode(config.test_mode);
+    if config.test_mode {
+        tracing::warn!(
+            "test mode: every event is marked as test data; a collector refuses it from a box \
+             registered for production"
+        );
+    }
     let spool = Arc::new(Spool::open(&config.spool_dir)?);
     let tip0 = spool.tip()?;
     tracing::info!(

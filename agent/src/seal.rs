@@ -9,16 +9,24 @@ pub struct Sealer {
     key: SigningKey,
     device_id: DeviceId,
     institution_code: InstitutionCode,
+    test_mode: bool,
 }
 
 impl Sealer {
-    /// A sealer for this device.
+    /// A sealer for this device, sealing production events.
     pub fn new(key: SigningKey, device_id: DeviceId, institution_code: InstitutionCode) -> Self {
         Sealer {
             key,
             device_id,
             institution_code,
+            test_mode: false,
         }
+    }
+
+    /// Marks every event it seals as test data (the agent's `test_mode`).
+    pub fn in_test_mode(mut self, test_mode: bool) -> Self {
+        self.test_mode = test_mode;
+        self
     }
 
     /// Seals `payload` as event `seq`, linked to `prev_hash`, stamped now.
@@ -30,6 +38,7 @@ impl Sealer {
             prev_hash,
             payload,
         )
+        .in_test_mode(self.test_mode)
         .seal(&self.key)
     }
 

@@ -81,6 +81,7 @@ fn a_restart_mid_recording_continues_the_open_interval() {
             r#"device_id = "restart-box"
 institution_code = "H43060200175"
 ward_kind = "haemodialysis"
+test_mode = true
 [broker]
 url = "mqtt://127.0.0.1:1"
 ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"

@@ -63,7 +63,7 @@ fn the_threshold_comes_from_the_configuration_then_the_command_line() {
         std::fs::write(
             &path,
             format!(
-                "device_id = \"box-1\"\ninstitution_code = \"H43060200175\"\nward_kind = \"haemodialysis\"\n\
+                "device_id = \"box-1\"\ninstitution_code = \"H43060200175\"\nward_kind = \"haemodialysis\"\ntest_mode = true\n\
                  [broker]\nurl = \"mqtt://127.0.0.1:1883\"\n\
                  ack_public_key = \"d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a\"\n\
                  [source]\nkind = \"replay\"\npath = \"sightings.jsonl\"\n\

@@ -6,7 +6,7 @@
 
 use wardwatch_collector::ingest::times::TimeChecks;
 use wardwatch_collector::ingest::verify::{Registry, Verdict, verify};
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::ingest::{ChainCache, Fate, Incoming};
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{
@@ -104,6 +104,7 @@ async fn store(ward: &WardBox) -> (tempfile::TempDir, Store) {
             device_id: ward.device.clone(),
             institution_code: ward.institution.clone(),
             public_key: PublicKey::of(&ward.key),
+            purpose: DevicePurpose::Production,
         })
         .await
         .expect("register");

@@ -74,11 +74,14 @@ pub enum RejectReason {
     /// chain, or later than that of the nearest stored event after it, beyond the clock tolerance: the
     /// box's seal times must not run backwards along its `seq`.
     SealedOutOfOrder,
+    /// Test data from a device registered for production: an event sealed in test mode (replay and
+    /// folder sources), or a heartbeat saying a camera reads a recording.
+    TestSource,
 }
 
 impl RejectReason {
     /// Every reason, in documentation order.
-    pub const ALL: [RejectReason; 19] = [
+    pub const ALL: [RejectReason; 20] = [
         RejectReason::Oversized,
         RejectReason::BadTopic,
         RejectReason::InvalidJson,
@@ -98,6 +101,7 @@ impl RejectReason {
         RejectReason::IntervalInFuture,
         RejectReason::IntervalTooLong,
         RejectReason::SealedOutOfOrder,
+        RejectReason::TestSource,
     ];
 
     /// The snake_case code stored and reported.
@@ -122,6 +126,7 @@ impl RejectReason {
             RejectReason::IntervalInFuture => "interval_in_future",
             RejectReason::IntervalTooLong => "interval_too_long",
             RejectReason::SealedOutOfOrder => "sealed_out_of_order",
+            RejectReason::TestSource => "test_source",
         }
     }
 }
@@ -457,6 +462,7 @@ mod tests {
             RejectReason::IntervalInFuture => 16,
             RejectReason::IntervalTooLong => 17,
             RejectReason::SealedOutOfOrder => 18,
+            RejectReason::TestSource => 19,
         }
     }
 
@@ -475,7 +481,8 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), RejectReason::ALL.len());
-        let times: Vec<String> = RejectReason::ALL[position(RejectReason::SealedInFuture)..]
+        let times: Vec<String> = RejectReason::ALL
+            [position(RejectReason::SealedInFuture)..=position(RejectReason::SealedOutOfOrder)]
             .iter()
             .map(ToString::to_string)
             .collect();

@@ -35,6 +35,11 @@ pub struct Event {
     pub seq: u64,
     /// When the device sealed the event (UTC, ms).
     pub sent_at: Timestamp,
+    /// Sealed by an agent in test mode (`test_mode = true`, required for replay and folder sources):
+    /// test data, refused from a device registered for production. Absent on the wire when false, so
+    /// a production event's canonical bytes do not depend on this field existing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub test_mode: bool,
     /// `hash` of this device's event `seq - 1`.
     pub prev_hash: Digest,
     /// What the event says.
@@ -60,6 +65,9 @@ pub struct EventDraft {
     pub seq: u64,
     /// See [`Event::sent_at`].
     pub sent_at: Timestamp,
+    /// See [`Event::test_mode`].
+    #[serde(skip_serializing_if = "is_false")]
+    pub test_mode: bool,
     /// See [`Event::prev_hash`].
     pub prev_hash: Digest,
     /// See [`Event::payload`].
@@ -75,8 +83,15 @@ struct Canonical<'a> {
     institution_code: &'a InstitutionCode,
     seq: u64,
     sent_at: Timestamp,
+    #[serde(skip_serializing_if = "is_false")]
+    test_mode: bool,
     prev_hash: &'a Digest,
     payload: &'a Payload,
+}
+
+/// For `skip_serializing_if`: `test_mode` is written only when true.
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Canonical<'_> {
@@ -105,9 +120,16 @@ impl EventDraft {
             institution_code,
             seq,
             sent_at: Timestamp::now(),
+            test_mode: false,
             prev_hash,
             payload,
         }
+    }
+
+    /// Marks the draft as test data ([`Event::test_mode`]).
+    pub fn in_test_mode(mut self, test_mode: bool) -> Self {
+        self.test_mode = test_mode;
+        self
     }
 
     fn canonical(&self) -> Canonical<'_> {
@@ -118,6 +140,7 @@ impl EventDraft {
             institution_code: &self.institution_code,
             seq: self.seq,
             sent_at: self.sent_at,
+            test_mode: self.test_mode,
             prev_hash: &self.prev_hash,
             payload: &self.payload,
         }
@@ -134,6 +157,7 @@ impl EventDraft {
             institution_code: self.institution_code,
             seq: self.seq,
             sent_at: self.sent_at,
+            test_mode: self.test_mode,
             prev_hash: self.prev_hash,
             payload: self.payload,
             hash,
@@ -151,6 +175,7 @@ impl Event {
             institution_code: &self.institution_code,
             seq: self.seq,
             sent_at: self.sent_at,
+            test_mode: self.test_mode,
             prev_hash: &self.prev_hash,
             payload: &self.payload,
         }

@@ -167,6 +167,41 @@ pub struct CameraHealth {
     pub inference_ms: f64,
     /// Faces followed now.
     pub tracks: u32,
+    /// Where its frames come from (absent from agents older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceKind>,
+}
+
+/// Where a camera's frames come from, as the agent's configuration says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A network camera's RTSP stream.
+    Rtsp,
+    /// A USB camera (V4L2).
+    Usb,
+    /// A folder of recorded frames: tests and the demo only.
+    Folder,
+    /// Recorded sightings replayed without a camera: tests and the demo only.
+    Replay,
+}
+
+impl SourceKind {
+    /// The wire name (`rtsp`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Rtsp => "rtsp",
+            SourceKind::Usb => "usb",
+            SourceKind::Folder => "folder",
+            SourceKind::Replay => "replay",
+        }
+    }
+
+    /// A recording rather than a live camera: allowed only in test mode, and never from a device
+    /// registered for production.
+    pub fn is_recording(self) -> bool {
+        matches!(self, SourceKind::Folder | SourceKind::Replay)
+    }
 }
 
 /// The system clock jumped: wall-clock time moved by `jump_ms` more (or less, if negative) than the

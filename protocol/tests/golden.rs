@@ -64,6 +64,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                     fps: 5.0,
                     inference_ms: 142.5,
                     tracks: 4,
+                    source: None,
                 }],
             }),
         ),
@@ -133,6 +134,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
             institution_code: inst.clone(),
             seq,
             sent_at: ts("2026-11-23T04:10:01.000Z").plus_millis(seq as i64),
+            test_mode: false,
             prev_hash: prev,
             payload,
         };
@@ -284,6 +286,7 @@ fn a_forged_signature_and_a_broken_chain_are_caught() {
         institution_code: first.institution_code.clone(),
         seq: first.seq,
         sent_at: first.sent_at,
+        test_mode: first.test_mode,
         prev_hash: first.prev_hash,
         payload: first.payload.clone(),
     }
@@ -305,4 +308,38 @@ fn a_forged_signature_and_a_broken_chain_are_caught() {
         err.is_ok(),
         "seq 2 without its predecessor is a gap, not a break"
     );
+}
+
+#[test]
+fn test_mode_is_signed_and_absent_from_production_events() {
+    let events = golden_events();
+    let (_, first) = &events[0];
+    let production = String::from_utf8(first.to_wire()).unwrap();
+    assert!(
+        !production.contains("test_mode"),
+        "a production event's bytes are as before the field existed: {production}"
+    );
+    let test = EventDraft {
+        schema: first.schema,
+        event_id: first.event_id,
+        device_id: first.device_id.clone(),
+        institution_code: first.institution_code.clone(),
+        seq: first.seq,
+        sent_at: first.sent_at,
+        test_mode: false,
+        prev_hash: first.prev_hash,
+        payload: first.payload.clone(),
+    }
+    .in_test_mode(true)
+    .seal(&device_key());
+    assert_ne!(test.hash, first.hash, "test_mode is part of the hash");
+    let wire = String::from_utf8(test.to_wire()).unwrap();
+    assert!(wire.contains(r#""test_mode":true"#), "{wire}");
+    let limits = Limits::default();
+    let decoded = decode_event(&test.topic().to_string(), wire.as_bytes(), &limits).unwrap();
+    assert!(decoded.test_mode);
+    // Stripping the mark from a test event (to pass recordings off as the ward) breaks its hash.
+    let stripped = wire.replace(r#""test_mode":true,"#, "");
+    let err = decode_event(&test.topic().to_string(), stripped.as_bytes(), &limits).unwrap_err();
+    assert_eq!(err.reason(), RejectReason::BadHash);
 }

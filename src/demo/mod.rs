@@ -23,7 +23,7 @@ use wardwatch_collector::broker::{free_loopback_addr, start_embedded};
 use wardwatch_collector::ingest::{IngestSettings, run_ingest};
 use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{PublicKey, key_file};
 
@@ -58,6 +58,7 @@ fn agent_config_text(broker: &str, ack_key: &PublicKey, models: &Path) -> String
 device_id = "{DEMO_DEVICE}"
 institution_code = "{DEMO_INSTITUTION}"
 ward_kind = "haemodialysis"
+test_mode = true
 key_file = "device.key"
 spool_dir = "spool"
 
@@ -143,6 +144,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             device_id: config.device_id.clone(),
             institution_code: config.institution_code.clone(),
             public_key: device_key::public_key(&key),
+            purpose: DevicePurpose::Tests,
         })
         .await?;
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::stats::Stats;
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey, key_file};
@@ -385,6 +385,7 @@ impl Spine {
                 r#"device_id = "{device}"
 institution_code = "{institution}"
 ward_kind = "haemodialysis"
+test_mode = true
 
 [broker]
 url = "{url}"
@@ -421,6 +422,7 @@ max_rate_per_sec = {rate}
                 device_id: device.clone(),
                 institution_code: institution.clone(),
                 public_key: public,
+                purpose: DevicePurpose::Tests,
             })
             .await
             .expect("register device");

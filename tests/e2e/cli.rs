@@ -31,6 +31,7 @@ const GOOD_CONFIG: &str = r#"
 device_id = "hd-ward3-box1"
 institution_code = "H43060200175"
 ward_kind = "rehabilitation"
+test_mode = true
 [broker]
 url = "mqtt://127.0.0.1:1883"
 ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
@@ -97,6 +98,7 @@ fn device_registration_round_trip_and_key_conflicts_are_refused() {
             "H43060200175",
             "--pubkey",
             pubkey,
+            "--for-tests",
         ])
     };
     let bad = add("1234");

@@ -17,7 +17,7 @@ use wardwatch_agent::vision::align::RgbView;
 use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine};
 use wardwatch_agent::vision::manifest::Manifest;
 use wardwatch_collector::api::{ApiState, serve};
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::ingest::{ChainCache, Incoming};
 use wardwatch_collector::users::UserRole;
 use wardwatch_protocol::{Event, EvidenceReason, Payload, Person, PublicKey, Timestamp};
@@ -41,6 +41,7 @@ fn config_text(broker: &str, models: &Path) -> String {
         r#"device_id = "evidence-box"
 institution_code = "{INSTITUTION}"
 ward_kind = "haemodialysis"
+test_mode = true
 [broker]
 url = "{broker}"
 ack_public_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
@@ -200,7 +201,8 @@ async fn crops_of_unknown_and_photo_faces_reach_bureau_users_only() {
         key,
         config.device_id.clone(),
         config.institution_code.clone(),
-    );
+    )
+    .in_test_mode(config.test_mode);
     let (tip, _) = tokio::sync::watch::channel(0);
     let shared = wardwatch_agent::gallery::SharedGallery::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -247,6 +249,7 @@ async fn crops_of_unknown_and_photo_faces_reach_bureau_users_only() {
             device_id: config.device_id.clone(),
             institution_code: config.institution_code.clone(),
             public_key: public,
+            purpose: DevicePurpose::Tests,
         })
         .await
         .expect("register");

@@ -695,6 +695,7 @@ async fn agent_and_collector_binaries_carry_events_over_mutual_tls() {
             r#"device_id = "{device}"
 institution_code = "{inst}"
 ward_kind = "haemodialysis"
+test_mode = true
 
 [broker]
 url = "{url}"
@@ -740,7 +741,13 @@ max_rate_per_sec = 1000000.0
     let db = Database::sqlite(dir.path());
     let add = Command::new(bin())
         .args(["collector", "devices", "add", "--id", device.as_str()])
-        .args(["--institution", inst.as_str(), "--pubkey", &public])
+        .args([
+            "--institution",
+            inst.as_str(),
+            "--pubkey",
+            &public,
+            "--for-tests",
+        ])
         .args(db.args())
         .output()
         .expect("wardwatch collector devices add");

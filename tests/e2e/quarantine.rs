@@ -9,7 +9,7 @@
 use std::time::Duration;
 use tokio::sync::watch;
 use wardwatch_collector::ingest::{IngestSettings, run_ingest};
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::stats::Stats;
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{
@@ -113,6 +113,7 @@ async fn each_bad_message_is_quarantined_with_its_reason_and_ingest_goes_on() {
                 device_id: device.clone(),
                 institution_code: inst.clone(),
                 public_key: PublicKey::of(key),
+                purpose: DevicePurpose::Production,
             })
             .await
             .expect("register");
@@ -214,6 +215,7 @@ async fn mosquitto_pub_with_a_malformed_payload_is_quarantined_not_a_crash() {
             device_id: device.clone(),
             institution_code: inst.clone(),
             public_key: PublicKey::of(&key),
+            purpose: DevicePurpose::Production,
         })
         .await
         .expect("register");
@@ -325,6 +327,7 @@ impl TimedBox {
                 device_id: self.device.clone(),
                 institution_code: self.inst.clone(),
                 public_key: PublicKey::of(&self.key),
+                purpose: DevicePurpose::Production,
             })
             .await
             .expect("register");
@@ -641,4 +644,53 @@ async fn a_replaced_key_and_a_revoked_box_are_judged_by_seal_time() {
     stop_tx.send_replace(true);
     ingest.await.expect("join").expect("ingest");
     store.close().await;
+}
+
+/// Recordings are for tests: the real agent replaying recorded sightings (test mode, which marks every
+/// event) on a box registered for production has every event refused as `test_source`, nothing stored
+/// as presence and nothing acknowledged; once the bureau registers the box for tests
+/// (`devices set-purpose`), the agent's resends of the very same events are stored, none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_on_a_box_registered_for_production_is_refused_with_its_reason() {
+    const EVENTS: usize = 12;
+    let mut spine = Spine::new(BrokerKind::Embedded, None, EVENTS, 1.0e6).await;
+    let store = spine.db.open().await;
+    assert!(
+        store
+            .set_device_purpose(&spine.device, DevicePurpose::Production)
+            .await
+            .expect("purpose")
+    );
+    spine.start_collector();
+    spine.start_agent();
+    let stats = wait_for(&store, "every replayed event refused", |s| {
+        s.quarantined.get("test_source").copied().unwrap_or(0) >= EVENTS as i64
+    })
+    .await;
+    assert_eq!(stats.total_events(), 0, "{stats:?}");
+    assert_eq!(stats.presence_intervals, 0, "{stats:?}");
+    assert_eq!(stats.quarantined.len(), 1, "only test_source: {stats:?}");
+
+    let out = std::process::Command::new(bin())
+        .args(["collector", "devices", "set-purpose", "--id"])
+        .arg(spine.device.as_str())
+        .args(["--purpose", "tests"])
+        .args(spine.db.args())
+        .output()
+        .expect("devices set-purpose");
+    assert!(out.status.success(), "set-purpose: {out:?}");
+    spine
+        .wait_stored(EVENTS as i64, Duration::from_secs(40))
+        .await;
+    spine.wait_agent_drained(Duration::from_secs(30));
+    let stats = store.stats().await.expect("stats");
+    assert_eq!(stats.total_events(), EVENTS as i64, "{stats:?}");
+    assert_eq!(stats.presence_intervals, EVENTS as i64, "{stats:?}");
+    let chain = store
+        .device_chain(spine.device.as_str())
+        .await
+        .expect("chain");
+    assert_eq!(chain.len(), EVENTS, "every seq once");
+    store.close().await;
+    spine.finish().await;
 }

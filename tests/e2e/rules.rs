@@ -6,7 +6,7 @@
 use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::ingest::{ChainCache, Incoming};
 use wardwatch_protocol::*;
 use wardwatch_testkit::e2e::*;
@@ -50,6 +50,7 @@ pub(crate) async fn ingest(store: &Store, events: Vec<(&str, Payload)>) {
             device_id: device.clone(),
             institution_code: inst.clone(),
             public_key: PublicKey::of(&key),
+            purpose: DevicePurpose::Production,
         })
         .await
         .expect("register");

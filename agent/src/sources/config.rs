@@ -7,7 +7,7 @@ use super::rtsp::{RtspEndpoint, RtspTransport};
 use crate::setting::InvalidSetting;
 use serde::Deserialize;
 use std::path::PathBuf;
-use wardwatch_protocol::{CameraId, Timestamp};
+use wardwatch_protocol::{CameraId, SourceKind, Timestamp};
 
 /// A camera's frame source, by `kind`.
 #[derive(Debug, Clone, Deserialize)]
@@ -55,6 +55,15 @@ pub enum CameraSource {
 }
 
 impl CameraSource {
+    /// The kind, as heartbeats report it.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            CameraSource::Folder { .. } => SourceKind::Folder,
+            CameraSource::Rtsp { .. } => SourceKind::Rtsp,
+            CameraSource::Usb { .. } => SourceKind::Usb,
+        }
+    }
+
     /// An `rtsp` source's checked URL and credentials (`None` for other kinds).
     pub fn rtsp_endpoint(&self) -> Option<Result<RtspEndpoint, String>> {
         match self {

@@ -3,7 +3,7 @@
 //! history kept (see [`crate::store::lifecycle`]).
 
 use super::args::StoreArgs;
-use crate::store::devices::{AddOutcome, Device};
+use crate::store::devices::{AddOutcome, Device, DevicePurpose};
 use clap::{Args, Subcommand};
 use wardwatch_protocol::{DeviceId, InstitutionCode, PublicKey, Timestamp};
 
@@ -33,6 +33,20 @@ pub enum DevicesCommand {
         /// Ed25519 public key, 64 hex characters.
         #[arg(long)]
         pubkey: PublicKey,
+        /// A box for tests and demos: its test-mode events (replay and folder sources) are
+        /// accepted. Without it the box is a production ward box, whose test data is refused.
+        #[arg(long)]
+        for_tests: bool,
+    },
+    /// Change what a registered box is for: `--purpose production` when a test box goes into a
+    /// ward (its test data refused from then on), `--purpose tests` when it leaves.
+    SetPurpose {
+        /// Device id.
+        #[arg(long)]
+        id: DeviceId,
+        /// `production` or `tests`.
+        #[arg(long, value_parser = parse_purpose)]
+        purpose: DevicePurpose,
     },
     /// List registered devices.
     List,
@@ -74,16 +88,31 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
                     id,
                     institution,
                     pubkey,
+                    for_tests,
                 } => {
+                    let purpose = if for_tests {
+                        DevicePurpose::Tests
+                    } else {
+                        DevicePurpose::Production
+                    };
                     let device = Device {
                         device_id: id.clone(),
                         institution_code: institution,
                         public_key: pubkey,
+                        purpose,
                     };
                     match store.add_device(&device).await? {
-                        AddOutcome::Added => println!("registered device {id}"),
+                        AddOutcome::Added => {
+                            println!("registered device {id} ({})", purpose.as_str())
+                        }
                         AddOutcome::Unchanged => println!("device {id} was already registered"),
                     }
+                }
+                DevicesCommand::SetPurpose { id, purpose } => {
+                    if !store.set_device_purpose(&id, purpose).await? {
+                        anyhow::bail!("device {id} is not registered (devices add)");
+                    }
+                    println!("device {id} is now registered for {}", purpose.as_str());
                 }
                 DevicesCommand::Revoke { id, from, reason } => {
                     let from = from.unwrap_or_else(Timestamp::now);
@@ -116,8 +145,11 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
                             None => "never connected".to_owned(),
                         };
                         println!(
-                            "{}\t{}\t{}\t{state}",
-                            d.device_id, d.institution_code, d.public_key
+                            "{}\t{}\t{}\t{}\t{state}",
+                            d.device_id,
+                            d.institution_code,
+                            d.public_key,
+                            d.purpose.as_str()
                         );
                     }
                 }
@@ -125,4 +157,13 @@ pub async fn run(args: DevicesArgs) -> anyhow::Result<()> {
             Ok(())
         })
         .await
+}
+
+/// `--purpose`: `production` or `tests`.
+fn parse_purpose(text: &str) -> Result<DevicePurpose, String> {
+    match text {
+        "production" => Ok(DevicePurpose::Production),
+        "tests" => Ok(DevicePurpose::Tests),
+        other => Err(format!("{other:?}: expected production or tests")),
+    }
 }

@@ -319,7 +319,7 @@ pub async fn send(
 mod tests {
     use super::*;
     use crate::store::StoreLocation;
-    use crate::store::devices::Device;
+    use crate::store::devices::{Device, DevicePurpose};
     use wardwatch_protocol::PinnedKeys;
 
     fn line(psn: &str, seed: f32) -> String {
@@ -343,6 +343,7 @@ mod tests {
                 device_id: "box-1".parse().unwrap(),
                 institution_code: "H43060200175".parse().unwrap(),
                 public_key: PublicKey::of(&device_key),
+                purpose: DevicePurpose::Production,
             })
             .await
             .unwrap();

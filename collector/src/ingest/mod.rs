@@ -20,6 +20,7 @@
 //! for their times ([`times`]) behave like those refused for their chain (`chain_broken`).
 
 pub mod share_group;
+pub mod test_data;
 pub mod times;
 pub mod verify;
 

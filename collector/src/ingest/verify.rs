@@ -1,10 +1,11 @@
 //! Verification of one received message: decode (size, topic, JSON, schema, fields, topic agreement,
-//! hash), then the registry (known device, its institution), the signature, and what the event says
-//! about time against the collector's receipt ([`super::times::check_event`]: not sealed in the future;
+//! hash), then the registry (known device, its institution), the signature, test data from a
+//! production device ([`super::test_data`]), and what the event says about time against the collector's receipt ([`super::times::check_event`]: not sealed in the future;
 //! a presence interval that runs forwards, ends by its seal and by the receipt, and is not longer than
 //! the maximum). The chain, replays and the order of seal times along the chain are checked against
 //! stored events by the store, inside the batch transaction.
 
+use super::test_data::refused_test_data;
 use super::times::{TimeChecks, check_event};
 use crate::store::devices::Device;
 use crate::store::ingest::{Incoming, Rejection};
@@ -168,6 +169,9 @@ pub async fn verify(
         return Ok(reject(e.reason(), e.to_string()));
     }
     // After the signature: what an unsigned message claims is not worth a reason of its own.
+    if let Some(why) = refused_test_data(&event, device.purpose) {
+        return Ok(reject(RejectReason::TestSource, why));
+    }
     if let Err(e) = check_event(&event, Timestamp::now(), times) {
         return Ok(reject(
             e.reason(),

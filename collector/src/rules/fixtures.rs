@@ -21,6 +21,8 @@ pub const H2: &str = "H43060200999";
 pub const P1: &str = "43060000000000000001";
 /// Another patient.
 pub const P2: &str = "43060000000000000002";
+/// A third patient.
+pub const P3: &str = "43060000000000000003";
 
 /// UTC ms of a Beijing local time on a day of November 2026.
 pub fn at(day: u32, hour: u32, minute: u32) -> i64 {

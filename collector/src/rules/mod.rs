@@ -13,6 +13,7 @@
 //! | module | rules |
 //! |---|---|
 //! | [`sessions`] | per billed session line: `no_presence` (假病人), `impersonation` (冒名), `short_presence`, `billed_above_observed`, `presentation_attack` (疑似照片/屏幕冒充), `unmonitored_billing` (监控缺失, off by default) |
+//! | [`impostors`] | for [`sessions`]: which absent line each unknown face sat in (`impersonation` or `no_presence`) |
 //! | [`bed_holding`] | `bed_holding` (挂床): inpatient days billed while absent N days running |
 //! | [`cross_institution`] | `cross_institution`: billed or seen at two institutions at once |
 //! | [`weekly`] | `dialysis_over_weekly` |
@@ -34,6 +35,7 @@ pub mod finding;
 #[cfg(test)]
 mod fixtures;
 pub mod id;
+pub mod impostors;
 pub mod inputs;
 pub mod monitoring;
 pub mod observed;

@@ -25,12 +25,14 @@
 //! - never seen → `no_presence` (假病人), or `impersonation` (冒名) when an unknown face overlapped the
 //!   slot itself (widened by `impersonation.slot_margin_minutes`) for `min_overlap_share` of a session
 //!   (tracks shorter than `min_track_share` of a session are passers-by):
-//!   several absent lines and several unknown faces in one shift are matched by overlap
-//!   ([`assign_impostors`]), and a flag says when its face also overlapped another absent line's slot;
+//!   several absent lines and several unknown faces in one shift are matched one face to one chair,
+//!   by arrival ([`super::impostors`]), and a flag says when its face also overlapped another absent
+//!   line's slot;
 //! - seen too briefly → `short_presence`.
 
 use super::finding::{Evaluation, Finding, NoEvidence};
 use super::id::RuleId;
+use super::impostors::{Absent, match_impostors};
 use super::inputs::{BilledLine, RuleInputs};
 use super::observed::PresenceSpan;
 use super::params::{RuleParams, check_range};
@@ -149,14 +151,6 @@ impl RuleParams for PresentationAttack {
     }
 }
 
-/// A line nobody saw, with the unknown faces overlapping its slot.
-struct Absent {
-    finding: Finding,
-    per_unit: f64,
-    /// (track, minutes in the widened slot, start distance from the slot, the clipped span).
-    tracks: Vec<(String, f64, i64, PresenceSpan)>,
-}
-
 /// The billed session lines of one patient at one institution in one kind of ward, in billing order.
 type Stay<'a, 'k> = BTreeMap<(PsnNo, InstitutionCode, &'static str), Vec<&'a BilledLine<'k>>>;
 
@@ -204,7 +198,7 @@ pub fn evaluate(inputs: &RuleInputs<'_>, rules: &RuleSet) -> Evaluation {
             }
         }
     }
-    findings.extend(assign_impostors(rules, absent));
+    findings.extend(match_impostors(rules, absent));
     out.findings = findings;
     out
 }
@@ -361,19 +355,14 @@ impl Judge<'_, '_> {
         if rule == RuleId::ShortPresence {
             return Verdict::Finding(finding(rule, line.fee_fen, evidence));
         }
-        let tracks = self
-            .impostors_in_slot(slot)
-            .into_iter()
-            .map(|s| {
-                let minutes = (s.end_ms - s.start_ms) as f64 / MINUTE_MS as f64;
-                let track = s.track_id.clone().unwrap_or_default();
-                (track, minutes, (s.start_ms - slot.0).abs(), s)
-            })
-            .collect();
+        let margin = i64::from(rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
+        let widened = (slot.0 - margin, slot.1 + margin);
         Verdict::Absent(Absent {
             finding: finding(RuleId::NoPresence, line.fee_fen, evidence),
+            ward_kind: self.ward_kind,
             per_unit,
-            tracks,
+            window: widened,
+            tracks: self.unknown_faces_in(widened),
         })
     }
 
@@ -397,10 +386,8 @@ impl Judge<'_, '_> {
         }
     }
 
-    /// Unknown faces seen in the ward during the billed slot, widened by the rule's margin, clipped.
-    fn impostors_in_slot(&self, (start, end): (i64, i64)) -> Vec<PresenceSpan> {
-        let margin = i64::from(self.rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
-        let (start, end) = (start - margin, end + margin);
+    /// Unknown faces seen in the ward overlapping `window` (unclipped).
+    fn unknown_faces_in(&self, (start, end): (i64, i64)) -> Vec<PresenceSpan> {
         self.inputs
             .observed
             .unknown
@@ -408,96 +395,9 @@ impl Judge<'_, '_> {
             .into_iter()
             .flatten()
             .filter(|s| s.end_ms > start && s.start_ms < end)
-            .map(|s| PresenceSpan {
-                start_ms: s.start_ms.max(start),
-                end_ms: s.end_ms.min(end),
-                ..s.clone()
-            })
+            .cloned()
             .collect()
     }
-}
-
-/// Decides `impersonation` against `no_presence` for the lines nobody saw. One unknown person sits in
-/// one chair: each unknown track goes to the absent line whose slot it covers longest (ties: the slot
-/// that starts nearest the track), and a line is impersonation when the tracks assigned to it that each
-/// last `min_track_share` of a session together cover `min_overlap_share` of one (one person is often
-/// several tracks; passers-by do not add up to a person in the chair). When a track also covered that much of another absent line's slot,
-/// the flag says so (`ambiguous_with`): the match is the best guess, not a certainty.
-fn assign_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
-    let share = rules.impersonation.params.min_overlap_share;
-    let per_track: Vec<BTreeMap<&str, (f64, i64)>> = absent
-        .iter()
-        .map(|a| {
-            let mut tracks: BTreeMap<&str, (f64, i64)> = BTreeMap::new();
-            for (track, minutes, distance, _) in &a.tracks {
-                let entry = tracks.entry(track.as_str()).or_insert((0.0, *distance));
-                entry.0 += minutes;
-                entry.1 = entry.1.min(*distance);
-            }
-            tracks
-        })
-        .collect();
-    let mut best: BTreeMap<&str, (usize, f64, i64)> = BTreeMap::new();
-    for (i, tracks) in per_track.iter().enumerate() {
-        for (&track, &(minutes, distance)) in tracks {
-            let better = best
-                .get(track)
-                .is_none_or(|&(_, m, d)| minutes > m || (minutes == m && distance < d));
-            if better {
-                best.insert(track, (i, minutes, distance));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for (i, a) in absent.iter().enumerate() {
-        let mine: Vec<&PresenceSpan> = a
-            .tracks
-            .iter()
-            .filter(|(track, ..)| {
-                best.get(track.as_str())
-                    .is_some_and(|(owner, ..)| *owner == i)
-            })
-            .map(|(.., s)| s)
-            .collect();
-        // The union of the tracks assigned here that each last long enough to be someone in the chair
-        // (one person is often several tracks; passers-by do not add up to a person in the chair).
-        let min_track = rules.impersonation.params.min_track_share * a.per_unit;
-        let sitting: Vec<&PresenceSpan> = mine
-            .iter()
-            .copied()
-            .filter(|s| {
-                per_track[i]
-                    .get(s.track_id.as_deref().unwrap_or_default())
-                    .is_some_and(|(m, _)| *m >= min_track)
-            })
-            .collect();
-        let assigned_minutes = minutes(&union(sitting.iter().map(|s| s.span()).collect()));
-        let mine = sitting;
-        let mut finding = a.finding.clone();
-        if assigned_minutes >= share * a.per_unit {
-            let mut ambiguous_with: Vec<&String> = Vec::new();
-            for (track, _) in best.iter().filter(|(_, (owner, ..))| *owner == i) {
-                for (j, tracks) in per_track.iter().enumerate() {
-                    let overlaps = tracks
-                        .get(track)
-                        .is_some_and(|(m, _)| *m >= share * absent[j].per_unit);
-                    if j != i && overlaps {
-                        ambiguous_with.extend(&absent[j].finding.lines);
-                    }
-                }
-            }
-            finding.rule = RuleId::Impersonation;
-            finding.evidence["unknown_faces"] = json!(mine);
-            finding.evidence["unknown_face_minutes"] = json!(assigned_minutes);
-            finding.evidence["ambiguous"] = json!(!ambiguous_with.is_empty());
-            finding.evidence["ambiguous_with"] = json!(ambiguous_with);
-        } else if !a.tracks.is_empty() {
-            finding.evidence["unknown_faces_in_slot"] =
-                json!(a.tracks.iter().map(|(.., s)| s).collect::<Vec<_>>());
-        }
-        out.push(finding);
-    }
-    out
 }
 
 #[cfg(test)]

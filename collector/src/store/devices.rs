@@ -13,6 +13,37 @@ pub struct Device {
     pub institution_code: InstitutionCode,
     /// Its Ed25519 public key.
     pub public_key: PublicKey,
+    /// A ward box in production, or a box for tests and demos.
+    pub purpose: DevicePurpose,
+}
+
+/// What a device is registered for. Test data (events sealed in test mode, heartbeats saying a
+/// camera reads a recording) is refused from a production device as `test_source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DevicePurpose {
+    /// A ward box whose events are evidence (the default).
+    #[default]
+    Production,
+    /// A box for tests and demos, whose recorded sources are expected.
+    Tests,
+}
+
+impl DevicePurpose {
+    /// The stored code (`production`, `tests`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DevicePurpose::Production => "production",
+            DevicePurpose::Tests => "tests",
+        }
+    }
+
+    fn from_stored(code: &str) -> Option<DevicePurpose> {
+        match code {
+            "production" => Some(DevicePurpose::Production),
+            "tests" => Some(DevicePurpose::Tests),
+            _ => None,
+        }
+    }
 }
 
 /// What `add` did.
@@ -27,10 +58,10 @@ pub enum AddOutcome {
 /// Registering failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AddError {
-    /// The id is taken by a registration with another key or institution.
+    /// The id is taken by a registration with another key, institution or purpose.
     #[error(
-        "device {0} is already registered with a different key or institution; \
-         a device's key is never silently replaced"
+        "device {0} is already registered with a different key, institution or purpose; \
+         a device's key is never silently replaced (devices rotate-key, devices set-purpose)"
     )]
     Conflict(DeviceId),
     /// The database failed.
@@ -42,13 +73,14 @@ impl Store {
     /// Registers a device (idempotent for the same key and institution).
     pub async fn add_device(&self, device: &Device) -> Result<AddOutcome, AddError> {
         let inserted = sqlx::query(
-            "INSERT INTO devices (device_id, institution_code, public_key, registered_at_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (device_id) DO NOTHING",
+            "INSERT INTO devices (device_id, institution_code, public_key, registered_at_ms, purpose) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (device_id) DO NOTHING",
         )
         .bind(device.device_id.as_str())
         .bind(device.institution_code.as_str())
         .bind(device.public_key.to_string())
         .bind(now_ms())
+        .bind(device.purpose.as_str())
         .execute(self.pool())
         .await
         .map_err(StoreError::from)?
@@ -65,6 +97,22 @@ impl Store {
             Some(d) if d == *device => Ok(AddOutcome::Unchanged),
             _ => Err(AddError::Conflict(device.device_id.clone())),
         }
+    }
+
+    /// Changes what a registered device is for (a test box put into a ward, or taken out); returns
+    /// false when no such device is registered.
+    pub async fn set_device_purpose(
+        &self,
+        device: &DeviceId,
+        purpose: DevicePurpose,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query("UPDATE devices SET purpose = $1 WHERE device_id = $2")
+            .bind(purpose.as_str())
+            .bind(device.as_str())
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(updated == 1)
     }
 
     /// Records a device's connection status when it changed. An `online` carries the agent's connect
@@ -117,7 +165,7 @@ impl Store {
     /// Every registered device, by id.
     pub async fn devices(&self) -> Result<Vec<Device>, StoreError> {
         let rows = sqlx::query(
-            "SELECT device_id, institution_code, public_key FROM devices ORDER BY device_id",
+            "SELECT device_id, institution_code, public_key, purpose FROM devices ORDER BY device_id",
         )
         .fetch_all(self.pool())
         .await?;
@@ -136,6 +184,12 @@ impl Store {
                             corrupt("public key", e.to_string())
                         },
                     )?,
+                    purpose: {
+                        let code: String = row.try_get(3)?;
+                        DevicePurpose::from_stored(&code).ok_or_else(|| {
+                            corrupt("device purpose", format!("unknown code {code:?}"))
+                        })?
+                    },
                 })
             })
             .collect()

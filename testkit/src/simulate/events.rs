@@ -6,7 +6,7 @@ use super::{Builder, INSTITUTIONS, MINUTE, SimEvent};
 use std::collections::BTreeMap;
 use wardwatch_protocol::{
     CameraHealth, CameraState, CameraStatus, Health, Liveness, Payload, Person, Presence,
-    Similarity, Timestamp, WardKind,
+    Similarity, SourceKind, Timestamp, WardKind,
 };
 
 /// A closed presence interval of `person` on camera `cam-1` over `span`, with median `liveness`.
@@ -47,6 +47,7 @@ fn heartbeat(state: CameraState, uptime_secs: u64) -> Option<Payload> {
             fps: if working { 5.0 } else { 0.0 },
             inference_ms: if working { 110.0 } else { 0.0 },
             tracks: 0,
+            source: Some(SourceKind::Rtsp),
         }],
     }))
 }
@@ -61,6 +62,7 @@ impl Builder {
                     sent_at: at,
                     payload,
                     forged: None,
+                    test_mode: false,
                 });
             }
         };

@@ -415,10 +415,12 @@ impl Builder {
 
     /// Presence forged with the box's own key for ghost sessions: sealed before the interval it reports
     /// ended (a report from the future), sealed with a `sent_at` ten years ahead, back-dated (sealed
-    /// three days later with the seal time set back), and a 24-day interval over an inpatient's absence.
-    /// The collector's time checks must refuse each; the lines stay what they were.
+    /// three days later with the seal time set back), a 24-day interval over an inpatient's absence,
+    /// and a recording of the patient replayed on the box in test mode. The collector's time and
+    /// test-data checks must refuse each; the lines stay what they were.
     fn forgeries(&mut self) {
         let forged = |b: &mut Builder, i: usize, chain_at: i64, sent_at: i64, how: &'static str| {
+            let test_mode = how == "replayed recording";
             let l = &b.lines[i];
             let span = (l.slot.0 + 5 * MINUTE, l.slot.1 - 5 * MINUTE);
             let person = l.psn_no.parse().ok().map(Person::PsnNo);
@@ -432,6 +434,7 @@ impl Builder {
                         sent_at,
                         payload,
                         forged: Some(how),
+                        test_mode,
                     },
                 ));
                 b.count("forged events", 1);
@@ -476,6 +479,20 @@ impl Builder {
             forged(self, i, end + 3 * DAY, end + 2 * MINUTE, "back-dated");
             self.ghost(i, "never came; presence sealed 3 days later, back-dated");
         }
+        if let Some(i) = self.pick(1, |l| is_rehab(l) && watched(l)).pop() {
+            let end = self.lines[i].slot.1;
+            forged(
+                self,
+                i,
+                end + 2 * MINUTE,
+                end + 2 * MINUTE,
+                "replayed recording",
+            );
+            self.ghost(
+                i,
+                "never came; a recording of them replayed on the box in test mode",
+            );
+        }
         self.long_interval();
     }
 
@@ -509,6 +526,7 @@ impl Builder {
                     sent_at: sealed,
                     payload,
                     forged: Some("24-day interval"),
+                    test_mode: false,
                 },
             ));
             self.count("forged events", 1);

@@ -9,7 +9,7 @@ use wardwatch_collector::ingest::times::TimeChecks;
 use wardwatch_collector::ingest::verify::{Registry, Verdict, verify};
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::Store;
-use wardwatch_collector::store::devices::Device;
+use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::ingest::{ChainCache, Fate, Incoming};
 use wardwatch_protocol::{Digest, EventDraft, Limits, PublicKey, SigningKey, Timestamp};
 
@@ -41,6 +41,7 @@ pub async fn load(store: &Store, month: &Month, dir: &Path) -> anyhow::Result<Lo
                 device_id: device.clone(),
                 institution_code: institution.clone(),
                 public_key: PublicKey::of(&key),
+                purpose: DevicePurpose::Production,
             })
             .await?;
         let mut prev = Digest::GENESIS;
@@ -57,6 +58,7 @@ pub async fn load(store: &Store, month: &Month, dir: &Path) -> anyhow::Result<Lo
             );
             draft.sent_at = Timestamp::from_millis(sim.sent_at)
                 .ok_or_else(|| anyhow::anyhow!("time {}", sim.sent_at))?;
+            draft.test_mode = sim.test_mode;
             let event = draft.seal(&key);
             prev = event.hash;
             let (topic, raw) = (event.topic().to_string(), event.to_wire());

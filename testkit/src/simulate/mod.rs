@@ -14,7 +14,7 @@
 //!   chair, short stays, a double session attended for one, bed holding, double billing at two
 //!   institutions, too many dialysis sessions a week, a photo or screen held up to the camera, a camera
 //!   covered and a box switched off while ghost sessions are billed, and presence forged by the box's key
-//!   (a report from the future, a back-dated one, a 24-day interval);
+//!   (a report from the future, a back-dated one, a 24-day interval, a recording replayed in test mode);
 //! - **exports** ([`exports`]): a settlement file and one fee-line file per institution (platform field
 //!   names, one of them with Chinese headers), each fee line with its own `fixmedins_code`; one
 //!   institution's lines have no settlement file at all;
@@ -268,8 +268,11 @@ pub struct SimEvent {
     pub sent_at: i64,
     /// What it says.
     pub payload: Payload,
-    /// For a forged event: how it was forged (`future`, `back-dated`, `24-day interval`).
+    /// For a forged event: how it was forged (`future`, `back-dated`, `24-day interval`, `replayed
+    /// recording`).
     pub forged: Option<&'static str>,
+    /// Sealed in test mode: a recording replayed on the production box (refused as `test_source`).
+    pub test_mode: bool,
 }
 
 /// The generated month.

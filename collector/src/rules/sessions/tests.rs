@@ -362,7 +362,7 @@ fn an_unknown_face_an_hour_before_the_slot_is_not_impersonation() {
 }
 
 #[test]
-fn two_absent_patients_and_two_unknown_faces_in_one_shift_are_matched_by_overlap() {
+fn two_absent_patients_and_two_unknown_faces_in_one_shift_are_matched_by_arrival() {
     let item = dialysis();
     let mut inputs = inputs(vec![
         line("A", &item, H1, P1, at(3, 8, 0), 1.0),
@@ -458,4 +458,96 @@ fn one_impostor_seen_as_three_tracks_is_impersonation() {
     let got = evaluate(&inputs, &default_rules());
     assert_eq!(verdicts(&got), vec![(RuleId::Impersonation, "L1".into())]);
     assert_eq!(got.findings[0].evidence["unknown_face_minutes"], 190.0);
+}
+
+#[test]
+fn a_crowded_shift_with_two_impostors_and_a_no_show_is_matched_by_arrival() {
+    // Three patients billed 08:00, 08:20 and 08:40; nobody saw them. Two unknown people came at
+    // 08:02 and 08:41, each re-tracked twice after occlusions. Every fragment overlaps every slot
+    // about equally: only arrival and one-face-one-chair tell who stood in for whom.
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("A", &item, H1, P1, at(3, 8, 0), 1.0),
+        line("B", &item, H1, P2, at(3, 8, 20), 1.0),
+        line("C", &item, H1, P3, at(3, 8, 40), 1.0),
+    ]);
+    let fragments = [
+        ("x-1", (8, 2), (9, 30)),
+        ("y-1", (8, 41), (10, 0)),
+        ("x-2", (9, 40), (11, 0)),
+        ("y-2", (10, 10), (11, 30)),
+        ("x-3", (11, 5), (12, 0)),
+        ("y-3", (11, 35), (12, 40)),
+    ];
+    for (track, from, to) in fragments {
+        unknown(
+            &mut inputs,
+            track,
+            span(H1, Haemodialysis, at(3, from.0, from.1), at(3, to.0, to.1)),
+        );
+    }
+    let got = evaluate(&inputs, &default_rules());
+    let mut verdicts = verdicts(&got);
+    verdicts.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        verdicts,
+        vec![
+            (RuleId::Impersonation, "A".into()),
+            (RuleId::NoPresence, "B".into()),
+            (RuleId::Impersonation, "C".into()),
+        ]
+    );
+    let tracks = |sn: &str| -> Vec<String> {
+        got.findings
+            .iter()
+            .find(|f| f.lines == vec![sn.to_owned()])
+            .and_then(|f| f.evidence["unknown_faces"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s["track_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        tracks("A"),
+        ["x-1", "x-2", "x-3"],
+        "each person keeps their chair"
+    );
+    assert_eq!(tracks("C"), ["y-1", "y-2", "y-3"]);
+    let b = got
+        .findings
+        .iter()
+        .find(|f| f.lines == vec!["B".to_owned()]);
+    assert!(
+        b.is_some_and(|f| f.evidence["unknown_faces_in_slot"].as_array().is_some()),
+        "the no-show's flag still shows the faces in its slot"
+    );
+}
+
+#[test]
+fn a_third_face_in_the_shift_fills_the_third_chair() {
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("A", &item, H1, P1, at(3, 8, 0), 1.0),
+        line("B", &item, H1, P2, at(3, 8, 20), 1.0),
+    ]);
+    for (track, from) in [("x", (8, 1)), ("y", (8, 22))] {
+        unknown(
+            &mut inputs,
+            track,
+            span(
+                H1,
+                Haemodialysis,
+                at(3, from.0, from.1),
+                at(3, from.0 + 4, from.1),
+            ),
+        );
+    }
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        verdicts(&got),
+        vec![
+            (RuleId::Impersonation, "A".into()),
+            (RuleId::Impersonation, "B".into())
+        ]
+    );
 }

@@ -1,0 +1,210 @@
+//! Matching unknown faces to the billed lines nobody saw: which absent patient's chair each unknown
+//! person sat in (冒名), and which absent lines are left empty (假病人).
+//!
+//! Ward practice the matching rests on:
+//! - one person sits in one chair: an unknown face fills at most one absent line at any moment, so
+//!   two unknown faces are needed for two absent patients of one shift, and a third absent patient of
+//!   that shift with only two unknown faces is a no-show;
+//! - one person is often several tracks (re-tracked after each occlusion): a track that starts soon
+//!   after an earlier one ended (within `2 × slot_margin_minutes`) continues that person — the one
+//!   who disappeared most recently — while tracks at the same time are different people;
+//! - an impostor sits the billed patient's session: each person goes to the absent line whose slot
+//!   their stay is centred on (the middle of their first and last sighting nearest the middle of the
+//!   slot), one person to one line, best fits first. In a dialysis shift every slot overlaps every
+//!   other, so how long a face overlaps each says little; when it came and went says much, and the
+//!   middle of the stay is not moved by a face missed for the same while at both ends (turned away
+//!   while settling in and while leaving);
+//! - passers-by are not people in chairs: a track shorter than `min_track_share` of a session is not
+//!   matched at all.
+//!
+//! A line is `impersonation` when the tracks matched to it cover `min_overlap_share` of one session
+//! within its slot (widened by `slot_margin_minutes`). When a matched track also covered that much
+//! of another absent line's slot, the flag says so (`ambiguous_with`): the match is the best reading
+//! of the shift, not a certainty, and the auditor sees both lines.
+
+use super::finding::Finding;
+use super::id::RuleId;
+use super::observed::PresenceSpan;
+use super::set::RuleSet;
+use super::timeline::{MINUTE_MS, minutes, union};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Overlap tolerated between two tracks of one person (a re-track may start just before the old
+/// track's last sighting is closed).
+const RETRACK_OVERLAP_MS: i64 = MINUTE_MS;
+
+/// A billed line nobody saw, with the unknown faces seen in its ward around its slot.
+pub struct Absent {
+    /// The `no_presence` finding the line gets unless an unknown face is matched to it.
+    pub finding: Finding,
+    /// The kind of ward the line was billed for (faces are matched within one institution and kind).
+    pub ward_kind: &'static str,
+    /// Minutes of one session.
+    pub per_unit: f64,
+    /// The billed slot widened by `impersonation.slot_margin_minutes` on both sides.
+    pub window: (i64, i64),
+    /// Unknown tracks overlapping `window`, unclipped.
+    pub tracks: Vec<PresenceSpan>,
+}
+
+impl Absent {
+    fn overlap_minutes(&self, track: &PresenceSpan) -> f64 {
+        let from = track.start_ms.max(self.window.0);
+        let to = track.end_ms.min(self.window.1);
+        (to - from).max(0) as f64 / MINUTE_MS as f64
+    }
+
+    /// `tracks` clipped to the line's window (as the flag shows them).
+    fn clip(&self, tracks: &[PresenceSpan]) -> Vec<PresenceSpan> {
+        tracks
+            .iter()
+            .map(|s| PresenceSpan {
+                start_ms: s.start_ms.max(self.window.0),
+                end_ms: s.end_ms.min(self.window.1),
+                ..s.clone()
+            })
+            .collect()
+    }
+
+    /// Whether `track` lasts long enough inside this line's window to be someone in the chair.
+    fn sits_in(&self, track: &PresenceSpan, rules: &RuleSet) -> bool {
+        let overlap = self.overlap_minutes(track);
+        overlap > 0.0 && overlap >= rules.impersonation.params.min_track_share * self.per_unit
+    }
+}
+
+/// The findings for the absent lines: `impersonation` for those an unknown face was matched to,
+/// `no_presence` for the others (with the unknown faces in their slot as evidence).
+pub fn match_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
+    let mut groups: BTreeMap<(String, &'static str), Vec<usize>> = BTreeMap::new();
+    for (i, a) in absent.iter().enumerate() {
+        groups
+            .entry((a.finding.institution.to_string(), a.ward_kind))
+            .or_default()
+            .push(i);
+    }
+    let mut assigned: Vec<Vec<PresenceSpan>> = vec![Vec::new(); absent.len()];
+    for lines in groups.values() {
+        for (track, line) in seat(rules, &absent, lines) {
+            assigned[line].push(track);
+        }
+    }
+    absent
+        .iter()
+        .zip(assigned)
+        .map(|(a, mine)| verdict(rules, a, mine, &absent))
+        .collect()
+}
+
+/// Seats the unknown people of one institution's ward kind in the absent lines' chairs; returns
+/// (track, index into `absent`) pairs for the tracks of every seated person.
+fn seat(rules: &RuleSet, absent: &[Absent], lines: &[usize]) -> Vec<(PresenceSpan, usize)> {
+    let mut tracks: Vec<&PresenceSpan> = Vec::new();
+    for &i in lines {
+        for t in &absent[i].tracks {
+            let seen = tracks.iter().any(|o| {
+                o.camera_id == t.camera_id && o.track_id == t.track_id && o.start_ms == t.start_ms
+            });
+            let sits = lines.iter().any(|&j| absent[j].sits_in(t, rules));
+            if !seen && sits {
+                tracks.push(t);
+            }
+        }
+    }
+    tracks.sort_by(|a, b| (a.start_ms, &a.track_id).cmp(&(b.start_ms, &b.track_id)));
+    let people = people(&tracks, rules);
+    let share = rules.impersonation.params.min_overlap_share;
+    let margin = i64::from(rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
+    // Every (cost, person, line) where the person covers enough of the line's slot to be in its
+    // chair; cost: how far the middle of the person's stay is from the middle of the slot (twice
+    // that, in ms: the signed distances of arrival and departure from the slot's ends, added).
+    let mut pairs: Vec<(i64, usize, usize)> = Vec::new();
+    for (p, person) in people.iter().enumerate() {
+        let arrive = person.iter().map(|t| t.start_ms).min().unwrap_or_default();
+        let leave = person.iter().map(|t| t.end_ms).max().unwrap_or_default();
+        for &i in lines {
+            let line = &absent[i];
+            let sitting: Vec<(i64, i64)> = person
+                .iter()
+                .filter(|t| line.sits_in(t, rules))
+                .map(|t| (t.start_ms.max(line.window.0), t.end_ms.min(line.window.1)))
+                .collect();
+            if minutes(&union(sitting)) >= share * line.per_unit {
+                let slot = (line.window.0 + margin, line.window.1 - margin);
+                pairs.push((((arrive - slot.0) + (leave - slot.1)).abs(), p, i));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    let (mut person_seated, mut line_taken) = (vec![false; people.len()], BTreeMap::new());
+    let mut out = Vec::new();
+    for (_, p, i) in pairs {
+        if person_seated[p] || line_taken.contains_key(&i) {
+            continue;
+        }
+        person_seated[p] = true;
+        line_taken.insert(i, p);
+        out.extend(people[p].iter().map(|t| ((*t).clone(), i)));
+    }
+    out
+}
+
+/// Groups tracks (sorted by start) into people: a track that starts at most
+/// `2 × slot_margin_minutes` after an earlier one ended — and not before it ended — continues that
+/// person (the one who disappeared most recently); overlapping tracks are different people.
+fn people<'t>(tracks: &[&'t PresenceSpan], rules: &RuleSet) -> Vec<Vec<&'t PresenceSpan>> {
+    let max_gap = 2 * i64::from(rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
+    let mut people: Vec<Vec<&PresenceSpan>> = Vec::new();
+    for &track in tracks {
+        let last_end =
+            |person: &Vec<&PresenceSpan>| person.iter().map(|t| t.end_ms).max().unwrap_or(i64::MIN);
+        let continues = people
+            .iter()
+            .enumerate()
+            .map(|(p, person)| (last_end(person), p))
+            .filter(|&(end, _)| {
+                end <= track.start_ms + RETRACK_OVERLAP_MS && track.start_ms - end <= max_gap
+            })
+            .max();
+        match continues {
+            Some((_, p)) => people[p].push(track),
+            None => people.push(vec![track]),
+        }
+    }
+    people
+}
+
+/// One absent line's finding, given the tracks seated in its chair.
+fn verdict(rules: &RuleSet, a: &Absent, mine: Vec<PresenceSpan>, all: &[Absent]) -> Finding {
+    let share = rules.impersonation.params.min_overlap_share;
+    let clipped = a.clip(&mine);
+    let covered = minutes(&union(clipped.iter().map(PresenceSpan::span).collect()));
+    let mut finding = a.finding.clone();
+    if !mine.is_empty() && covered >= share * a.per_unit {
+        let mut ambiguous_with: Vec<&String> = Vec::new();
+        for other in all.iter().filter(|o| {
+            !std::ptr::eq(*o, a)
+                && o.ward_kind == a.ward_kind
+                && o.finding.institution == a.finding.institution
+        }) {
+            if mine
+                .iter()
+                .any(|t| other.overlap_minutes(t) >= share * other.per_unit)
+            {
+                ambiguous_with.extend(&other.finding.lines);
+            }
+        }
+        finding.rule = RuleId::Impersonation;
+        finding.evidence["unknown_faces"] = json!(clipped);
+        finding.evidence["unknown_face_minutes"] = json!(covered);
+        finding.evidence["ambiguous"] = json!(!ambiguous_with.is_empty());
+        finding.evidence["ambiguous_with"] = json!(ambiguous_with);
+    } else {
+        let in_slot = a.clip(&a.tracks);
+        if !in_slot.is_empty() {
+            finding.evidence["unknown_faces_in_slot"] = json!(in_slot);
+        }
+    }
+    finding
+}
