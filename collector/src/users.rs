@@ -138,7 +138,7 @@ impl User {
 }
 
 /// What `users list` and `GET /me` show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Name.
     pub name: String,

@@ -5,8 +5,9 @@
 //! certificate, with one from another CA, or with the broker's own server certificate is refused at
 //! connect; a device's publish under another device's topic (or onto its own ack) is dropped while its
 //! control message arrives; a device reads its own ack and nothing else, and so does a collector
-//! certificate the ACL does not name; a device that subscribes to `$share/…` filters takes no event
-//! from collectors sharing a secret group (while with a guessable group it would have taken a share);
+//! certificate the ACL does not name; a device's subscriptions to `$share/…` groups, `wardwatch/v1/#`
+//! and another box's ack are refused by the guard plugin (`mosquitto-guard/`), so the collectors keep
+//! every event (without the plugin, the device took its share of them);
 //! a device certificate revoked with `ca revoke` and listed in the CRL (`ca crl`, the shipped
 //! `crlfile`) is refused at connect while the other device still connects; and the real agent and
 //! collector binaries carry a replayed stream exactly once over mutual TLS.
@@ -186,6 +187,29 @@ fn replace_exactly(text: &str, from: &str, to: &str, count: usize) -> String {
     text.replace(from, to)
 }
 
+/// Where the shipped configuration loads the guard plugin from.
+const SHIPPED_GUARD: &str = "/usr/local/lib/wardwatch/libwardwatch_mosquitto_guard.so";
+
+/// The guard plugin this build made (`mosquitto-guard/`, a dev-dependency so that it is built before
+/// these tests run).
+fn guard_plugin() -> PathBuf {
+    let debug = Path::new(bin()).parent().expect("target/debug");
+    let name = "libwardwatch_mosquitto_guard.so";
+    [debug.join("deps").join(name), debug.join(name)]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not built in {}", debug.display()))
+}
+
+/// Which configuration a [`TlsBroker`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Config {
+    /// The shipped files.
+    Shipped,
+    /// The shipped files without the guard plugin (as before it existed): the control.
+    WithoutGuard,
+}
+
 /// A `mosquitto` process running the shipped mutual-TLS configuration.
 struct TlsBroker {
     addr: SocketAddr,
@@ -195,11 +219,19 @@ struct TlsBroker {
 
 impl TlsBroker {
     fn start(mosquitto: &Path, dir: &Path) -> TlsBroker {
+        TlsBroker::start_with(mosquitto, dir, Config::Shipped)
+    }
+
+    fn start_with(mosquitto: &Path, dir: &Path, config: Config) -> TlsBroker {
         let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/mosquitto");
+        let name = match config {
+            Config::Shipped => "shipped",
+            Config::WithoutGuard => "without-guard",
+        };
         let etc = dir.join("etc");
         std::fs::copy(deploy.join("wardwatch.acl"), etc.join("wardwatch.acl"))
             .expect("copy the ACL");
-        let data = dir.join("mosquitto-data");
+        let data = dir.join(format!("mosquitto-data-{name}"));
         std::fs::create_dir_all(&data).expect("mosquitto data dir");
         let addr = free_addr();
         let shipped =
@@ -222,12 +254,25 @@ impl TlsBroker {
             &format!("persistence_location {}/", data.display()),
             1,
         );
+        let guard = format!("plugin {SHIPPED_GUARD}\n");
+        let conf = match config {
+            Config::Shipped => replace_exactly(
+                &conf,
+                &guard,
+                &format!("plugin {}\n", guard_plugin().display()),
+                1,
+            ),
+            Config::WithoutGuard => {
+                let conf = replace_exactly(&conf, &guard, "", 1);
+                replace_exactly(&conf, "\nplugin_opt_collectors ", "\n# ", 1)
+            }
+        };
         // Started as root, Mosquitto would switch to its own user, which cannot enter the test's
         // private temporary directory (see deploy/README.md for the installed layout).
         let conf = format!("{conf}\nuser root\nlog_dest stderr\nlog_type all\n");
-        let conf_file = dir.join("wardwatch-tls.conf");
+        let conf_file = dir.join(format!("wardwatch-tls-{name}.conf"));
         std::fs::write(&conf_file, conf).expect("write the config");
-        let log = dir.join("mosquitto.log");
+        let log = dir.join(format!("mosquitto-{name}.log"));
         let proc = Proc::spawn(
             "mosquitto",
             Command::new(mosquitto).arg("-c").arg(&conf_file),
@@ -621,9 +666,9 @@ async fn mosquitto_with_the_shipped_mtls_config_enforces_identities_and_the_acl(
         unlisted.received
     );
     println!(
-        "box-b read only its own ack ({} message(s)); Mosquitto granted its SUBSCRIBE to \
-         wardwatch/v1/# ({wide:?}) and to box-a's retained ack ({other:?}) but delivered nothing from \
-         them; {UNLISTED_COLLECTOR} (not in the ACL) subscribed ({unlisted_codes:?}) and received nothing",
+        "box-b read only its own ack ({} message(s)); its SUBSCRIBEs to wardwatch/v1/# ({wide:?}) \
+         and to box-a's retained ack ({other:?}) were answered as shown and delivered nothing; \
+         {UNLISTED_COLLECTOR} (not in the ACL) subscribed ({unlisted_codes:?}) and received nothing",
         box_b.received.len()
     );
 
@@ -826,8 +871,70 @@ fn count_received(client: &Client, topic: &str, prefix: &str) -> usize {
         .count()
 }
 
+fn all_refused(codes: &[SubscribeReasonCode]) -> bool {
+    !codes.is_empty()
+        && codes
+            .iter()
+            .all(|c| matches!(c, SubscribeReasonCode::Failure))
+}
+
+/// What one round of the share-group attack gave: (SUBACK codes of the device's subscriptions,
+/// events the collector received of `ROUND`, messages the device received).
+async fn share_group_round(
+    broker: &TlsBroker,
+    pki: &Pki,
+    inst: &InstitutionCode,
+    round: usize,
+) -> (Vec<(String, Vec<SubscribeReasonCode>)>, usize, usize) {
+    let connect_as = |name: &'static str, holder: &'static str, cn: &'static str| {
+        let files = pki.files(holder, cn);
+        async move {
+            connect(name, broker, &files)
+                .await
+                .unwrap_or_else(|e| panic!("{name} refused: {e}\n{}", tail(&broker.log)))
+        }
+    };
+    let presence = format!("wardwatch/v1/{inst}/box-a/presence");
+    // The collectors' group, as if its name had leaked to the box.
+    let shared = "$share/ingest/wardwatch/v1/+/+/presence";
+    let mut collector = connect_as("collector", "collector", COLLECTOR).await;
+    let codes = collector.subscribe(shared).await;
+    assert!(
+        all_granted(&codes),
+        "the collector's subscription: {codes:?}"
+    );
+    // The attacker: box-b's own certificate.
+    let mut attacker = connect_as("box-b", "box-b", "box-b").await;
+    let mut box_a = connect_as("box-a", "box-a", "box-a").await;
+    let mut answers = Vec::new();
+    for filter in [
+        "$share/g/wardwatch/v1/#".to_owned(),
+        shared.to_owned(),
+        "wardwatch/v1/#".to_owned(),
+        format!("wardwatch/v1/{inst}/box-a/ack"),
+    ] {
+        let codes = attacker.subscribe(&filter).await;
+        answers.push((filter, codes));
+    }
+    // Its own ack stays readable.
+    let own = attacker
+        .subscribe(&format!("wardwatch/v1/{inst}/box-b/ack"))
+        .await;
+    assert!(all_granted(&own), "box-b's own ack: {own:?}");
+    for i in 0..round {
+        box_a.publish(&presence, &format!("event-{i}"), false).await;
+    }
+    collector
+        .publish(&format!("wardwatch/v1/{inst}/box-a/ack"), "ack-a", false)
+        .await;
+    collector.listen(QUIET).await;
+    attacker.listen(Duration::ZERO).await;
+    let got = count_received(&collector, &presence, "event-");
+    (answers, got, attacker.received.len())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_subscribing_to_share_groups_takes_no_event_from_the_collectors() {
+async fn a_device_is_refused_share_groups_and_other_boxes_topics_at_subscribe_time() {
     let Some(mosquitto) = prerequisites("mtls share groups") else {
         return;
     };
@@ -835,98 +942,45 @@ async fn a_device_subscribing_to_share_groups_takes_no_event_from_the_collectors
     let dir = tempfile::tempdir().expect("tempdir");
     let inst = unique_institution();
     let pki = Pki::make(dir.path(), &inst);
+
+    // Control: the shipped files without the guard plugin. Mosquitto grants the box every
+    // subscription, and its place in the collectors' group costs them events.
+    let control = TlsBroker::start_with(&mosquitto, dir.path(), Config::WithoutGuard);
+    let (answers, kept, read) = share_group_round(&control, &pki, &inst, ROUND).await;
+    println!(
+        "without the guard: the device's SUBSCRIBEs were answered {answers:?}; the collector \
+         received {kept} of {ROUND}; the device {read} message(s)"
+    );
+    assert!(
+        answers.iter().all(|(_, codes)| all_granted(codes)) && kept < ROUND,
+        "without the guard the attack should work (the control exercises it): {answers:?}, \
+         {kept} of {ROUND}\n{}",
+        tail(&control.log)
+    );
+    drop(control);
+
+    // As shipped: every one of those subscriptions is refused, the collector gets every event.
     let broker = TlsBroker::start(&mosquitto, dir.path());
-    let presence = format!("wardwatch/v1/{inst}/box-a/presence");
-    let broker_log = || tail(&broker.log);
-    let connect_as = |name: &'static str, holder: &'static str, cn: &'static str| {
-        let files = pki.files(holder, cn);
-        let broker = &broker;
-        async move {
-            connect(name, broker, &files)
-                .await
-                .unwrap_or_else(|e| panic!("{name} refused: {e}\n{}", tail(&broker.log)))
-        }
-    };
-    // The collectors' real subscription, built as `serve` builds it, under a group name.
-    let subscription = |group: Option<&str>| {
-        let mut settings = wardwatch_collector::ingest::IngestSettings::new(
-            broker.url().parse().expect("url"),
-            wardwatch_protocol::SigningKey::from_bytes(&[1; 32]),
+    let (answers, got, read) = share_group_round(&broker, &pki, &inst, ROUND).await;
+    for (filter, codes) in &answers {
+        assert!(
+            all_refused(codes),
+            "the device's subscription to {filter} was granted: {codes:?}\n{}",
+            tail(&broker.log)
         );
-        settings.share_group = group.map(|g| g.parse().expect("a secret group name"));
-        settings.subscription()
-    };
-
-    // The attacker: box-b's own certificate, asking for every share group and filter it can think of.
-    let mut attacker = connect_as("box-b", "box-b", "box-b").await;
-    let mut box_a = connect_as("box-a", "box-a", "box-a").await;
-    for filter in [
-        "$share/ingest/wardwatch/v1/+/+/#",
-        "$share/ingest/#",
-        "$share/wardwatch/wardwatch/v1/#",
-        "wardwatch/v1/#",
-        "#",
-    ] {
-        attacker.subscribe(filter).await;
     }
-
-    // Control: a collector in the guessable group `ingest` (what the docs said before) loses events
-    // to the attacker, which proves its subscriptions are live.
-    let mut guessable = connect_as("collector-guessable", "collector", COLLECTOR).await;
-    let codes = guessable
-        .subscribe(&format!("$share/ingest/{}", Topic::all_devices_filter()))
-        .await;
-    assert!(all_granted(&codes), "{codes:?}");
-    for i in 0..ROUND {
-        box_a
-            .publish(&presence, &format!("control-{i}"), false)
-            .await;
-    }
-    guessable.listen(QUIET).await;
-    let kept = count_received(&guessable, &presence, "control-");
-    println!(
-        "control: with the guessable group `ingest`, the collector received {kept} of {ROUND}"
-    );
+    assert_eq!(got, ROUND, "the collector lost events");
+    assert_eq!(read, 0, "the device read messages");
+    let log = std::fs::read_to_string(&broker.log).unwrap_or_default();
     assert!(
-        kept < ROUND,
-        "the attacker's $share subscription took nothing even from a guessable group; the \
-         control does not exercise the attack\n{}",
-        broker_log()
+        log.contains("wardwatch guard: refused \"box-b\""),
+        "Mosquitto's log names no refusal:\n{}",
+        tail(&broker.log)
     );
-    drop(guessable);
-
-    // The collectors as shipped now: a secret group name. Every event reaches them.
-    let secret = secret_share_group();
-    let mut collector = connect_as("collector", "collector", COLLECTOR).await;
-    let codes = collector.subscribe(&subscription(Some(&secret))).await;
-    assert!(all_granted(&codes), "{codes:?}");
-    for i in 0..ROUND {
-        box_a.publish(&presence, &format!("event-{i}"), false).await;
-    }
-    box_a.publish(&presence, "last", false).await;
-    collector.wait_message(&presence, "last").await;
-    collector.listen(QUIET).await;
-    attacker.listen(Duration::ZERO).await;
-    let got = count_received(&collector, &presence, "event-");
-    assert_eq!(
-        got, ROUND,
-        "the collector lost events: {:?}",
-        collector.received
-    );
-    assert!(
-        attacker.received.is_empty(),
-        "the device read events: {:?}",
-        attacker.received
-    );
-    // And a guessable name cannot be configured.
-    let err = "ingest"
-        .parse::<wardwatch_collector::ingest::share_group::ShareGroup>()
-        .expect_err("guessable");
     println!(
-        "secret group: the collector received {got} of {ROUND}; the device subscribed to $share/ingest/…, \
-         $share/ingest/#, wardwatch/v1/# and # received {} message(s); `--share-group ingest` is \
-         refused: {err}",
-        attacker.received.len()
+        "as shipped: the device's SUBSCRIBEs to {:?} were all refused; the collector received {got} \
+         of {ROUND}; the device {read} message(s)",
+        answers.iter().map(|(f, _)| f).collect::<Vec<_>>()
     );
 }
 

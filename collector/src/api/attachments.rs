@@ -6,10 +6,12 @@
 use super::ApiState;
 use super::access::AccessNote;
 use super::body::read_limited;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::flags::{path_id, visible_flag};
+use super::openapi::FileBytes;
 use super::params::Params;
 use crate::flags::attachments::{AttachmentError, AttachmentName};
+use crate::flags::query::AttachmentMeta;
 use crate::flags::workflow::FlagState;
 use crate::users::User;
 use axum::body::Body;
@@ -23,6 +25,27 @@ use axum::{Extension, Json};
 pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
 
 /// `POST /flags/{id}/attachments?file_name=…` with the file as the body.
+#[utoipa::path(
+    post,
+    path = "/api/v1/flags/{id}/attachments",
+    tag = "attachments",
+    summary = "Attach a file to a flag (an institution: while it is issued or appealed)",
+    params(
+        ("id" = i64, Path, minimum = 1, example = 1, description = "The flag's id"),
+        ("file_name" = String, Query, min_length = 1, max_length = 200, example = "申诉材料.pdf", description = "The file's name: 1 to 200 characters, no control or bidirectional-formatting characters, no `/` or `\\`"),
+    ),
+    request_body(content = FileBytes, content_type = "application/octet-stream", description = "The file, at most 10 MiB"),
+    responses(
+        (status = 201, description = "Stored", body = AttachmentMeta),
+        (status = 400, description = "A bad id or file name, or an empty file, named", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such flag, or one the caller may not see", body = ErrorBody),
+        (status = 408, description = "Not read and answered within the request deadline", body = ErrorBody),
+        (status = 409, description = "Not in a state that takes attachments, or a cap per flag or institution reached (`limit_reached`)", body = ErrorBody),
+        (status = 413, description = "A file over 10 MiB", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn upload(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
@@ -36,6 +59,9 @@ pub async fn upload(
         .ok_or_else(|| ApiError::bad_request("file_name", "required"))?;
     // Read (bounded) before any refusal, so that a refused client gets the answer, not a reset.
     let content = read_limited(body, MAX_ATTACHMENT_BYTES).await?;
+    if content.is_empty() {
+        return Err(ApiError::bad_request("body", "the file is empty"));
+    }
     let flag = visible_flag(&state, &user, id).await?;
     if !user.role.is_bureau() && !matches!(flag.state, FlagState::Issued | FlagState::Appealed) {
         return Err(ApiError::conflict(format!(
@@ -91,6 +117,24 @@ pub(crate) fn content_disposition(name: &str) -> String {
 }
 
 /// `GET /flags/{id}/attachments/{aid}`: the bytes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/{id}/attachments/{aid}",
+    tag = "attachments",
+    summary = "An attachment's bytes",
+    params(
+        ("id" = i64, Path, minimum = 1, example = 1, description = "The flag's id"),
+        ("aid" = i64, Path, minimum = 1, example = 1, description = "The attachment's id"),
+    ),
+    responses(
+        (status = 200, description = "The file as uploaded", content_type = "application/octet-stream", body = FileBytes),
+        (status = 400, description = "A bad id, named", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such flag or attachment, or one the caller may not see", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn download(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,

@@ -4,7 +4,8 @@
 
 use super::ApiState;
 use super::access::AccessNote;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::FileBytes;
 use crate::store::evidence::StoredEvidence;
 use crate::users::User;
 use axum::extract::rejection::PathRejection;
@@ -16,7 +17,7 @@ use serde::Serialize;
 use wardwatch_protocol::{Event, Payload};
 
 /// One crop, without its bytes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EvidenceRow {
     /// The event that carried it (fetch it at `/evidence/{event_id}`).
     pub event_id: String,
@@ -73,6 +74,19 @@ fn parse(stored: StoredEvidence) -> Option<(EvidenceRow, Vec<u8>)> {
 }
 
 /// `GET /evidence`: every crop received, newest first (at most 1000).
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence",
+    tag = "evidence",
+    summary = "Evidence crops received, newest first (bureau users only)",
+    responses(
+        (status = 200, description = "The crops, without their bytes", body = Vec<EvidenceRow>),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a bureau user", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
@@ -90,6 +104,22 @@ pub async fn list(
 }
 
 /// `GET /evidence/{event_id}`: the JPEG.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evidence/{event_id}",
+    tag = "evidence",
+    summary = "One evidence crop as a JPEG (bureau users only; every fetch is logged)",
+    params(("event_id" = String, Path, description = "The id of the event that carried the crop")),
+    responses(
+        (status = 200, description = "The JPEG", content_type = "image/jpeg", body = FileBytes),
+        (status = 400, description = "An unreadable id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a bureau user", body = ErrorBody),
+        (status = 404, description = "No such crop", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,

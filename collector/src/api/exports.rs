@@ -6,8 +6,10 @@
 use super::ApiState;
 use super::access::AccessNote;
 use super::attachments::content_disposition;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::FileBytes;
 use super::params::Params;
+use crate::exports::deductions::DeductionRow;
 use crate::exports::deductions::{DeductionQuery, deduction_files};
 use crate::exports::period::{Month, Quarter};
 use crate::exports::quarterly::quarterly_file;
@@ -46,6 +48,30 @@ fn download(file: ExportFile, note: String) -> Response {
 }
 
 /// `GET /exports/deductions`
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/deductions",
+    tag = "exports",
+    summary = "扣费明细: one institution's deduction detail for a month",
+    params(
+        ("month" = String, Query, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11", description = "The month the flags were handled in, YYYY-MM"),
+        ("institution" = Option<String>, Query, pattern = "^[HP][0-9]{11}$", example = "H43060200175", description = "The institution; required for bureau users, an institution user's own otherwise"),
+        ("format" = Option<String>, Query, pattern = "^(xlsx|csv|json)$", example = "json", description = "xlsx (default), csv or json"),
+    ),
+    responses(
+        (status = 200, description = "The detail as a file, or its lines as JSON", content(
+            (Vec<DeductionRow> = "application/json"),
+            (FileBytes = "text/csv; charset=utf-8"),
+            (FileBytes = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        )),
+        (status = 400, description = "A bad, missing or unknown parameter, named", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "An institution asking for another's", body = ErrorBody),
+        (status = 404, description = "No deductions for the institution in the month (csv and xlsx)", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn deductions(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
@@ -53,7 +79,7 @@ pub async fn deductions(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(query, &["month", "institution", "format"])?;
     let month: Month = params
-        .get("month", str::parse)?
+        .shaped("month", "9999-99", str::parse)?
         .ok_or_else(|| ApiError::bad_request("month", "required, e.g. 2026-11"))?;
     let asked: Option<InstitutionCode> = params.get("institution", str::parse)?;
     let institution = match (user.role.institution(), asked) {
@@ -101,6 +127,21 @@ pub async fn deductions(
 }
 
 /// `GET /exports/quarterly`
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/quarterly",
+    tag = "exports",
+    summary = "季度分析: the quarterly analysis workbook (bureau users only)",
+    params(("quarter" = String, Query, pattern = "^[0-9]{4}-Q[1-4]$", example = "2026-Q4", description = "The quarter, YYYY-Qn")),
+    responses(
+        (status = 200, description = "The workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = FileBytes),
+        (status = 400, description = "A bad, missing or unknown parameter, named", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "Not a bureau user", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn quarterly(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
@@ -113,7 +154,7 @@ pub async fn quarterly(
     }
     let params = Params::parse(query, &["quarter"])?;
     let quarter: Quarter = params
-        .get("quarter", str::parse)?
+        .shaped("quarter", "9999-Q9", str::parse)?
         .ok_or_else(|| ApiError::bad_request("quarter", "required, e.g. 2026-Q4"))?;
     let report = state.store.quarterly_report(quarter, state.zone).await?;
     let file = quarterly_file(&report)?;

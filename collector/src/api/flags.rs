@@ -4,10 +4,11 @@
 
 use super::access::AccessNote;
 use super::body::json_body;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::StateCode;
 use super::params::Params;
 use super::{ApiState, viewer};
-use crate::flags::query::{FlagDetail, FlagFilter};
+use crate::flags::query::{FlagDetail, FlagFilter, FlagPage};
 use crate::flags::store::{FlagEvent, FlagRow, TransitionError};
 use crate::flags::workflow::{Action, FlagState, Refusal, Request, Role, allowed_actions};
 use crate::store::now_ms;
@@ -68,6 +69,29 @@ fn local_midnight_ms(state: &ApiState, name: &str, date: &str) -> Result<i64, St
 }
 
 /// `GET /flags?rule=&state=&institution=&psn_no=&from=&to=&limit=&offset=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags",
+    tag = "flags",
+    summary = "Flags the caller may see, newest first, filtered and paged",
+    params(
+        ("rule" = Option<String>, Query, max_length = 64, description = "A rule id, e.g. `no_presence`"),
+        ("state" = inline(Option<StateCode>), Query, description = "Only flags in this state"),
+        ("institution" = Option<String>, Query, pattern = "^[HP][0-9]{11}$", example = "H43060200175", description = "An institution code (定点医药机构编号); an institution user sees only its own whatever it asks"),
+        ("psn_no" = Option<String>, Query, max_length = 64, description = "The insured person (人员编号)"),
+        ("from" = Option<String>, Query, format = Date, example = "2026-11-01", description = "Raised on or after this local date, YYYY-MM-DD"),
+        ("to" = Option<String>, Query, format = Date, example = "2026-12-01", description = "Raised before this local date, YYYY-MM-DD, after `from` (400 otherwise)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "Flags skipped"),
+    ),
+    responses(
+        (status = 200, description = "One page and the total", body = FlagPage),
+        (status = 400, description = "A bad, repeated or unknown parameter, named", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
@@ -102,8 +126,10 @@ pub async fn list(
             .into_iter()
             .collect(),
         psn_no: params.text("psn_no", 64)?,
-        from_ms: params.get("from", |v| local_midnight_ms(&state, "from", v))?,
-        to_ms: params.get("to", |v| local_midnight_ms(&state, "to", v))?,
+        from_ms: params.shaped("from", "9999-99-99", |v| {
+            local_midnight_ms(&state, "from", v)
+        })?,
+        to_ms: params.shaped("to", "9999-99-99", |v| local_midnight_ms(&state, "to", v))?,
         limit: params.int("limit", 1..=MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
         offset: params.int("offset", 0..=i64::MAX)?.unwrap_or(0),
     };
@@ -123,7 +149,7 @@ pub async fn list(
 }
 
 /// One flag as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FlagView {
     /// The flag, evidence, fee lines, attachments.
     #[serde(flatten)]
@@ -146,6 +172,21 @@ pub(crate) fn actions_for(state: FlagState, role: Role) -> Vec<&'static str> {
 }
 
 /// `GET /flags/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/{id}",
+    tag = "flags",
+    summary = "One flag with its evidence, fee lines, attachments and audit log",
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "The flag's id")),
+    responses(
+        (status = 200, description = "The flag as the caller may see it", body = FlagView),
+        (status = 400, description = "The id is not an id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such flag, or one the caller may not see", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn show(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,
@@ -182,10 +223,11 @@ pub async fn show(
 }
 
 /// The body of `POST /flags/{id}/transitions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionBody {
     /// The action code (`confirm`, `issue`, `appeal`, …).
+    #[schema(value_type = crate::api::openapi::ActionCode)]
     pub action: String,
     /// Why; the appeal's text for `appeal`.
     #[serde(default)]
@@ -196,7 +238,7 @@ pub struct TransitionBody {
 }
 
 /// The state a transition reached.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TransitionDone {
     /// The flag.
     pub id: i64,
@@ -219,6 +261,25 @@ fn refusal_error(refusal: Refusal) -> ApiError {
 }
 
 /// `POST /flags/{id}/transitions` `{"action", "reason", "amount_fen"}`
+#[utoipa::path(
+    post,
+    path = "/api/v1/flags/{id}/transitions",
+    tag = "flags",
+    summary = "Take a workflow action on a flag (初审, 下发, 申诉, 复审, 合议, 处理, 归档)",
+    params(("id" = i64, Path, minimum = 1, example = 1, description = "The flag's id")),
+    request_body(content = TransitionBody, description = "The action, why, and an amount for handling"),
+    responses(
+        (status = 200, description = "The state reached", body = TransitionDone),
+        (status = 400, description = "A bad id, body, action or amount, named", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The caller's role, institution or earlier review forbids it", body = ErrorBody),
+        (status = 404, description = "No such flag, or one the caller may not see", body = ErrorBody),
+        (status = 408, description = "Not answered within the request deadline", body = ErrorBody),
+        (status = 409, description = "Not possible in the flag's state, past its deadline, or a fee line already recovered", body = ErrorBody),
+        (status = 413, description = "A body over 256 KiB", body = ErrorBody),
+        (status = 500, description = "Internal error (details in the collector's log)", body = ErrorBody),
+    )
+)]
 pub async fn transition(
     State(state): State<ApiState>,
     Extension(user): Extension<User>,

@@ -18,6 +18,7 @@
 //! | [`evidence`] | `/evidence`: face crops from boxes whose operator turned evidence on; bureau users only |
 //! | [`info`] | `/me`, `/rules/stats` |
 //! | [`exports`] | `/exports/deductions` (扣费明细), `/exports/quarterly` (季度分析) |
+//! | [`openapi`] | `/openapi.json`: the OpenAPI document, derived from the handlers and their types |
 
 pub mod access;
 pub mod attachments;
@@ -28,6 +29,7 @@ pub mod evidence;
 pub mod exports;
 pub mod flags;
 pub mod info;
+pub mod openapi;
 pub mod params;
 pub mod server;
 pub mod throttle;
@@ -248,8 +250,10 @@ async fn wrong_method() -> ApiError {
     }
 }
 
-/// The API's routes under `/api/v1`, authenticated and logged; an unknown route there is a JSON 404.
-pub fn router(state: ApiState) -> Router {
+/// The API's routes under `/api/v1` as they are, before authentication and the access log (see
+/// [`router`]); an unknown route there is a JSON 404. Every route has its `#[utoipa::path]` in
+/// [`openapi::ApiDoc`] (a test holds them together).
+fn routes() -> Router<ApiState> {
     let api = Router::new()
         .route("/flags", get(flags::list))
         .route("/flags/{id}", get(flags::show))
@@ -262,9 +266,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/me", get(info::me))
         .route("/exports/deductions", get(exports::deductions))
         .route("/exports/quarterly", get(exports::quarterly))
+        .route("/openapi.json", get(openapi::document_json))
         .method_not_allowed_fallback(wrong_method);
-    Router::new()
-        .nest("/api/v1", api.fallback(unknown_route))
+    Router::new().nest("/api/v1", api.fallback(unknown_route))
+}
+
+/// The API's routes under `/api/v1`, authenticated and logged.
+pub fn router(state: ApiState) -> Router {
+    routes()
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::authenticate_and_log,

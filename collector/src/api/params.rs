@@ -32,18 +32,41 @@ impl Params {
         Ok(Params(map))
     }
 
-    /// The parameter parsed by `parse`, `None` when absent or empty.
+    /// The parameter parsed by `parse`, `None` when absent. Taken as given (no trimming); given with
+    /// an empty value (`?to=`) it is refused: the OpenAPI document says what each parameter takes,
+    /// and an empty string is none of those (leave the parameter out instead).
     pub fn get<T, E: std::fmt::Display>(
         &self,
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<Option<T>, ApiError> {
-        match self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        match self.0.get(name).map(String::as_str) {
             None => Ok(None),
+            Some("") => Err(ApiError::bad_request(
+                name,
+                "empty; leave the parameter out instead",
+            )),
             Some(value) => parse(value)
                 .map(Some)
                 .map_err(|e| ApiError::bad_request(name, format!("{value:?}: {e}"))),
         }
+    }
+
+    /// A parameter written exactly as `shape` (`9` for a digit, any other character as itself: `9999-99`
+    /// for a month), then parsed by `parse`; the shape is the document's pattern for it.
+    pub fn shaped<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        shape: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<Option<T>, ApiError> {
+        self.get(name, |v| {
+            if has_shape(v, shape) {
+                parse(v).map_err(|e| e.to_string())
+            } else {
+                Err(format!("written as {shape} (9: a digit)"))
+            }
+        })
     }
 
     /// A text parameter of at most `max` characters.
@@ -71,5 +94,30 @@ impl Params {
                 range.end()
             )),
         })
+    }
+}
+
+/// Whether `value` is written as `shape`: `9` a digit, any other character itself.
+pub fn has_shape(value: &str, shape: &str) -> bool {
+    value.len() == shape.len()
+        && value.bytes().zip(shape.bytes()).all(|(v, s)| match s {
+            b'9' => v.is_ascii_digit(),
+            _ => v == s,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_shape;
+
+    #[test]
+    fn shapes_are_exact() {
+        assert!(has_shape("2026-11", "9999-99"));
+        assert!(has_shape("2026-Q4", "9999-Q9"));
+        for bad in [
+            "2026-1", "+2026-11", " 2026-11", "2026-11 ", "2026/11", "20261-1",
+        ] {
+            assert!(!has_shape(bad, "9999-99"), "{bad:?}");
+        }
     }
 }

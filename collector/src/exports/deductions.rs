@@ -18,7 +18,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// One line of the deduction detail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeductionRow {
     /// 定点医药机构编号.
     pub fixmedins_code: String,

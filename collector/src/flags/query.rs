@@ -31,7 +31,7 @@ pub struct FlagFilter {
 }
 
 /// A flag in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlagListItem {
     /// The flag.
     #[serde(flatten)]
@@ -45,7 +45,7 @@ pub struct FlagListItem {
 }
 
 /// One page of flags and how many match in all.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlagPage {
     /// Matching flags in all pages.
     pub total: i64,
@@ -54,7 +54,7 @@ pub struct FlagPage {
 }
 
 /// A fee line a flag is about.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlagFeeLine {
     /// Fee line id.
     pub feedetl_sn: String,
@@ -77,7 +77,7 @@ pub struct FlagFeeLine {
 }
 
 /// An attachment's metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttachmentMeta {
     /// Id.
     pub id: i64,
@@ -94,12 +94,13 @@ pub struct AttachmentMeta {
 }
 
 /// A flag with everything an auditor reviews.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlagDetail {
     /// The flag.
     #[serde(flatten)]
     pub item: FlagListItem,
-    /// The rule's evidence, parsed.
+    /// The rule's evidence, parsed (its shape depends on the rule; for an institution, objects naming
+    /// another institution are replaced by `{"withheld": …, "kind": …}`).
     pub evidence: serde_json::Value,
     /// Its fee lines (lines not imported are left out).
     pub lines: Vec<FlagFeeLine>,

@@ -34,19 +34,23 @@ pub struct NewFlag {
 }
 
 /// A stored flag.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FlagRow {
     /// Id.
     pub id: i64,
     /// Rule id.
+    #[schema(value_type = String, example = "no_presence")]
     pub rule_id: RuleId,
     /// Institution.
+    #[schema(value_type = String, example = "H43060200175")]
     pub fixmedins_code: InstitutionCode,
     /// Patient.
+    #[schema(value_type = Option<String>)]
     pub psn_no: Option<PsnNo>,
     /// Amount at stake (fen).
     pub amount_fen: i64,
     /// Current state (serialised as its code).
+    #[schema(value_type = crate::api::openapi::StateCode)]
     pub state: FlagState,
     /// Appeal deadline.
     pub appeal_deadline_ms: Option<i64>,
@@ -59,7 +63,7 @@ pub struct FlagRow {
 }
 
 /// One entry of a flag's audit log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FlagEvent {
     /// When.
     pub at_ms: i64,
@@ -81,7 +85,7 @@ pub struct FlagEvent {
 
 /// How a rule's flags fared in review (the policy's 阳性率: confirmed share of reviewed flags, target
 /// at least 50%).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RuleStats {
     /// The rule.
     pub rule_id: String,
