@@ -515,6 +515,126 @@ mod tests {
         )
     }
 
+    /// 120 flags with repeated amounts, 60 of them issued with deadlines (repeated too).
+    async fn seeded_store(dir: &std::path::Path) -> Store {
+        use crate::flags::store::NewFlag;
+        use crate::flags::workflow::{Actor, Role};
+        let store = Store::open(&crate::store::StoreLocation::DataDir(dir.to_path_buf()))
+            .await
+            .expect("store");
+        let bureau = Actor {
+            user: "seed".into(),
+            role: Role::Auditor,
+            institution: None,
+        };
+        for n in 0..120_i64 {
+            let id = store
+                .raise_flag(&NewFlag {
+                    dedup_key: format!("t/{n}"),
+                    rule_id: RuleId::ALL[n as usize % RuleId::ALL.len()],
+                    rule_version: 1,
+                    fixmedins_code: "H43060200175".parse().expect("code"),
+                    psn_no: None,
+                    amount_fen: 1_000 * (n % 7),
+                    evidence: serde_json::json!({
+                        "ward_kind": if n % 3 == 0 { "rehabilitation" } else { "haemodialysis" }
+                    }),
+                    lines: vec![],
+                })
+                .await
+                .expect("raise")
+                .expect("new");
+            if n % 2 == 0 {
+                for action in [Action::Confirm, Action::Issue] {
+                    let request = Request {
+                        action,
+                        reason: "t".into(),
+                        amount_fen: None,
+                        now_ms: 1_000_000 + (n % 5) * 1_000,
+                    };
+                    store
+                        .transition_flag(id, &bureau, &request, 15)
+                        .await
+                        .expect("transition");
+                }
+            }
+        }
+        store
+    }
+
+    #[test]
+    fn keyset_pages_visit_every_flag_once_in_each_order() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("dir");
+        runtime.block_on(async {
+            let store = seeded_store(dir.path()).await;
+            let zone = chrono_tz::Asia::Shanghai;
+            for (sort, expected) in [
+                (Sort::Newest, 120),
+                (Sort::Amount, 120),
+                (Sort::Deadline, 60),
+            ] {
+                let mut listing = Listing {
+                    sort,
+                    ..Listing::default()
+                };
+                let mut seen = Vec::new();
+                loop {
+                    let page = store
+                        .flag_listing(&Viewer::Bureau, &listing, zone)
+                        .await
+                        .expect("page");
+                    assert_eq!(page.total, 120, "the counts ignore paging");
+                    seen.extend(page.flags.iter().map(|f| f.flag.clone()));
+                    let Some(next) = page.next_after else { break };
+                    listing = parse_filters(&fields(&[
+                        ("sort", sort.as_str()),
+                        ("after", next.as_str()),
+                    ]))
+                    .expect("cursor");
+                }
+                let mut ids: Vec<i64> = seen.iter().map(|f| f.id).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                assert_eq!(ids.len(), expected, "{sort:?}: every flag once");
+                assert_eq!(seen.len(), expected, "{sort:?}: no flag twice");
+                let ordered = seen.windows(2).all(|w| match sort {
+                    Sort::Newest => w[0].id > w[1].id,
+                    Sort::Amount => (w[0].amount_fen, w[0].id) > (w[1].amount_fen, w[1].id),
+                    Sort::Deadline => {
+                        (w[0].appeal_deadline_ms, w[0].id) < (w[1].appeal_deadline_ms, w[1].id)
+                    }
+                });
+                assert!(ordered, "{sort:?}: in order across pages");
+            }
+            // Filters narrow the page and the counts alike.
+            let narrowed = Listing {
+                ward_kind: Some(WardKind::Rehabilitation),
+                min_amount_fen: Some(2_000),
+                max_amount_fen: Some(3_000),
+                ..Listing::default()
+            };
+            let page = store
+                .flag_listing(&Viewer::Bureau, &narrowed, zone)
+                .await
+                .expect("page");
+            let expected = (0..120)
+                .filter(|n| n % 3 == 0 && (2..=3).contains(&(n % 7)))
+                .count();
+            assert_eq!(page.flags.len(), expected);
+            assert_eq!(page.total as usize, expected);
+            assert!(
+                page.flags
+                    .iter()
+                    .all(|f| f.ward_kind.as_deref() == Some("rehabilitation"))
+            );
+            store.close().await;
+        });
+    }
+
     #[test]
     fn filters_are_read_and_bad_ones_named() {
         let l = parse_filters(&fields(&[

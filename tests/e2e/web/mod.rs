@@ -311,6 +311,27 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     );
     assert!(b.text("#queue-table").await.contains("冒名"));
     shot("queue-impersonation", false).await;
+    // The other filters and an order, from the URL: ward kind, amount range in yuan, by amount.
+    b.goto(&format!(
+        "{base}/queue?ward=haemodialysis&min=400&max=420.5&sort=amount"
+    ))
+    .await;
+    let listed = b.find_all("#queue-table tbody tr[data-flag]").await;
+    assert_eq!(
+        listed.len(),
+        2,
+        "the two ¥410 dialysis flags (冒名, 在场时间不足)"
+    );
+    assert_eq!(
+        b.attribute(&b.find("#filter-max").await, "value")
+            .await
+            .as_deref(),
+        Some("420.50"),
+        "the filter shown as it applies"
+    );
+    b.goto(&format!("{base}/queue?min=411")).await;
+    b.find("#queue-empty").await;
+    b.goto(&format!("{base}/queue?rule=impersonation")).await;
 
     // The flag page: the unknown face's bar overlaps the billed slot.
     b.submit(&format!("a.flag-link[href=\"/flags/{impersonation}\"]"))
@@ -545,6 +566,10 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     shot("dashboard", true).await;
     b.goto(&format!("{base}/live")).await;
     b.find("#live[data-poll]").await;
+    assert!(
+        !b.find_all("#live tr[data-device]").await.is_empty(),
+        "the ward box with its last heartbeat"
+    );
     shot("live", false).await;
     b.goto(&format!("{base}/admin/users")).await;
     assert_eq!(
