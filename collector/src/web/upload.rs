@@ -209,3 +209,86 @@ pub async fn download(
     response.extensions_mut().insert(note);
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::api::{ApiLimits, ApiState, app};
+    use crate::flags::store::NewFlag;
+    use crate::rules::RuleId;
+    use crate::store::{Store, StoreLocation, now_ms};
+    use crate::users::UserRole;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use tower::ServiceExt;
+
+    fn multipart(csrf: &str, name: &str, content: &[u8]) -> (String, Vec<u8>) {
+        let boundary = "wwBoundary7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(content);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
+    }
+
+    #[tokio::test]
+    async fn files_over_10_mib_are_refused_and_one_under_is_kept_with_its_sha256() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&StoreLocation::DataDir(dir.path().to_path_buf()))
+            .await
+            .expect("store");
+        let id = store
+            .raise_flag(&NewFlag {
+                dedup_key: "t/1".into(),
+                rule_id: RuleId::Impersonation,
+                rule_version: 1,
+                fixmedins_code: "H43060200175".parse().expect("code"),
+                psn_no: None,
+                amount_fen: 41_000,
+                evidence: serde_json::json!({}),
+                lines: vec![],
+            })
+            .await
+            .expect("raise")
+            .expect("new");
+        store
+            .add_user_with_password("auditor-t", &UserRole::Auditor, "auditor-pass-1", false)
+            .await
+            .expect("user");
+        let (token, session) = store
+            .create_session("auditor-t", now_ms())
+            .await
+            .expect("session");
+        let router = app(ApiState::with(store.clone(), ApiLimits::default()));
+        let post = |content: Vec<u8>| {
+            let (content_type, body) = multipart(&session.csrf_token, "病历.pdf", &content);
+            Request::post(format!("/flags/{id}/attachments"))
+                .header(header::COOKIE, format!("ww_session={token}"))
+                .header(header::CONTENT_TYPE, content_type)
+                .body(Body::from(body))
+                .expect("request")
+        };
+        let mut big = b"%PDF-1.4\n".to_vec();
+        big.resize(10 * 1024 * 1024 + 1, b' ');
+        let refused = router.clone().oneshot(post(big)).await.expect("answer");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let detail = store.flag_detail(id).await.expect("read").expect("flag");
+        assert!(detail.attachments.is_empty(), "nothing kept");
+
+        let mut fits = b"%PDF-1.4\n".to_vec();
+        fits.resize(9 * 1024 * 1024, b' ');
+        let kept = router.oneshot(post(fits.clone())).await.expect("answer");
+        assert_eq!(kept.status(), StatusCode::SEE_OTHER);
+        let detail = store.flag_detail(id).await.expect("read").expect("flag");
+        let [attachment] = detail.attachments.as_slice() else {
+            panic!("one attachment: {:?}", detail.attachments)
+        };
+        use sha2::Digest;
+        assert_eq!(attachment.sha256, hex::encode(sha2::Sha256::digest(&fits)));
+        assert_eq!(attachment.file_name, "病历.pdf");
+        store.close().await;
+    }
+}
