@@ -555,6 +555,14 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
         .find(|l| l.contains("FD03"))
         .unwrap_or_else(|| panic!("the refused fee line FD03 in {csv}"));
     assert!(line.contains("拒付") && line.contains("410.00"), "{line}");
+    for link in ["#quarterly-download", "a[data-format=xlsx]"] {
+        let href = b
+            .attribute(&b.find(link).await, "href")
+            .await
+            .expect("download link");
+        let file = b.fetch_text(&href).await;
+        assert!(file.starts_with("200\nPK"), "{link}: a workbook (zip)");
+    }
     shot("reports", true).await;
     b.goto(&format!("{base}/dashboard")).await;
     let rates = b.text("#rates-table").await;
