@@ -16,7 +16,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-use support::{peak_rss_kib, peak_rss_mib};
+use support::{Noise, peak_rss_kib, peak_rss_mib};
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::{Store, StoreLocation};
 
@@ -46,22 +46,6 @@ const GIVEN: &[&str] = &[
 const DEPTS: &[&str] = &["HD01", "HD02", "KF01", "JS03", ""];
 /// One row in this many is bad.
 const BAD_EVERY: u64 = 4_999;
-
-/// A small deterministic generator (xorshift64*): the same file for the same size, no dependency.
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
-        &from[(self.next() % from.len() as u64) as usize]
-    }
-}
 
 /// What was generated.
 struct Generated {

@@ -319,7 +319,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "The web app 网页 (疑点工作台, 疑点详情 with the day's timeline, the institution's list):"
+        "The web app 网页 (疑点工作台, 疑点详情 with the day's timeline, 报表, 统计看板, 实时在场, 规则库, \
+         the institution's list):"
     );
     println!("  cargo run --release -- collector api --data-dir {dir} --listen 127.0.0.1:8080");
     println!(

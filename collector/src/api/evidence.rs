@@ -51,7 +51,7 @@ fn bureau_only(user: &User) -> Result<(), ApiError> {
     }
 }
 
-fn parse(stored: StoredEvidence) -> Option<(EvidenceRow, Vec<u8>)> {
+pub(crate) fn parse(stored: StoredEvidence) -> Option<(EvidenceRow, Vec<u8>)> {
     let event = serde_json::from_str::<Event>(&stored.body).ok()?;
     let Payload::Evidence(crop) = event.payload else {
         return None;

@@ -28,8 +28,8 @@ impl From<ExportError> for ApiError {
     }
 }
 
-/// A file as an attachment.
-fn download(file: ExportFile, note: String) -> Response {
+/// A file as an attachment (also the web app's downloads).
+pub(crate) fn download(file: ExportFile, note: String) -> Response {
     let content_type = if file.name.ends_with(".csv") {
         "text/csv; charset=utf-8"
     } else {

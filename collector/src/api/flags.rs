@@ -10,7 +10,9 @@ use super::params::Params;
 use super::{ApiState, viewer};
 use crate::flags::query::{FlagDetail, FlagFilter, FlagPage};
 use crate::flags::store::{FlagEvent, FlagRow, TransitionError};
-use crate::flags::workflow::{Action, FlagState, Refusal, Request, Role, allowed_actions};
+use crate::flags::workflow::{
+    Action, FlagState, Refusal, Request, Role, allowed_actions, offered_actions,
+};
 use crate::store::now_ms;
 use crate::users::User;
 use axum::body::Body;
@@ -132,6 +134,7 @@ pub async fn list(
         to_ms: params.shaped("to", "9999-99-99", |v| local_midnight_ms(&state, "to", v))?,
         limit: params.int("limit", 1..=MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT),
         offset: params.int("offset", 0..=i64::MAX)?.unwrap_or(0),
+        ..FlagFilter::default()
     };
     if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms)
         && from >= to
@@ -206,16 +209,18 @@ pub async fn show(
         .rev()
         .find(|e| e.action == Action::Confirm.as_str())
         .map(|e| e.actor.as_str());
-    let separated = state.policy.separate_reviewers && first_reviewer == Some(user.name.as_str());
     let view = FlagView {
         state_zh: flag_state.zh(),
-        allowed_actions: actions_for(flag_state, user.role.workflow_role())
-            .into_iter()
-            .filter(|a| {
-                !(separated
-                    && Action::parse(a).is_some_and(|action| action.is_later_review(flag_state)))
-            })
-            .collect(),
+        allowed_actions: offered_actions(
+            flag_state,
+            user.role.workflow_role(),
+            &user.name,
+            first_reviewer,
+            state.policy,
+        )
+        .into_iter()
+        .map(Action::as_str)
+        .collect(),
         history,
         detail,
     };

@@ -76,6 +76,77 @@ impl fmt::Display for AttachmentName {
     }
 }
 
+/// What an appeal file is, told by its content (its first bytes), never by its name: the web app
+/// accepts only these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentKind {
+    /// `%PDF-`.
+    Pdf,
+    /// JPEG (`FF D8 FF`).
+    Jpeg,
+    /// PNG (its 8-byte signature).
+    Png,
+}
+
+/// Why a file's content is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadContent {
+    /// Nothing was sent.
+    #[error("the file is empty")]
+    Empty,
+    /// Larger than allowed.
+    #[error("the file has {size} bytes; at most {limit}")]
+    TooLarge {
+        /// Its size (or the bytes read before giving up).
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// Not a PDF, JPEG or PNG by content.
+    #[error("the file is not a PDF, JPEG or PNG by its content (it starts with {0})")]
+    NotAllowed(String),
+}
+
+impl AttachmentKind {
+    /// The kind of `content`, checking its size against `limit`.
+    pub fn sniff(content: &[u8], limit: usize) -> Result<AttachmentKind, BadContent> {
+        const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+        if content.is_empty() {
+            return Err(BadContent::Empty);
+        }
+        if content.len() > limit {
+            return Err(BadContent::TooLarge {
+                size: content.len(),
+                limit,
+            });
+        }
+        if content.starts_with(b"%PDF-") {
+            Ok(AttachmentKind::Pdf)
+        } else if content.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Ok(AttachmentKind::Jpeg)
+        } else if content.starts_with(PNG) {
+            Ok(AttachmentKind::Png)
+        } else {
+            let head: Vec<String> = content.iter().take(8).map(|b| format!("{b:02X}")).collect();
+            Err(BadContent::NotAllowed(head.join(" ")))
+        }
+    }
+
+    /// The kind of a stored file, if it is one of these.
+    pub fn of(content: &[u8]) -> Option<AttachmentKind> {
+        AttachmentKind::sniff(content, usize::MAX).ok()
+    }
+
+    /// Its media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            AttachmentKind::Pdf => "application/pdf",
+            AttachmentKind::Jpeg => "image/jpeg",
+            AttachmentKind::Png => "image/png",
+        }
+    }
+}
+
 /// How much the attachments may grow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttachmentLimits {
@@ -219,6 +290,32 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_come_from_content_not_names() {
+        assert_eq!(
+            AttachmentKind::sniff(b"%PDF-1.4\n...", 100),
+            Ok(AttachmentKind::Pdf)
+        );
+        assert_eq!(
+            AttachmentKind::sniff(&[0xFF, 0xD8, 0xFF, 0xE0, 0], 100),
+            Ok(AttachmentKind::Jpeg)
+        );
+        assert_eq!(
+            AttachmentKind::sniff(b"\x89PNG\r\n\x1a\n\0\0", 100),
+            Ok(AttachmentKind::Png)
+        );
+        assert_eq!(AttachmentKind::sniff(b"", 100), Err(BadContent::Empty));
+        assert_eq!(
+            AttachmentKind::sniff(b"%PDF-1.4", 4),
+            Err(BadContent::TooLarge { size: 8, limit: 4 })
+        );
+        let refused = AttachmentKind::sniff(b"MZ\x90\0 pretend.pdf", 100).expect_err("exe");
+        assert_eq!(
+            refused,
+            BadContent::NotAllowed("4D 5A 90 00 20 70 72 65".into())
+        );
+    }
 
     #[test]
     fn names_with_paths_controls_or_bidi_overrides_are_refused() {

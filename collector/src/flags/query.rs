@@ -24,6 +24,18 @@ pub struct FlagFilter {
     pub from_ms: Option<i64>,
     /// `created_at_ms` before.
     pub to_ms: Option<i64>,
+    /// Any of these state codes (empty: any).
+    pub any_state: Vec<String>,
+    /// The kind of ward the flag's billed service was in (`haemodialysis`, …).
+    pub ward_kind: Option<String>,
+    /// Amount at stake at least (fen).
+    pub min_amount_fen: Option<i64>,
+    /// Amount at stake at most (fen).
+    pub max_amount_fen: Option<i64>,
+    /// Appeal deadline at or after.
+    pub deadline_from_ms: Option<i64>,
+    /// Appeal deadline before.
+    pub deadline_to_ms: Option<i64>,
     /// Page size.
     pub limit: i64,
     /// Rows skipped.
@@ -122,40 +134,114 @@ fn item_from_row(r: &sqlx::any::AnyRow) -> Result<FlagListItem, StoreError> {
     })
 }
 
-enum Bound {
+/// A value bound to a `$n` placeholder.
+#[derive(Debug, Clone)]
+pub(crate) enum Bound {
+    /// Text.
     Text(String),
+    /// A whole number.
     Int(i64),
 }
 
+/// A WHERE clause with `$1…$n` placeholders and the values they bind: built from a [`FlagFilter`]
+/// for a [`Viewer`], then narrowed further by the reader (a keyset, a sort's cursor).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Condition {
+    clauses: Vec<String>,
+    values: Vec<Bound>,
+}
+
+impl Condition {
+    /// Adds `clause`, in which `{}` stands for each of `values`' placeholders in turn.
+    pub(crate) fn and(&mut self, clause: &str, values: Vec<Bound>) {
+        let mut text = String::new();
+        let mut pieces = clause.split("{}");
+        if let Some(first) = pieces.next() {
+            text.push_str(first);
+        }
+        for (piece, value) in pieces.zip(values) {
+            self.values.push(value);
+            text.push_str(&format!("${}", self.values.len()));
+            text.push_str(piece);
+        }
+        self.clauses.push(text);
+    }
+
+    /// ` WHERE …` (empty when nothing narrows).
+    pub(crate) fn clause(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// How many values are bound (the next placeholder is this plus one).
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// `query` with the values bound in order.
+    pub(crate) fn bind<'q>(
+        &self,
+        mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for value in &self.values {
+            query = match value {
+                Bound::Text(text) => query.bind(text.clone()),
+                Bound::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+}
+
 impl FlagFilter {
-    /// The WHERE clause (with `$n` placeholders) and its values, narrowed to what `viewer` may see.
-    fn condition(&self, viewer: &Viewer) -> (String, Vec<Bound>) {
-        let mut clauses = Vec::new();
-        let mut values = Vec::new();
-        let mut push = |column: &str, op: &str, value: Bound| {
-            values.push(value);
-            clauses.push(format!("{column} {op} ${}", values.len()));
-        };
+    /// The WHERE clause and its values, narrowed to what `viewer` may see. Every reader of flag
+    /// listings (the API, the review queue, the institution's list) goes through here.
+    pub(crate) fn condition(&self, viewer: &Viewer) -> Condition {
+        let mut c = Condition::default();
+        let text = |v: &String| vec![Bound::Text(v.clone())];
         if let Some(rule) = &self.rule {
-            push("rule_id", "=", Bound::Text(rule.clone()));
+            c.and("rule_id = {}", text(rule));
         }
         if let Some(state) = &self.state {
-            push("state", "=", Bound::Text(state.clone()));
+            c.and("state = {}", text(state));
+        }
+        if !self.any_state.is_empty() {
+            let marks = vec!["{}"; self.any_state.len()].join(", ");
+            c.and(
+                &format!("state IN ({marks})"),
+                self.any_state
+                    .iter()
+                    .map(|s| Bound::Text(s.clone()))
+                    .collect(),
+            );
         }
         for code in &self.institutions {
-            push("fixmedins_code", "=", Bound::Text(code.clone()));
+            c.and("fixmedins_code = {}", text(code));
         }
         if let Some(own) = viewer.institution() {
-            push("fixmedins_code", "=", Bound::Text(own.to_string()));
+            c.and("fixmedins_code = {}", vec![Bound::Text(own.to_string())]);
         }
         if let Some(psn) = &self.psn_no {
-            push("psn_no", "=", Bound::Text(psn.clone()));
+            c.and("psn_no = {}", text(psn));
         }
-        if let Some(from) = self.from_ms {
-            push("created_at_ms", ">=", Bound::Int(from));
+        if let Some(kind) = &self.ward_kind {
+            c.and("ward_kind = {}", text(kind));
         }
-        if let Some(to) = self.to_ms {
-            push("created_at_ms", "<", Bound::Int(to));
+        let ints = [
+            ("created_at_ms >= {}", self.from_ms),
+            ("created_at_ms < {}", self.to_ms),
+            ("amount_fen >= {}", self.min_amount_fen),
+            ("amount_fen <= {}", self.max_amount_fen),
+            ("appeal_deadline_ms >= {}", self.deadline_from_ms),
+            ("appeal_deadline_ms < {}", self.deadline_to_ms),
+        ];
+        for (clause, value) in ints {
+            if let Some(n) = value {
+                c.and(clause, vec![Bound::Int(n)]);
+            }
         }
         if matches!(viewer, Viewer::Institution(_)) {
             // Fixed codes, not input: listed inline.
@@ -164,28 +250,10 @@ impl FlagFilter {
                 .iter()
                 .map(|s| format!("'{}'", s.as_str()))
                 .collect();
-            clauses.push(format!("state IN ({})", states.join(", ")));
+            c.and(&format!("state IN ({})", states.join(", ")), vec![]);
         }
-        let clause = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", clauses.join(" AND "))
-        };
-        (clause, values)
+        c
     }
-}
-
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    values: &[Bound],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for value in values {
-        query = match value {
-            Bound::Text(text) => query.bind(text.clone()),
-            Bound::Int(n) => query.bind(*n),
-        };
-    }
-    query
 }
 
 impl Store {
@@ -201,30 +269,27 @@ impl Store {
         viewer: &Viewer,
         filter: &FlagFilter,
     ) -> Result<FlagPage, StoreError> {
-        let (clause, values) = filter.condition(viewer);
-        let total: i64 = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+        let condition = filter.condition(viewer);
+        let clause = condition.clause();
+        let total: i64 = condition
+            .bind(sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM flags{clause}"
-            ))),
-            &values,
-        )
-        .fetch_one(self.pool())
-        .await?
-        .try_get(0)?;
-        let n = values.len();
-        let rows = bind_all(
-            sqlx::query(sqlx::AssertSqlSafe(format!(
+            ))))
+            .fetch_one(self.pool())
+            .await?
+            .try_get(0)?;
+        let n = condition.len();
+        let rows = condition
+            .bind(sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {} FROM flags{clause} ORDER BY id DESC LIMIT ${} OFFSET ${}",
                 list_columns(),
                 n + 1,
                 n + 2
-            ))),
-            &values,
-        )
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(self.pool())
-        .await?;
+            ))))
+            .bind(filter.limit)
+            .bind(filter.offset)
+            .fetch_all(self.pool())
+            .await?;
         Ok(FlagPage {
             total,
             flags: rows.iter().map(item_from_row).collect::<Result<_, _>>()?,

@@ -216,8 +216,8 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let id: Option<i64> = sqlx::query(
             "INSERT INTO flags (dedup_key, rule_id, rule_version, fixmedins_code, psn_no, amount_fen, \
-             evidence, state, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+             evidence, state, created_at_ms, updated_at_ms, ward_kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         )
         .bind(&flag.dedup_key)
         .bind(flag.rule_id.as_str())
@@ -228,6 +228,13 @@ impl Store {
         .bind(flag.evidence.to_string())
         .bind(FlagState::Pending.as_str())
         .bind(now)
+        // The ward kind from the evidence, in its own column for the review queue's filter.
+        .bind(
+            flag.evidence
+                .get("ward_kind")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+        )
         .fetch_optional(&mut *tx)
         .await?
         .map(|row| row.try_get(0))

@@ -383,6 +383,25 @@ pub fn allowed_actions(state: FlagState) -> Vec<Action> {
         .collect()
 }
 
+/// The actions to offer `user` (acting as `role`) on a flag in `state`: those the workflow allows from
+/// the state for the role (申诉 is the institution's, the rest the bureau's), less the later reviews
+/// that separation of duties keeps from `first_reviewer`, the auditor who did the 初审. The API's
+/// `allowed_actions` and the web page's buttons both come from here.
+pub fn offered_actions(
+    state: FlagState,
+    role: Role,
+    user: &str,
+    first_reviewer: Option<&str>,
+    policy: Policy,
+) -> Vec<Action> {
+    let separated = policy.separate_reviewers && first_reviewer == Some(user);
+    allowed_actions(state)
+        .into_iter()
+        .filter(|a| (*a == Action::Appeal) == (role == Role::Institution))
+        .filter(|a| !(separated && a.is_later_review(state)))
+        .collect()
+}
+
 /// Decides whether `actor` may take `request` on a flag with `facts` under `policy`; returns the new
 /// state.
 pub fn decide(

@@ -44,6 +44,27 @@ impl Store {
         rows.iter().map(StoredEvidence::from_row).collect()
     }
 
+    /// The evidence events of `institution`'s boxes sent in [`from_ms`, `to_ms`), oldest first (at
+    /// most 200): the crops around one flag's billed slot.
+    pub async fn evidence_events_between(
+        &self,
+        institution: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<StoredEvidence>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, device_id, institution_code, seq, body FROM events \
+             WHERE kind = 'evidence' AND institution_code = $1 AND sent_at_ms >= $2 \
+             AND sent_at_ms < $3 ORDER BY sent_at_ms, seq LIMIT 200",
+        )
+        .bind(institution)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(StoredEvidence::from_row).collect()
+    }
+
     /// The evidence event `event_id`, if there is one.
     pub async fn evidence_event(
         &self,

@@ -3,18 +3,17 @@
 //! history, and the actions the workflow allows this user now, each a form that needs a reason (and an
 //! amount in yuan for 拒付/追回). [`crate::flags::workflow`] decides; this page only offers and relays.
 
-use super::page::{Fields, PageError, Signed, render};
+use super::page::{Fields, PageError, Signed, redirect, render};
 use super::portal::visible_flag;
 use super::queue::local_time;
 use super::timeline;
 use crate::api::ApiState;
 use crate::api::access::AccessNote;
-use crate::api::flags::actions_for;
 use crate::flags::store::TransitionError;
-use crate::flags::workflow::{Action, Refusal, Request};
+use crate::flags::workflow::{Action, FlagState, Refusal, Request, offered_actions};
 use crate::store::now_ms;
 use axum::extract::{Form, Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use minijinja::context;
 use serde::Serialize;
 use serde_json::Value;
@@ -50,7 +49,7 @@ struct Offered {
     needs_amount: bool,
 }
 
-fn flag_id(raw: &str) -> Result<i64, PageError> {
+pub(crate) fn flag_id(raw: &str) -> Result<i64, PageError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -134,14 +133,35 @@ pub async fn show(
             amount_fen: l.det_item_fee_sumamt_fen,
         })
         .collect();
-    let actions: Vec<Offered> = actions_for(flag.state, user.role.workflow_role())
-        .into_iter()
-        .filter_map(Action::parse)
-        .map(|a| Offered {
-            code: a.as_str(),
-            needs_amount: a.needs_amount(),
-        })
-        .collect();
+    let first_reviewer = history
+        .iter()
+        .rev()
+        .find(|e| e.action == Action::Confirm.as_str())
+        .map(|e| e.actor.as_str());
+    let actions: Vec<Offered> = offered_actions(
+        flag.state,
+        user.role.workflow_role(),
+        &user.name,
+        first_reviewer,
+        state.policy,
+    )
+    .into_iter()
+    .map(|a| Offered {
+        code: a.as_str(),
+        needs_amount: a.needs_amount(),
+    })
+    .collect();
+    // Evidence crops of the institution's boxes in the timeline's window: bureau users only (each
+    // opened crop is logged by super::evidence).
+    let crops = match (user.role.is_bureau(), timeline::window(evidence, zone)) {
+        (true, Some((from, to))) => {
+            super::evidence::crops_between(&state, flag.fixmedins_code.as_str(), from, to, zone)
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    let fields = Fields(query);
+    let done = fields.get("done");
     let number = |key: &str| evidence.get(key).and_then(Value::as_f64);
     let values = context! {
         flag => flag,
@@ -160,7 +180,11 @@ pub async fn show(
         attachments => &detail.attachments,
         history => history,
         actions => actions,
-        done => Fields(query).get("done").and_then(Action::parse).map(Action::as_str),
+        may_attach => user.role.is_bureau()
+            || matches!(flag.state, FlagState::Issued | FlagState::Appealed),
+        crops => crops,
+        done => done.and_then(Action::parse).map(Action::as_str),
+        attached => done == Some("attached"),
     };
     let mut response = render(&signed.ctx, "flag.html", values);
     response
@@ -188,6 +212,16 @@ pub fn parse_yuan(text: &str) -> Option<i64> {
         .ok()?
         .checked_mul(100)?
         .checked_add(frac.parse().ok()?)
+}
+
+/// The page for a transition the workflow or the store refused.
+pub(crate) fn transition_page(e: TransitionError) -> PageError {
+    match e {
+        TransitionError::NotFound(_) => PageError::not_found(),
+        TransitionError::Refused(refusal) => refusal_page(refusal),
+        e @ TransitionError::AlreadyRecovered { .. } => PageError::conflict(e.to_string()),
+        TransitionError::Store(e) => PageError::internal(e),
+    }
 }
 
 fn refusal_page(refusal: Refusal) -> PageError {
@@ -238,18 +272,11 @@ pub async fn act(
         .store
         .transition_flag(id, &user.actor(), &request, state.appeal_days)
         .await
-        .map_err(|e| match e {
-            TransitionError::NotFound(_) => PageError::not_found(),
-            TransitionError::Refused(refusal) => refusal_page(refusal),
-            e @ TransitionError::AlreadyRecovered { .. } => PageError::conflict(e.to_string()),
-            TransitionError::Store(e) => PageError::internal(e),
-        })?;
-    let mut response =
-        Redirect::to(&format!("/flags/{id}?done={}", action.as_str())).into_response();
-    response
-        .extensions_mut()
-        .insert(AccessNote(format!("{} → {}", action.as_str(), to.as_str())));
-    Ok(response)
+        .map_err(transition_page)?;
+    Ok(redirect(
+        &format!("/flags/{id}?done={}", action.as_str()),
+        format!("{} → {}", action.as_str(), to.as_str()),
+    ))
 }
 
 impl crate::store::Store {

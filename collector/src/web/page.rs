@@ -95,6 +95,15 @@ impl Signed {
         }
     }
 
+    /// 403 unless an admin.
+    pub fn admin_only(&self) -> Result<(), PageError> {
+        if self.authed.user.role == crate::users::UserRole::Admin {
+            Ok(())
+        } else {
+            Err(PageError::forbidden())
+        }
+    }
+
     /// Checks a form's CSRF field against the session's token (403 when wrong or missing).
     pub fn check_csrf(&self, form: &Fields) -> Result<(), PageError> {
         if super::csrf::matches(
@@ -258,6 +267,13 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("queue.html", include_str!("templates/queue.html")),
     ("flag.html", include_str!("templates/flag.html")),
     ("portal.html", include_str!("templates/portal.html")),
+    ("reports.html", include_str!("templates/reports.html")),
+    ("rules.html", include_str!("templates/rules.html")),
+    ("access_log.html", include_str!("templates/access_log.html")),
+    ("live.html", include_str!("templates/live.html")),
+    ("users.html", include_str!("templates/users.html")),
+    ("dashboard.html", include_str!("templates/dashboard.html")),
+    ("live_body.html", include_str!("templates/live_body.html")),
 ];
 
 /// Fen as yuan with two decimals and thousands separators: 1234567 → "12,345.67".
@@ -305,6 +321,13 @@ pub fn render(ctx: &Ctx, template: &str, values: Value) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
         }
     }
+}
+
+/// A redirect after a form (post/redirect/get) with what the access log should say about it.
+pub fn redirect(to: &str, note: String) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    response.extensions_mut().insert(AccessNote(note));
+    response
 }
 
 /// The client's address: the peer, or — when the peer is a proxy on this machine — the last address
@@ -464,8 +487,9 @@ mod tests {
                 let opener = format!("t({quote}");
                 for piece in source.split(opener.as_str()).skip(1) {
                     let key = piece.split(quote).next().unwrap_or_default();
-                    // `t("state." ~ code)`: a prefix; the tests of i18n check each state, action, rule.
-                    if key.ends_with('.') {
+                    // `t("state." ~ code)`, `t("live.conn_" ~ state)`: a prefix; the tests of i18n
+                    // check each state, action, rule.
+                    if key.ends_with('.') || key.ends_with('_') {
                         assert!(
                             Lang::ZhCn.catalogue().keys().any(|k| k.starts_with(key)),
                             "{name}: no key starts with {key}"

@@ -36,12 +36,16 @@ pub async fn show(State(state): State<ApiState>, signed: Signed) -> Result<Respo
     let Some(own) = signed.authed.user.role.institution().cloned() else {
         return Err(PageError::forbidden());
     };
+    // The shared visibility rule narrows the listing to the institution's own issued flags.
+    let viewer = crate::api::viewer(&signed.authed.user);
     let listing = Listing {
-        states: crate::api::viewer(&signed.authed.user).visible_states(),
         institution: Some(own),
         ..Listing::default()
     };
-    let page = state.store.flag_listing(&listing, state.zone).await?;
+    let page = state
+        .store
+        .flag_listing(&viewer, &listing, state.zone)
+        .await?;
     let mut response = render(&signed.ctx, "portal.html", context! { page => &page });
     response
         .extensions_mut()

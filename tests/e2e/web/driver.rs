@@ -208,6 +208,30 @@ impl Browser {
         .await;
     }
 
+    /// Chooses the file at `path` in the file input `css` (WebDriver: its path as the typed text).
+    pub async fn choose_file(&self, css: &str, path: &Path) {
+        let Element(id) = self.find(css).await;
+        self.cmd(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": path.display().to_string() })),
+        )
+        .await;
+    }
+
+    /// The text of a same-origin `GET` made by the page (with its cookies): a download's content.
+    pub async fn fetch_text(&self, url: &str) -> String {
+        let script = format!(
+            "return fetch({}, {{credentials: 'same-origin'}}).then(async r => r.status + '\\n' + await r.text());",
+            serde_json::to_string(url).expect("url as JSON")
+        );
+        self.script(&script)
+            .await
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_default()
+    }
+
     /// Clicks the element.
     pub async fn click(&self, css: &str) {
         let Element(id) = self.find(css).await;

@@ -8,9 +8,16 @@
 //! URL; the flag page's timeline with the unknown face's bar over the billed slot; 初审 and 下发 with
 //! reasons, a form posted without its CSRF token refused 403 and nothing done; bulk 初审 from the queue;
 //! a logged-out session's cookie no longer opens a page; the institution signs in with its code and sees
-//! only its own issued flag, appeals it with text, and gets the 404 page for another institution's flag
-//! and for its own not-yet-issued one; five wrong passwords throttle the login (the right one is then
-//! refused too). Screenshots at 1366×768 are kept under `target/web-screenshots/` for people to look at.
+//! only its own issued flag, is refused (403) an evidence crop, the access log, the rules and the
+//! quarterly analysis, gets the 404 page for another institution's flag and for its own not-yet-issued
+//! one, has a file that is not a PDF by content refused (nothing done), and appeals with text and a PDF
+//! whose SHA-256 the page shows and whose bytes come back; a second auditor (the first may not) refers
+//! the appeal to 合议, upholds it and refuses payment (拒付) with an amount, and the refused fee line is in
+//! this month's 扣费明细 on the Reports page and in its CSV download; the dashboards show the 50% line;
+//! an admin edits a threshold (out of range refused, naming it; in range a new rules version), creates a
+//! user with a one-time password and filters the access log to the flag the institution was refused;
+//! five wrong passwords throttle the login (the right one is then refused too). Screenshots at 1366×768
+//! are kept under `target/web-screenshots/` for people to look at.
 //! Without `chromium` and `chromedriver` on PATH it prints a SKIPPED line.
 
 mod driver;
@@ -231,6 +238,18 @@ async fn sign_in(b: &Browser, base: &str, login: &str, password: &str, new_passw
     );
 }
 
+/// The status of the error page shown.
+async fn error_status(b: &Browser) -> Option<String> {
+    b.attribute(&b.find("#error-page").await, "data-status")
+        .await
+}
+
+/// The state of the flag page shown.
+async fn flag_state(b: &Browser) -> Option<String> {
+    b.attribute(&b.find("#flag-state").await, "data-state")
+        .await
+}
+
 /// (x, width) of the first bar of `class` in the timeline.
 async fn bar(b: &Browser, class: &str) -> (f64, f64) {
     let rect = b.find(&format!("svg#timeline rect.bar.{class}")).await;
@@ -247,6 +266,8 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     store.close().await;
     let auditor_pw = add_user(db, "auditor-li", "auditor", None);
     let own_pw = add_user(db, "h0175", "institution", Some(OWN));
+    let second_pw = add_user(db, "auditor-zhao", "auditor", None);
+    let admin_pw = add_user(db, "admin-wu", "admin", None);
     let addr = free_addr();
     let log = dir.join("collector-api.log");
     let mut server = Proc::spawn(
@@ -290,6 +311,27 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     );
     assert!(b.text("#queue-table").await.contains("冒名"));
     shot("queue-impersonation", false).await;
+    // The other filters and an order, from the URL: ward kind, amount range in yuan, by amount.
+    b.goto(&format!(
+        "{base}/queue?ward=haemodialysis&min=400&max=420.5&sort=amount"
+    ))
+    .await;
+    let listed = b.find_all("#queue-table tbody tr[data-flag]").await;
+    assert_eq!(
+        listed.len(),
+        2,
+        "the two ¥410 dialysis flags (冒名, 在场时间不足)"
+    );
+    assert_eq!(
+        b.attribute(&b.find("#filter-max").await, "value")
+            .await
+            .as_deref(),
+        Some("420.50"),
+        "the filter shown as it applies"
+    );
+    b.goto(&format!("{base}/queue?min=411")).await;
+    b.find("#queue-empty").await;
+    b.goto(&format!("{base}/queue?rule=impersonation")).await;
 
     // The flag page: the unknown face's bar overlaps the billed slot.
     b.submit(&format!("a.flag-link[href=\"/flags/{impersonation}\"]"))
@@ -331,31 +373,16 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     );
     shot("csrf-403", false).await;
     b.goto(&format!("{base}/flags/{impersonation}")).await;
-    assert_eq!(
-        b.attribute(&b.find("#flag-state").await, "data-state")
-            .await
-            .as_deref(),
-        Some("pending")
-    );
+    assert_eq!(flag_state(&b).await.as_deref(), Some("pending"));
 
     // 初审 and 下发, each with a reason.
     b.fill("#reason-confirm", "录像显示陌生人坐在该患者床位")
         .await;
     b.submit("#action-confirm button").await;
-    assert_eq!(
-        b.attribute(&b.find("#flag-state").await, "data-state")
-            .await
-            .as_deref(),
-        Some("confirmed")
-    );
+    assert_eq!(flag_state(&b).await.as_deref(), Some("confirmed"));
     b.fill("#reason-issue", "下发机构说明").await;
     b.submit("#action-issue button").await;
-    assert_eq!(
-        b.attribute(&b.find("#flag-state").await, "data-state")
-            .await
-            .as_deref(),
-        Some("issued")
-    );
+    assert_eq!(flag_state(&b).await.as_deref(), Some("issued"));
     let history = b.text("#history").await;
     assert!(history.contains("录像显示陌生人坐在该患者床位") && history.contains("下发机构说明"));
 
@@ -404,29 +431,202 @@ async fn scenario(db: &Database, dir: &Path, shots: &Path) {
     for hidden in [other, short] {
         b.goto(&format!("{base}/flags/{hidden}")).await;
         assert_eq!(
-            b.attribute(&b.find("#error-page").await, "data-status")
-                .await
-                .as_deref(),
+            error_status(&b).await.as_deref(),
             Some("404"),
             "flag {hidden} is not the institution's to see"
         );
     }
     shot("other-institution-404", false).await;
+    // What only the bureau may reach: an evidence crop, the access log, the rules (and their editor),
+    // the quarterly analysis.
+    for path in [
+        "/evidence/any-event",
+        "/admin/access-log",
+        "/rules",
+        "/reports/quarterly?quarter=2026-Q4",
+    ] {
+        b.goto(&format!("{base}{path}")).await;
+        assert_eq!(
+            error_status(&b).await.as_deref(),
+            Some("403"),
+            "{path} is not for an institution"
+        );
+    }
+    // The appeal, with a PDF: a file that is not one by content (whatever its name) is refused first.
+    let pdf = dir.join("申诉材料.pdf");
+    let pdf_bytes =
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+    std::fs::write(&pdf, pdf_bytes).expect("write pdf");
+    let fake = dir.join("invoice.pdf");
+    std::fs::write(&fake, b"MZ\x90\x00 not a pdf at all").expect("write fake");
+    let reason = "该患者当日因发热在家，未做透析，计费系录入错误，已申请退费。";
     b.goto(&format!("{base}/flags/{impersonation}")).await;
+    b.fill("#reason-appeal", reason).await;
+    b.choose_file("#file-appeal", &fake).await;
+    b.submit("#action-appeal button").await;
+    assert_eq!(error_status(&b).await.as_deref(), Some("400"));
+    assert!(
+        b.text("#error-page")
+            .await
+            .contains("not a PDF, JPEG or PNG"),
+        "{}",
+        b.text("#error-page").await
+    );
+    b.goto(&format!("{base}/flags/{impersonation}")).await;
+    assert_eq!(
+        flag_state(&b).await.as_deref(),
+        Some("issued"),
+        "nothing done by the refused form"
+    );
+    b.fill("#reason-appeal", reason).await;
+    b.choose_file("#file-appeal", &pdf).await;
+    b.submit("#action-appeal button").await;
+    assert_eq!(flag_state(&b).await.as_deref(), Some("appealed"));
+    assert!(b.text("#appeal-text").await.contains("录入错误"));
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(pdf_bytes))
+    };
+    let attachments = b.text("#attachments").await;
+    assert!(
+        attachments.contains("申诉材料.pdf") && attachments.contains(&sha),
+        "the file and its SHA-256 shown: {attachments}"
+    );
+    let fetched = b
+        .fetch_text(&format!(
+            "/flags/{impersonation}/attachments/{}",
+            b.attribute(
+                &b.find("#attachments tr[data-attachment]").await,
+                "data-attachment"
+            )
+            .await
+            .expect("attachment id")
+        ))
+        .await;
+    assert!(fetched.starts_with("200\n%PDF-1.4"), "{fetched:?}");
+    shot("flag-appealed-institution", true).await;
+    b.submit("#logout").await;
+
+    // Another auditor (not the first reviewer): 复审 offered; 合议, then 维持 and 拒付 with an amount.
+    sign_in(&b, &base, "auditor-zhao", &second_pw, "auditor-zhao-pass-1").await;
+    b.goto(&format!("{base}/flags/{impersonation}")).await;
+    for offered in ["uphold", "reverse", "refer_panel"] {
+        b.find(&format!("#action-{offered}")).await;
+    }
+    b.fill("#reason-refer_panel", "申诉称录入错误，提交合议")
+        .await;
+    b.submit("#action-refer_panel button").await;
+    assert_eq!(flag_state(&b).await.as_deref(), Some("panel"));
+    b.fill("#reason-uphold", "合议维持：退费申请在下发之后，录像无本人")
+        .await;
+    b.submit("#action-uphold button").await;
+    assert_eq!(flag_state(&b).await.as_deref(), Some("upheld"));
+    b.fill("#reason-refuse_payment", "拒付该次血液透析").await;
+    b.fill("#amount-refuse_payment", "410").await;
+    b.submit("#action-refuse_payment button").await;
+    assert_eq!(flag_state(&b).await.as_deref(), Some("handled"));
+    let history = b.text("#history").await;
+    assert!(
+        history.contains("拒付") && history.contains("410.00"),
+        "{history}"
+    );
+    shot("flag-handled", true).await;
+
+    // The refused line in this month's 扣费明细: on the Reports page and in its CSV download.
+    b.goto(&format!("{base}/reports")).await;
+    let row = b
+        .text(&format!("#deductions-table tr[data-institution=\"{OWN}\"]"))
+        .await;
+    assert!(row.contains("410.00"), "{row}");
+    let csv_link = b
+        .attribute(
+            &b.find(&format!(
+                "#deductions-table tr[data-institution=\"{OWN}\"] a[data-format=csv]"
+            ))
+            .await,
+            "href",
+        )
+        .await
+        .expect("csv link");
+    let csv = b.fetch_text(&csv_link).await;
+    assert!(csv.starts_with("200\n"), "{csv:?}");
+    let line = csv
+        .lines()
+        .find(|l| l.contains("FD03"))
+        .unwrap_or_else(|| panic!("the refused fee line FD03 in {csv}"));
+    assert!(line.contains("拒付") && line.contains("410.00"), "{line}");
+    for link in ["#quarterly-download", "a[data-format=xlsx]"] {
+        let href = b
+            .attribute(&b.find(link).await, "href")
+            .await
+            .expect("download link");
+        let file = b.fetch_text(&href).await;
+        assert!(file.starts_with("200\nPK"), "{link}: a workbook (zip)");
+    }
+    shot("reports", true).await;
+    b.goto(&format!("{base}/dashboard")).await;
+    let rates = b.text("#rates-table").await;
+    assert!(rates.contains("冒名"), "{rates}");
+    assert!(
+        !b.find_all("svg#rate-chart line.reference").await.is_empty(),
+        "the 50% line"
+    );
+    shot("dashboard", true).await;
+    b.goto(&format!("{base}/live")).await;
+    b.find("#live[data-poll]").await;
+    assert!(
+        !b.find_all("#live tr[data-device]").await.is_empty(),
+        "the ward box with its last heartbeat"
+    );
+    shot("live", false).await;
+    b.goto(&format!("{base}/admin/users")).await;
+    assert_eq!(
+        error_status(&b).await.as_deref(),
+        Some("403"),
+        "users are the admin's"
+    );
+    b.submit("#logout").await;
+
+    // The admin: a threshold edited into a new rules version (a value out of range refused, naming
+    // it), a user created with a one-time password, the access log filtered to one flag.
+    sign_in(&b, &base, "admin-wu", &admin_pw, "admin-wu-pass-12").await;
+    b.goto(&format!("{base}/rules")).await;
+    let before = b.text("h1").await;
+    b.fill("#edit-short_presence-min_share input[name=value]", "7")
+        .await;
+    b.fill("#edit-short_presence-min_share input[name=note]", "试算")
+        .await;
+    b.submit("#edit-short_presence-min_share button").await;
+    assert_eq!(error_status(&b).await.as_deref(), Some("400"));
+    assert!(
+        b.text("#error-page").await.contains("min_share"),
+        "the threshold named"
+    );
+    b.goto(&format!("{base}/rules")).await;
+    b.fill("#edit-short_presence-min_share input[name=value]", "0.6")
+        .await;
     b.fill(
-        "#reason-appeal",
-        "该患者当日因发热在家，未做透析，计费系录入错误，已申请退费。",
+        "#edit-short_presence-min_share input[name=note]",
+        "阳性率复核后提高",
     )
     .await;
-    b.submit("#action-appeal button").await;
+    b.submit("#edit-short_presence-min_share button").await;
+    assert!(b.text("#rules-saved").await.contains('v'));
+    assert_ne!(b.text("h1").await, before, "a new rules version");
     assert_eq!(
-        b.attribute(&b.find("#flag-state").await, "data-state")
-            .await
-            .as_deref(),
-        Some("appealed")
+        b.text("[data-param=\"short_presence.min_share\"]").await,
+        "0.6"
     );
-    assert!(b.text("#appeal-text").await.contains("录入错误"));
-    shot("flag-appealed-institution", true).await;
+    shot("rules", true).await;
+    b.goto(&format!("{base}/admin/users")).await;
+    b.fill("#user-create input[name=name]", "auditor-sun").await;
+    b.submit("#user-create button").await;
+    assert_eq!(b.text("#one-time-password").await.len(), 16);
+    b.goto(&format!("{base}/admin/access-log?flag={other}"))
+        .await;
+    let log = b.text("#log-table").await;
+    assert!(log.contains("h0175") && log.contains("404"), "{log}");
+    shot("access-log", true).await;
     b.submit("#logout").await;
 
     // Five wrong passwords: throttled, and then even the right password is refused.

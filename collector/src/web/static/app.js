@@ -22,6 +22,23 @@ document.addEventListener("DOMContentLoaded", function () {
   boxes.forEach(function (b) { b.addEventListener("change", refresh); });
   if (submit) { refresh(); }
 
+  // Live wards: replace the view with a fresh one every few seconds (not while the tab is hidden);
+  // a failed poll leaves the last view and says so.
+  var live = document.getElementById("live");
+  if (live && live.dataset.poll && window.fetch) {
+    var every = Math.max(5, parseInt(live.dataset.every, 10) || 10) * 1000;
+    setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(live.dataset.poll, { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) { throw new Error(r.status); }
+        return r.text();
+      }).then(function (html) {
+        live.innerHTML = html;
+        live.classList.remove("stale");
+      }).catch(function () { live.classList.add("stale"); });
+    }, every);
+  }
+
   // Flag page: print the case file.
   Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (b) {
     b.addEventListener("click", function () { window.print(); });
