@@ -11,7 +11,7 @@
 //! | [`stats`] | `stats` |
 //! | [`import`] | `import settlements` |
 //! | [`knowledge`] | `knowledge show`, `knowledge import` |
-//! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats` |
+//! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats`, `rules jobs` |
 //! | [`gallery`] | `gallery import`, `gallery list`, `gallery publish` |
 //! | [`signing_key`] | `bureau-key init`, `bureau-key show`, `ack-key init`, `ack-key show` |
 //! | [`institutions`] | `institutions import`, `institutions list` |
@@ -49,6 +49,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as `text` or `json` (one object per line, for a log shipper), on stderr.
+    #[arg(long, global = true, default_value = "text")]
+    pub log_format: wardwatch_link::process::LogFormat,
 }
 
 /// Collector subcommands.
