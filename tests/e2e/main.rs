@@ -8,6 +8,7 @@ mod acks;
 mod api;
 mod api_abuse;
 mod audit;
+mod backup;
 mod cli;
 mod evidence;
 mod exports;

@@ -21,10 +21,12 @@
 //! | [`audit`] | `audit verify` |
 //! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
 //! | [`broker`] | `broker` |
+//! | [`backup`] | `backup`, `restore` |
 
 pub mod api;
 pub mod args;
 pub mod audit;
+pub mod backup;
 pub mod broker;
 pub mod ca;
 pub mod devices;
@@ -93,6 +95,10 @@ pub enum Command {
     /// The tamper-evident logs: `audit verify` checks the hash chains of the audit log and the access
     /// log and prints their heads.
     Audit(audit::AuditArgs),
+    /// A consistent copy of the SQLite store, safe while serving (PostgreSQL: pg_dump, deploy/README.md).
+    Backup(backup::BackupArgs),
+    /// Place a `backup` file as a new data dir's database, after checking it.
+    Restore(backup::RestoreArgs),
 }
 
 /// Executes one collector command.
@@ -114,5 +120,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Ca(args) => ca::run(args),
         Command::Broker(args) => broker::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Backup(args) => backup::run_backup(args).await,
+        Command::Restore(args) => backup::run_restore(args).await,
     }
 }
