@@ -1,8 +1,10 @@
 //! The collector's configuration file (`serve --config collector.toml`; deploy/collector.example.toml):
 //! what `serve` runs by itself beside ingest. Each section is optional and switches its job on:
-//! `[rules_schedule]` (the rules per closed day and month, [`crate::schedule`]). Unknown keys are
-//! refused, naming the file and the key.
+//! `[rules_schedule]` (the rules per closed day and month, [`crate::schedule`]) and `[retention]` (the
+//! deletion of personal data past its period, daily, [`crate::retention`]). Unknown keys are refused, naming
+//! the file and the key.
 
+use crate::retention::RetentionPeriods;
 use crate::schedule::ScheduleSettings;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use std::time::Duration;
 pub struct CollectorConfig {
     /// Run the rules by themselves.
     pub rules_schedule: Option<RulesScheduleSection>,
+    /// Delete personal data past its period.
+    pub retention: Option<RetentionPeriods>,
 }
 
 /// `[rules_schedule]`.
@@ -125,6 +129,9 @@ impl CollectorConfig {
         if let Some(schedule) = &config.rules_schedule {
             schedule.settings().map_err(invalid)?;
         }
+        if let Some(retention) = &config.retention {
+            retention.check().map_err(invalid)?;
+        }
         Ok(config)
     }
 
@@ -146,7 +153,7 @@ mod tests {
     fn a_section_switches_its_job_on_with_defaults_and_bad_keys_are_named() {
         let path = Path::new("collector.toml");
         let empty = CollectorConfig::parse(path, "").expect("empty");
-        assert!(empty.rules_schedule.is_none());
+        assert!(empty.rules_schedule.is_none() && empty.retention.is_none());
         let on = CollectorConfig::parse(path, "[rules_schedule]\nclose_delay_minutes = 30\n")
             .expect("schedule");
         let settings = on
@@ -163,5 +170,8 @@ mod tests {
         let range = CollectorConfig::parse(path, "[rules_schedule]\nlease_seconds = 1\n")
             .expect_err("range");
         assert!(range.to_string().contains("lease_seconds = 1"), "{range}");
+        let chained = CollectorConfig::parse(path, "[retention]\naccess_log_days = 365\n")
+            .expect_err("access log");
+        assert!(chained.to_string().contains("hash-chained"), "{chained}");
     }
 }

@@ -8,6 +8,7 @@ use crate::gallery::publish::GalleryOptions;
 use crate::gallery::republish::keep_galleries_published;
 use crate::ingest::share_group::ShareGroup;
 use crate::ingest::{IngestError, IngestSettings, run_ingest};
+use crate::retention::{RetentionPeriods, run_daily};
 use crate::schedule::{ScheduleSettings, owner_id, run_rules_job, run_scheduler};
 use crate::signing_keys::{self, KeyRole};
 use crate::store::Store;
@@ -18,6 +19,9 @@ use tokio::sync::watch;
 use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
 use wardwatch_protocol::Topic;
 use wardwatch_protocol::key_file::KeyFileError;
+
+/// How often retention runs under `serve`.
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a rule job in progress may take to finish once serving stops.
 const SCHEDULER_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -89,6 +93,8 @@ pub struct ServeOptions {
     pub galleries: Option<Republish>,
     /// Run the rules by themselves (`[rules_schedule]`), when set.
     pub schedule: Option<ScheduleSettings>,
+    /// Apply these retention periods daily (`[retention]`), when set.
+    pub retention: Option<RetentionPeriods>,
 }
 
 impl ServeOptions {
@@ -164,7 +170,19 @@ pub async fn serve(
             move |store, job| run_rules_job(store, job, zone),
         ))
     });
+    let retention = options.retention.map(|periods| {
+        tokio::spawn(run_daily(
+            store.clone(),
+            periods,
+            owner_id(&options.client_id),
+            RETENTION_EVERY,
+            shutdown.clone(),
+        ))
+    });
     run_ingest(settings, store.clone(), shutdown).await?;
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     if let Some(mut scheduler) = scheduler {
         // A job in progress gets a moment to finish; past that it is dropped, its lease expires and
         // the next collector (or this one, restarted) resumes it.

@@ -17,6 +17,7 @@ mod import;
 mod metrics;
 mod mtls;
 mod quarantine;
+mod retention;
 mod rules;
 mod schedule;
 mod spine;

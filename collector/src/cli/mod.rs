@@ -22,6 +22,7 @@
 //! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
 //! | [`broker`] | `broker` |
 //! | [`backup`] | `backup`, `restore` |
+//! | [`retention`] | `retention run`, `retention log` |
 
 pub mod api;
 pub mod args;
@@ -35,6 +36,7 @@ pub mod gallery;
 pub mod import;
 pub mod institutions;
 pub mod knowledge;
+pub mod retention;
 pub mod rules;
 pub mod serve;
 pub mod signing_key;
@@ -99,6 +101,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Place a `backup` file as a new data dir's database, after checking it.
     Restore(backup::RestoreArgs),
+    /// Retention (PIPL): delete personal data past its period, and list what was deleted.
+    Retention(retention::RetentionArgs),
 }
 
 /// Executes one collector command.
@@ -122,5 +126,6 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Audit(args) => audit::run(args).await,
         Command::Backup(args) => backup::run_backup(args).await,
         Command::Restore(args) => backup::run_restore(args).await,
+        Command::Retention(args) => retention::run(args).await,
     }
 }

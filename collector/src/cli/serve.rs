@@ -63,7 +63,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub api: ApiOptions,
     /// The collector's configuration file (deploy/collector.example.toml): `[rules_schedule]` runs the
-    /// rules by themselves per closed day and month.
+    /// rules by themselves per closed day and month, `[retention]` deletes personal data past its
+    /// period daily.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Serve Prometheus metrics at /metrics on --listen-http to scrapers presenting this file's token
@@ -104,6 +105,7 @@ impl ServeArgs {
             api: self.api.config(),
             galleries,
             schedule,
+            retention: config.retention,
         })
     }
 }
