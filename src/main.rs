@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as `text` or `json` (one object per line), on stderr.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: wardwatch_link::process::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -33,8 +36,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    wardwatch_link::process::init_tracing();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    wardwatch_link::process::init_tracing_as(cli.log_format);
+    let result = match cli.command {
         Command::Agent { command } => wardwatch_agent::cli::execute(command).await,
         Command::Collector { command } => wardwatch_collector::cli::execute(command).await,
         Command::Demo(args) => demo::run(args).await,

@@ -17,6 +17,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as `text` or `json` (one object per line, for a log shipper), on stderr.
+    #[arg(long, global = true, default_value = "text")]
+    pub log_format: wardwatch_link::process::LogFormat,
 }
 
 /// Agent subcommands.

@@ -117,6 +117,9 @@ pub struct AgentConfig {
     /// Evidence crops (off by default: no image leaves the box).
     #[serde(default)]
     pub evidence: EvidenceConfig,
+    /// The box's figures for Prometheus on a local port (off by default).
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 fn default_key_file() -> PathBuf {

@@ -19,7 +19,8 @@
 //! Around the stages: [`config`] (the TOML file: loading, paths and the order of the checks; each
 //! section's type and check live beside the stage that uses it, and say what is wrong with an
 //! [`setting::InvalidSetting`]; [`secrets`] keeps camera passwords out of its messages),
-//! [`device_key`] (the Ed25519 key), [`pipeline`] (the producing half, cameras or replay → presence →
+//! [`device_key`] (the Ed25519 key), [`metrics`] (the box's figures for Prometheus on a local port, off by
+//! default), [`pipeline`] (the producing half, cameras or replay → presence →
 //! spool, on one blocking thread), [`run`] (wires the pipeline to the publisher) and [`cli`] (the
 //! `wardwatch-agent` commands). The synthetic ward recordings
 //! that tests, benches and the demo render live in the dev-only `wardwatch-testkit` crate.
@@ -32,6 +33,7 @@ pub mod device_key;
 pub mod evidence;
 pub mod gallery;
 pub mod heartbeat;
+pub mod metrics;
 pub mod pipeline;
 pub mod presence;
 pub mod publish;

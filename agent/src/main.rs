@@ -4,7 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    wardwatch_link::process::init_tracing();
     let cli = wardwatch_agent::cli::Cli::parse();
+    wardwatch_link::process::init_tracing_as(cli.log_format);
     wardwatch_link::process::exit_code(wardwatch_agent::cli::execute(cli.command).await)
 }

@@ -162,6 +162,17 @@ pub async fn run(
         "spool opened"
     );
 
+    if let Some(addr) = config.metrics.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| RunError::Task(format!("metrics: cannot listen on {addr}: {e}")))?;
+        tokio::spawn(crate::metrics::serve(
+            listener,
+            spool.clone(),
+            shutdown.clone(),
+        ));
+    }
+
     let (tip_tx, tip_rx) = watch::channel(tip0.seq);
     let (acked_tx, mut acked_rx) = watch::channel(0u64);
     let (stop_publisher_tx, stop_publisher_rx) = watch::channel(false);

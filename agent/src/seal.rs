@@ -31,6 +31,7 @@ impl Sealer {
 
     /// Seals `payload` as event `seq`, linked to `prev_hash`, stamped now.
     pub fn seal(&self, seq: u64, prev_hash: Digest, payload: Payload) -> Event {
+        crate::metrics::sealed(&payload);
         EventDraft::new(
             self.device_id.clone(),
             self.institution_code.clone(),

@@ -24,6 +24,10 @@
 //! | [`broker`] | the embedded rumqttd broker for single-machine use |
 //! | [`ca`] | the bureau's certificate authority for mutual TLS: CA, broker, collector and device certificates |
 //! | [`signing_keys`] | the bureau's gallery key and the collector's ack key on disk |
+//! | [`schedule`] | the rules run by themselves under `serve`: a job per closed day and month, leases across collectors |
+//! | [`retention`] | deleting personal data past its period (PIPL), each deletion recorded |
+//! | [`metrics`] | Prometheus metrics at `/metrics` on the HTTP listener |
+//! | [`config`] | the collector's configuration file (`serve --config`) |
 //! | [`serve`] | `serve`: the broker, ingest, the JSON API and the gallery republishing, run until told to stop |
 //! | [`cli`] | the `wardwatch-collector` commands, one module per command family |
 
@@ -31,13 +35,17 @@ pub mod api;
 pub mod broker;
 pub mod ca;
 pub mod cli;
+pub mod config;
 pub mod exports;
 pub mod flags;
 pub mod gallery;
 pub mod ingest;
 pub mod institutions;
 pub mod knowledge;
+pub mod metrics;
+pub mod retention;
 pub mod rules;
+pub mod schedule;
 pub mod serve;
 pub mod settlement;
 pub mod signing_keys;

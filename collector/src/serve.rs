@@ -1,5 +1,5 @@
 //! `wardwatch-collector serve`: wires the broker (an external one, or the embedded one started here) to
-//! [`crate::ingest`], with the JSON API (and the web app beside it) and the gallery republishing beside it when asked for, and runs
+//! [`crate::ingest`], with the JSON API (and the web app beside it), the gallery republishing and the rule scheduler beside it when asked for, and runs
 //! them until told to stop. The caller opens the store and closes it afterwards.
 
 use crate::api::{self, ApiConfig, ApiState};
@@ -8,6 +8,8 @@ use crate::gallery::publish::GalleryOptions;
 use crate::gallery::republish::keep_galleries_published;
 use crate::ingest::share_group::ShareGroup;
 use crate::ingest::{IngestError, IngestSettings, run_ingest};
+use crate::retention::{RetentionPeriods, run_daily};
+use crate::schedule::{ScheduleSettings, owner_id, run_rules_job, run_scheduler};
 use crate::signing_keys::{self, KeyRole};
 use crate::store::Store;
 use std::net::SocketAddr;
@@ -17,6 +19,12 @@ use tokio::sync::watch;
 use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
 use wardwatch_protocol::Topic;
 use wardwatch_protocol::key_file::KeyFileError;
+
+/// How often retention runs under `serve`.
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// How long a rule job in progress may take to finish once serving stops.
+const SCHEDULER_STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The collector could not serve.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +91,10 @@ pub struct ServeOptions {
     pub api: ApiConfig,
     /// Publish the galleries, when set.
     pub galleries: Option<Republish>,
+    /// Run the rules by themselves (`[rules_schedule]`), when set.
+    pub schedule: Option<ScheduleSettings>,
+    /// Apply these retention periods daily (`[retention]`), when set.
+    pub retention: Option<RetentionPeriods>,
 }
 
 impl ServeOptions {
@@ -148,7 +160,40 @@ pub async fn serve(
         }
         None => None,
     };
+    let scheduler = options.schedule.map(|schedule| {
+        let zone = schedule.zone;
+        tokio::spawn(run_scheduler(
+            store.clone(),
+            schedule,
+            owner_id(&options.client_id),
+            shutdown.clone(),
+            move |store, job| run_rules_job(store, job, zone),
+        ))
+    });
+    let retention = options.retention.map(|periods| {
+        tokio::spawn(run_daily(
+            store.clone(),
+            periods,
+            owner_id(&options.client_id),
+            RETENTION_EVERY,
+            shutdown.clone(),
+        ))
+    });
     run_ingest(settings, store.clone(), shutdown).await?;
+    if let Some(retention) = retention {
+        retention.abort();
+    }
+    if let Some(mut scheduler) = scheduler {
+        // A job in progress gets a moment to finish; past that it is dropped, its lease expires and
+        // the next collector (or this one, restarted) resumes it.
+        if tokio::time::timeout(SCHEDULER_STOP_GRACE, &mut scheduler)
+            .await
+            .is_err()
+        {
+            tracing::warn!("rule job still running at shutdown; it will be resumed");
+            scheduler.abort();
+        }
+    }
     if let Some(api) = api {
         api.await
             .map_err(ServeError::ApiTask)?

@@ -263,6 +263,19 @@ pub enum CameraState {
     Moved,
 }
 
+impl CameraState {
+    /// The wire name (`ok`, `offline`, `obstructed`, `frozen`, `moved`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CameraState::Ok => "ok",
+            CameraState::Offline => "offline",
+            CameraState::Obstructed => "obstructed",
+            CameraState::Frozen => "frozen",
+            CameraState::Moved => "moved",
+        }
+    }
+}
+
 /// A camera entered `state` at `since`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -15,7 +15,8 @@ use wardwatch_collector::store::log_chain::{
 use wardwatch_collector::store::{Backend, Store, StoreLocation, sqlite_url};
 use wardwatch_testkit::e2e::*;
 
-async fn databases(dir: &std::path::Path, test: &str) -> Vec<Database> {
+/// SQLite in `dir`, and PostgreSQL when `WARDWATCH_TEST_PG` is set (else `test` is reported skipped).
+pub(crate) async fn databases(dir: &std::path::Path, test: &str) -> Vec<Database> {
     let mut all = vec![Database::sqlite(dir)];
     match Database::postgres().await {
         Some(pg) => all.push(pg),

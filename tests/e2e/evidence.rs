@@ -70,7 +70,11 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
 }
 
 /// One HTTP/1.1 GET; returns (status, content type, body).
-async fn get(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, String, Vec<u8>) {
+pub(crate) async fn get(
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+) -> (u16, String, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"

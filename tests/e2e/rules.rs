@@ -32,6 +32,14 @@ pub(crate) fn presence(psn: &str, start: &str, end: &str) -> Payload {
     })
 }
 
+/// A presence interval of `psn` over the 08:00–12:00 (Beijing) session of 2026-11-`day`, sealed and
+/// sent one second after it ends, as [`ingest`] takes it.
+pub(crate) fn session(psn: &str, day: u32) -> (&'static str, Payload) {
+    let utc = |time: &str| format!("2026-11-{day:02}T{time}.000Z");
+    let sent: &'static str = Box::leak(utc("04:00:01").into_boxed_str());
+    (sent, presence(psn, &utc("00:00:00"), &utc("04:00:00")))
+}
+
 pub(crate) fn camera(state: CameraState, since: &str) -> Payload {
     Payload::Camera(CameraStatus {
         camera_id: "cam-1".parse().expect("id"),

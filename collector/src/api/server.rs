@@ -68,7 +68,8 @@ pub async fn serve(
             "JSON API listening (plain HTTP: put it behind a TLS reverse proxy)"
         );
     }
-    let app = super::app(state.clone());
+    // `/metrics` and the requests counted by status (crate::metrics).
+    let app = crate::metrics::with_metrics(super::app(state.clone()), state.store.clone());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut connections = JoinSet::new();
     loop {

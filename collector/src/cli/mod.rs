@@ -11,7 +11,7 @@
 //! | [`stats`] | `stats` |
 //! | [`import`] | `import settlements` |
 //! | [`knowledge`] | `knowledge show`, `knowledge import` |
-//! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats` |
+//! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats`, `rules jobs` |
 //! | [`gallery`] | `gallery import`, `gallery list`, `gallery publish` |
 //! | [`signing_key`] | `bureau-key init`, `bureau-key show`, `ack-key init`, `ack-key show` |
 //! | [`institutions`] | `institutions import`, `institutions list` |
@@ -21,10 +21,13 @@
 //! | [`audit`] | `audit verify` |
 //! | [`ca`] | `ca init`, `ca issue-device`, `ca issue-server`, `ca issue-client`, `ca revoke`, `ca crl` |
 //! | [`broker`] | `broker` |
+//! | [`backup`] | `backup`, `restore` |
+//! | [`retention`] | `retention run`, `retention log` |
 
 pub mod api;
 pub mod args;
 pub mod audit;
+pub mod backup;
 pub mod broker;
 pub mod ca;
 pub mod devices;
@@ -33,6 +36,7 @@ pub mod gallery;
 pub mod import;
 pub mod institutions;
 pub mod knowledge;
+pub mod retention;
 pub mod rules;
 pub mod serve;
 pub mod signing_key;
@@ -49,6 +53,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as `text` or `json` (one object per line, for a log shipper), on stderr.
+    #[arg(long, global = true, default_value = "text")]
+    pub log_format: wardwatch_link::process::LogFormat,
 }
 
 /// Collector subcommands.
@@ -90,6 +97,12 @@ pub enum Command {
     /// The tamper-evident logs: `audit verify` checks the hash chains of the audit log and the access
     /// log and prints their heads.
     Audit(audit::AuditArgs),
+    /// A consistent copy of the SQLite store, safe while serving (PostgreSQL: pg_dump, deploy/README.md).
+    Backup(backup::BackupArgs),
+    /// Place a `backup` file as a new data dir's database, after checking it.
+    Restore(backup::RestoreArgs),
+    /// Retention (PIPL): delete personal data past its period, and list what was deleted.
+    Retention(retention::RetentionArgs),
 }
 
 /// Executes one collector command.
@@ -111,5 +124,8 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Ca(args) => ca::run(args),
         Command::Broker(args) => broker::run(args).await,
         Command::Audit(args) => audit::run(args).await,
+        Command::Backup(args) => backup::run_backup(args).await,
+        Command::Restore(args) => backup::run_restore(args).await,
+        Command::Retention(args) => retention::run(args).await,
     }
 }

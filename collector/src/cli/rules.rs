@@ -50,6 +50,13 @@ pub enum RulesCommand {
         /// The file.
         file: PathBuf,
     },
+    /// The rule jobs `serve` runs by itself (`[rules_schedule]`): each day and month, asked for and
+    /// done, attempts, who runs it now, how the last run ended.
+    Jobs {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Review outcomes per rule: positive rate (阳性率, policy target ≥ 50%) and false-positive rate.
     Stats {
         /// Print JSON.
@@ -69,6 +76,7 @@ pub async fn run(args: RulesArgs) -> anyhow::Result<()> {
             json,
         } => run_over(&store, from, to, timezone, json).await,
         RulesCommand::Stats { json } => stats(&store, json).await,
+        RulesCommand::Jobs { json } => jobs(&store, json).await,
         RulesCommand::Show { json } => show(&store, json).await,
         RulesCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
@@ -216,6 +224,37 @@ async fn show(store: &StoreArgs, json: bool) -> anyhow::Result<()> {
             d.name_en,
             d.scenario,
             serde_json::to_string(&d.params)?
+        );
+    }
+    Ok(())
+}
+
+/// `rules jobs`.
+async fn jobs(store: &StoreArgs, json: bool) -> anyhow::Result<()> {
+    let jobs = store
+        .with_store(async |store| Ok(store.rule_jobs().await?))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        return Ok(());
+    }
+    println!("period            asked done tries outcome  seconds new-flags  running on");
+    for j in &jobs {
+        println!(
+            "{:<17} {:>5} {:>4} {:>5} {:<8} {:>7} {:>9}  {}{}",
+            j.period,
+            j.requested,
+            j.done,
+            j.attempts,
+            j.last_outcome.as_deref().unwrap_or("-"),
+            j.last_duration_ms
+                .map_or("-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0)),
+            j.last_flags_raised
+                .map_or("-".to_owned(), |n| n.to_string()),
+            j.owner.as_deref().unwrap_or("-"),
+            j.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!("  error: {e}")),
         );
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! [`crate::serve`] runs them until Ctrl-C/SIGTERM.
 
 use super::args::{ApiOptions, StoreArgs, TlsArgs};
+use crate::config::CollectorConfig;
 use crate::gallery::publish::GalleryOptions;
 use crate::ingest::share_group::ShareGroup;
 use crate::serve::{Republish, ServeOptions, serve};
@@ -61,11 +62,28 @@ pub struct ServeArgs {
     /// API settings (with --listen-http).
     #[command(flatten)]
     pub api: ApiOptions,
+    /// The collector's configuration file (deploy/collector.example.toml): `[rules_schedule]` runs the
+    /// rules by themselves per closed day and month, `[retention]` deletes personal data past its
+    /// period daily.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Serve Prometheus metrics at /metrics on --listen-http to scrapers presenting this file's token
+    /// (first line, at least 32 characters) as `Authorization: Bearer`; without it /metrics is a 404.
+    #[arg(long)]
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
-    /// What these arguments ask [`serve`] to run.
-    pub fn options(&self) -> ServeOptions {
+    /// What these arguments ask [`serve`] to run, with the configuration file's jobs.
+    pub fn options(&self) -> anyhow::Result<ServeOptions> {
+        let config = match &self.config {
+            Some(path) => CollectorConfig::load(path)?,
+            None => CollectorConfig::default(),
+        };
+        let schedule = match &config.rules_schedule {
+            Some(section) => Some(section.settings().map_err(anyhow::Error::msg)?),
+            None => None,
+        };
         let galleries = self.bureau_key.as_ref().map(|bureau_key| Republish {
             bureau_key: bureau_key.clone(),
             options: GalleryOptions {
@@ -75,7 +93,7 @@ impl ServeArgs {
             },
             every: Duration::from_secs(self.gallery_every_secs),
         });
-        ServeOptions {
+        Ok(ServeOptions {
             broker_url: self.broker_url.clone(),
             listen_mqtt: self.listen_mqtt,
             client_id: self.client_id.clone(),
@@ -86,13 +104,18 @@ impl ServeArgs {
             listen_http: self.listen_http,
             api: self.api.config(),
             galleries,
-        }
+            schedule,
+            retention: config.retention,
+        })
     }
 }
 
 /// Runs `serve` until Ctrl-C/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let options = args.options();
+    let options = args.options()?;
+    if let Some(path) = &args.metrics_token_file {
+        crate::metrics::allow_scrapes_with_token_file(path)?;
+    }
     args.store
         .with_store(async |store| Ok(serve(store, options, shutdown_signal()).await?))
         .await

@@ -192,11 +192,25 @@ pub async fn run_ingest(
             }
         };
         counts.batches += 1;
+        let mut batch_counts = IngestCounts::default();
+        let mut reasons = Vec::new();
         for fate in &outcome.fates {
             match fate {
-                Fate::Stored => counts.stored += 1,
-                Fate::Duplicate => counts.duplicates += 1,
-                Fate::Quarantined(_) => counts.quarantined += 1,
+                Fate::Stored => batch_counts.stored += 1,
+                Fate::Duplicate => batch_counts.duplicates += 1,
+                Fate::Quarantined(reason) => {
+                    batch_counts.quarantined += 1;
+                    reasons.push(reason.as_str());
+                }
+            }
+        }
+        counts.stored += batch_counts.stored;
+        counts.duplicates += batch_counts.duplicates;
+        counts.quarantined += batch_counts.quarantined;
+        crate::metrics::events_ingested(batch_counts.stored, batch_counts.duplicates, &reasons);
+        if batch_counts.stored > 0 {
+            for (_, _, _, sent_at) in &outcome.last_hashes {
+                crate::metrics::ingest_lag(sent_at.millis());
             }
         }
         for (device, seq, hash, sent_at) in outcome.last_hashes {

@@ -17,11 +17,14 @@ use super::refunds::{ClaimLine, check_link};
 pub use super::rows::RowProblem;
 use super::rows::{ParsedRow, parse_table_row};
 use super::source::{ReadError, ReadOptions, open};
+use crate::rules::timeline::local_date;
+use crate::schedule::due::{days_between, touched_by_import};
 use crate::store::{Store, StoreError, now_ms};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -211,6 +214,25 @@ fn file_sha256(path: &Path) -> Result<String, ReadError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
+/// Longest stay (admission to discharge) whose days a settlement asks to run again.
+const MAX_STAY_DAYS: usize = 400;
+
+/// Adds the local days `record` bills for: a fee line's day; a settlement's stay, from admission (or
+/// settlement) to discharge (or settlement), since it gives its encounter's fee lines their institution.
+fn days_touched(record: &Record, zone: Tz, days: &mut BTreeSet<NaiveDate>) {
+    let day = |ms: i64| local_date(ms, zone);
+    match record {
+        Record::FeeLine(f) => days.extend(day(f.fee_ocur_time_ms)),
+        Record::Settlement(s) => {
+            let first = day(s.adm_time_ms.unwrap_or(s.setl_time_ms));
+            let last = day(s.dscg_time_ms.unwrap_or(s.setl_time_ms));
+            if let (Some(first), Some(last)) = (first, last) {
+                days.extend(days_between(first, last, MAX_STAY_DAYS));
+            }
+        }
+    }
+}
+
 impl Store {
     /// Imports one file. `progress` is called with the rows read so far, every few thousand rows.
     pub async fn import_file(
@@ -253,11 +275,13 @@ impl Store {
         let mut batch: Vec<(u64, Record)> = Vec::with_capacity(BATCH_ROWS);
         let mut deferred: Vec<(u64, Record)> = Vec::new();
         let mut problems: Vec<RowProblem> = Vec::new();
+        let mut touched: BTreeSet<NaiveDate> = BTreeSet::new();
         for row in table.rows {
             match parse_table_row(&header, row, options.zone) {
                 ParsedRow::Blank => continue,
                 ParsedRow::Record(row_no, record) => {
                     report.rows_read += 1;
+                    days_touched(&record, options.zone, &mut touched);
                     batch.push((row_no, *record));
                 }
                 ParsedRow::Refused(row_problems) => {
@@ -319,6 +343,9 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        // The days this file holds billing for: their rules run again under `serve`'s scheduler.
+        self.request_rule_jobs(&touched_by_import(&touched), options.zone)
+            .await?;
         Ok(report)
     }
 

@@ -4,6 +4,7 @@
 //!
 //! | module | tables |
 //! |---|---|
+//! | [`backup`] | the whole SQLite file: `VACUUM INTO` a backup while serving, and its restore |
 //! | [`devices`] | `devices`: registered ward boxes and their public keys |
 //! | [`evidence`] | `events` of kind `evidence`: the crops the API lists and serves |
 //! | [`ingest`] | `events`, `presence_intervals`, `device_state`, `gaps`, `quarantine`: one ingest batch per transaction |
@@ -11,6 +12,7 @@
 //! | [`log_chain`] | `log_chain_heads` and the chain columns of `flag_events` and `access_log`: appending, verifying, heads |
 //! | [`stats`] | read-only counts for `wardwatch-collector stats` |
 
+pub mod backup;
 pub mod coverage;
 pub mod devices;
 pub mod evidence;
