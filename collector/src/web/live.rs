@@ -6,7 +6,6 @@
 
 use super::page::{PageError, Signed, render};
 use super::queue::local_time;
-use super::timeline::camera_state_code;
 use crate::api::ApiState;
 use crate::api::access::AccessNote;
 use crate::store::{Store, StoreError, now_ms};
@@ -16,7 +15,7 @@ use minijinja::context;
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::BTreeMap;
-use wardwatch_protocol::{Event, Health, Payload};
+use wardwatch_protocol::{CameraState, Event, Health, Payload};
 
 /// A box whose newest heartbeat is older than this is shown as silent.
 pub const SILENT_AFTER_MS: i64 = 15 * 60_000;
@@ -126,7 +125,7 @@ impl Store {
                     .map(|c| {
                         (
                             c.camera_id.to_string(),
-                            c.state.map_or("unknown", camera_state_code).to_owned(),
+                            c.state.map_or("unknown", CameraState::as_str).to_owned(),
                         )
                     })
                     .collect(),

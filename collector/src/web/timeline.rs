@@ -271,7 +271,7 @@ pub fn build(evidence: &Value, facts: &DayFacts, words: &Catalogue, zone: Tz) ->
                 if e <= s {
                     continue;
                 }
-                let name = words.text(&format!("camera_state.{}", camera_state_code(*state)));
+                let name = words.text(&format!("camera_state.{}", state.as_str()));
                 bars.push(Bar {
                     start_ms: s,
                     end_ms: e,
@@ -312,17 +312,6 @@ pub fn build(evidence: &Value, facts: &DayFacts, words: &Catalogue, zone: Tz) ->
         to_ms,
         lanes,
     })
-}
-
-/// The protocol's camera state code (`ok`, `offline`, …).
-pub fn camera_state_code(state: CameraState) -> &'static str {
-    match state {
-        CameraState::Ok => "ok",
-        CameraState::Offline => "offline",
-        CameraState::Obstructed => "obstructed",
-        CameraState::Frozen => "frozen",
-        CameraState::Moved => "moved",
-    }
 }
 
 /// Escapes text for SVG/HTML.
