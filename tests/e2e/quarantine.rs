@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 use tokio::sync::watch;
-use wardwatch_collector::ingest::{IngestSettings, run_ingest};
+use wardwatch_collector::ingest::{IngestCounts, IngestError, IngestSettings, run_ingest};
 use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::stats::Stats;
 use wardwatch_collector::store::{Store, StoreLocation};
@@ -37,6 +37,31 @@ fn seal(
     n: u64,
 ) -> Event {
     EventDraft::new(device.clone(), inst.clone(), seq, prev, health(n)).seal(key)
+}
+
+/// The collector's ingest on its own task, subscribed to one institution's topics.
+struct Ingest {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<IngestCounts, IngestError>>,
+}
+
+impl Ingest {
+    fn start(url: &str, inst: &InstitutionCode, store: &Store) -> Ingest {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut settings = IngestSettings::new(
+            url.parse().expect("url"),
+            SigningKey::from_bytes(&[0xac; 32]),
+        );
+        settings.client_id = format!("wardwatch-test-collector-{inst}");
+        settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
+        let task = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+        Ingest { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.send_replace(true);
+        self.task.await.expect("join").expect("ingest");
+    }
 }
 
 /// A plain MQTT client for crafted messages.
@@ -119,14 +144,7 @@ async fn each_bad_message_is_quarantined_with_its_reason_and_ingest_goes_on() {
             .expect("register");
     }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut settings = IngestSettings::new(
-        url.parse().expect("url"),
-        SigningKey::from_bytes(&[0xac; 32]),
-    );
-    settings.client_id = format!("wardwatch-test-collector-{inst}");
-    settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
-    let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+    let ingest = Ingest::start(&url, &inst, &store);
     let sender = Sender::connect(&url);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -193,8 +211,7 @@ async fn each_bad_message_is_quarantined_with_its_reason_and_ingest_goes_on() {
     assert!(row.0.contains("exceeds"), "{row:?}");
     assert!(row.1 > 70_000 && row.2 == 4096, "{row:?}");
 
-    stop_tx.send_replace(true);
-    ingest.await.expect("join").expect("ingest");
+    ingest.stop().await;
     store.close().await;
 }
 
@@ -220,14 +237,7 @@ async fn mosquitto_pub_with_a_malformed_payload_is_quarantined_not_a_crash() {
         .await
         .expect("register");
     let url = format!("mqtt://{addr}");
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut settings = IngestSettings::new(
-        url.parse().expect("url"),
-        SigningKey::from_bytes(&[0xac; 32]),
-    );
-    settings.client_id = format!("wardwatch-test-collector-{inst}");
-    settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
-    let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+    let ingest = Ingest::start(&url, &inst, &store);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let topic = format!("wardwatch/v1/{inst}/box-m/presence");
@@ -255,8 +265,7 @@ async fn mosquitto_pub_with_a_malformed_payload_is_quarantined_not_a_crash() {
     })
     .await;
 
-    stop_tx.send_replace(true);
-    ingest.await.expect("join").expect("ingest");
+    ingest.stop().await;
     clear_retained(&url, &format!("wardwatch/v1/{inst}/box-m/ack")).await;
     store.close().await;
 }
@@ -387,14 +396,7 @@ async fn impossible_times_are_quarantined_but_a_month_delivered_weeks_late_is_st
         late.register(&store).await;
         forger.register(&store).await;
 
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut settings = IngestSettings::new(
-            url.parse().expect("url"),
-            SigningKey::from_bytes(&[0xac; 32]),
-        );
-        settings.client_id = format!("wardwatch-test-collector-{inst}");
-        settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
-        let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+        let ingest = Ingest::start(&url, &inst, &store);
         let sender = Sender::connect(&url);
         tokio::time::sleep(Duration::from_millis(300)).await;
         for event in late.chain.iter().chain(&forger.chain) {
@@ -505,8 +507,7 @@ async fn impossible_times_are_quarantined_but_a_month_delivered_weeks_late_is_st
             "the refused events sit between stored ones"
         );
 
-        stop_tx.send_replace(true);
-        ingest.await.expect("join").expect("ingest");
+        ingest.stop().await;
         store.close().await;
         db.cleanup().await;
     }
@@ -596,14 +597,7 @@ async fn a_replaced_key_and_a_revoked_box_are_judged_by_seal_time() {
     sent.push(beside(&the_box, 6, at(10), &old_key));
     sent.push(the_box.health(at(10)));
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut settings = IngestSettings::new(
-        url.parse().expect("url"),
-        SigningKey::from_bytes(&[0xac; 32]),
-    );
-    settings.client_id = format!("wardwatch-test-collector-{inst}");
-    settings.topic_filter = format!("wardwatch/v1/{inst}/+/#");
-    let ingest = tokio::spawn(run_ingest(settings, store.clone(), stop_rx));
+    let ingest = Ingest::start(&url, &inst, &store);
     let sender = Sender::connect(&url);
     tokio::time::sleep(Duration::from_millis(300)).await;
     for event in &sent {
@@ -641,8 +635,7 @@ async fn a_replaced_key_and_a_revoked_box_are_judged_by_seal_time() {
         assert!(event.signed_by(key), "seq {} does not verify", event.seq);
     }
     println!("rotation and revocation: {stats:?}; refused: {detail}");
-    stop_tx.send_replace(true);
-    ingest.await.expect("join").expect("ingest");
+    ingest.stop().await;
     store.close().await;
 }
 
