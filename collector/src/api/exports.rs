@@ -10,7 +10,7 @@ use super::error::{ApiError, ErrorBody};
 use super::openapi::FileBytes;
 use super::params::Params;
 use crate::exports::deductions::DeductionRow;
-use crate::exports::deductions::{DeductionQuery, deduction_files};
+use crate::exports::deductions::{DeductionQuery, deduction_file};
 use crate::exports::period::{Month, Quarter};
 use crate::exports::quarterly::quarterly_file;
 use crate::exports::{ExportError, ExportFile};
@@ -117,12 +117,9 @@ pub async fn deductions(
         return Ok((Extension(AccessNote(note)), Json(rows)).into_response());
     }
     let heads = state.store.chain_heads().await?;
-    let file = deduction_files(month, state.zone, &rows, &heads)?
-        .into_iter()
-        .find(|f| f.name.ends_with(&format!(".{format}")))
-        .ok_or_else(|| {
-            ApiError::not_found(format!("无扣费 no deductions for {institution} in {month}"))
-        })?;
+    let file = deduction_file(month, state.zone, &rows, &heads, &format)?.ok_or_else(|| {
+        ApiError::not_found(format!("无扣费 no deductions for {institution} in {month}"))
+    })?;
     Ok(download(file, note))
 }
 

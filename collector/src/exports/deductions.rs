@@ -306,6 +306,21 @@ pub fn file_stem(month: Month, fixmedins_code: &str) -> String {
     format!("扣费明细_{month}_{fixmedins_code}")
 }
 
+/// The one file in `extension` (`xlsx` or `csv`) of [`deduction_files`] for `rows` of a single
+/// institution (`None`: no deductions), as the API and the web app serve it.
+pub fn deduction_file(
+    month: Month,
+    zone: Tz,
+    rows: &[DeductionRow],
+    heads: &[ChainHead],
+    extension: &str,
+) -> Result<Option<ExportFile>, ExportError> {
+    let suffix = format!(".{extension}");
+    Ok(deduction_files(month, zone, rows, heads)?
+        .into_iter()
+        .find(|f| f.name.ends_with(&suffix)))
+}
+
 /// One XLSX and one CSV per institution that has deductions, in institution order, each with the log
 /// chain `heads` below its table.
 pub fn deduction_files(

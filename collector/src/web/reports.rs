@@ -8,7 +8,7 @@ use crate::api::ApiState;
 use crate::api::access::AccessNote;
 use crate::api::exports::download;
 use crate::exports::ExportError;
-use crate::exports::deductions::{DeductionQuery, DeductionRow, deduction_files};
+use crate::exports::deductions::{DeductionQuery, DeductionRow, deduction_file};
 use crate::exports::period::{Month, Quarter};
 use crate::exports::quarterly::{quarterly_file, quarterly_tables};
 use crate::exports::table::{Table, Value};
@@ -209,9 +209,7 @@ pub async fn deductions(
         })
         .await?;
     let heads = state.store.chain_heads().await?;
-    let file = deduction_files(month, state.zone, &rows, &heads)?
-        .into_iter()
-        .find(|f| f.name.ends_with(&format!(".{format}")))
+    let file = deduction_file(month, state.zone, &rows, &heads, format)?
         .ok_or_else(PageError::not_found)?;
     let note = format!(
         "扣费明细 {month} {institution}: {} lines as {format}",
