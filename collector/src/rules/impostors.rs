@@ -28,7 +28,7 @@ use super::observed::PresenceSpan;
 use super::set::RuleSet;
 use super::timeline::{MINUTE_MS, minutes, union};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Overlap tolerated between two tracks of one person (a re-track may start just before the old
 /// track's last sighting is closed).
@@ -85,9 +85,11 @@ pub fn match_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
             .push(i);
     }
     let mut assigned: Vec<Vec<PresenceSpan>> = vec![Vec::new(); absent.len()];
-    for lines in groups.values() {
-        for (track, line) in seat(rules, &absent, lines) {
-            assigned[line].push(track);
+    for lines in groups.values_mut() {
+        for shift in shifts(&absent, lines) {
+            for (track, line) in seat(rules, &absent, &shift) {
+                assigned[line].push(track);
+            }
         }
     }
     absent
@@ -97,17 +99,33 @@ pub fn match_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
         .collect()
 }
 
-/// Seats the unknown people of one institution's ward kind in the absent lines' chairs; returns
+/// Splits one institution's ward kind's absent lines into runs whose windows overlap one another
+/// (a shift, a session hour): faces are matched within a run, so the work grows with a shift's size,
+/// not a month's.
+fn shifts(absent: &[Absent], lines: &mut [usize]) -> Vec<Vec<usize>> {
+    lines.sort_by_key(|&i| (absent[i].window.0, i));
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    let mut run_end = i64::MIN;
+    for &i in lines.iter() {
+        let (start, end) = absent[i].window;
+        match runs.last_mut() {
+            Some(run) if start < run_end => run.push(i),
+            _ => runs.push(vec![i]),
+        }
+        run_end = run_end.max(end);
+    }
+    runs
+}
+
+/// Seats the unknown people of one run of overlapping absent lines in the absent lines' chairs; returns
 /// (track, index into `absent`) pairs for the tracks of every seated person.
 fn seat(rules: &RuleSet, absent: &[Absent], lines: &[usize]) -> Vec<(PresenceSpan, usize)> {
+    let mut seen = BTreeSet::new();
     let mut tracks: Vec<&PresenceSpan> = Vec::new();
     for &i in lines {
         for t in &absent[i].tracks {
-            let seen = tracks.iter().any(|o| {
-                o.camera_id == t.camera_id && o.track_id == t.track_id && o.start_ms == t.start_ms
-            });
             let sits = lines.iter().any(|&j| absent[j].sits_in(t, rules));
-            if !seen && sits {
+            if sits && seen.insert((&t.camera_id, &t.track_id, t.start_ms)) {
                 tracks.push(t);
             }
         }
@@ -155,24 +173,26 @@ fn seat(rules: &RuleSet, absent: &[Absent], lines: &[usize]) -> Vec<(PresenceSpa
 /// person (the one who disappeared most recently); overlapping tracks are different people.
 fn people<'t>(tracks: &[&'t PresenceSpan], rules: &RuleSet) -> Vec<Vec<&'t PresenceSpan>> {
     let max_gap = 2 * i64::from(rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
-    let mut people: Vec<Vec<&PresenceSpan>> = Vec::new();
+    // Each person's tracks and when their last one ended.
+    let mut people: Vec<(Vec<&PresenceSpan>, i64)> = Vec::new();
     for &track in tracks {
-        let last_end =
-            |person: &Vec<&PresenceSpan>| person.iter().map(|t| t.end_ms).max().unwrap_or(i64::MIN);
         let continues = people
             .iter()
             .enumerate()
-            .map(|(p, person)| (last_end(person), p))
+            .map(|(p, (_, end))| (*end, p))
             .filter(|&(end, _)| {
                 end <= track.start_ms + RETRACK_OVERLAP_MS && track.start_ms - end <= max_gap
             })
             .max();
         match continues {
-            Some((_, p)) => people[p].push(track),
-            None => people.push(vec![track]),
+            Some((_, p)) => {
+                people[p].0.push(track);
+                people[p].1 = people[p].1.max(track.end_ms);
+            }
+            None => people.push((vec![track], track.end_ms)),
         }
     }
-    people
+    people.into_iter().map(|(tracks, _)| tracks).collect()
 }
 
 /// One absent line's finding, given the tracks seated in its chair.
