@@ -95,6 +95,13 @@ async fn main() -> anyhow::Result<()> {
             s.recall(),
         );
         worst = worst.min(s.precision()).min(s.recall());
+        if s.ambiguous_errors > 0 {
+            println!(
+                "    of its {} errors, {} on lines whose flag says the match is ambiguous",
+                s.false_positives.len() + s.missed.len(),
+                s.ambiguous_errors
+            );
+        }
         for fp in &s.false_positives {
             println!("    false positive: {fp}");
         }

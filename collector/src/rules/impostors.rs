@@ -67,6 +67,14 @@ impl Absent {
             .collect()
     }
 
+    /// Whether `tracks` (one person's) cover `share` of a session within this line's window.
+    fn covered_by(&self, tracks: &[PresenceSpan], share: f64) -> bool {
+        let clipped = self.clip(tracks);
+        !tracks.is_empty()
+            && minutes(&union(clipped.iter().map(PresenceSpan::span).collect()))
+                >= share * self.per_unit
+    }
+
     /// Whether `track` lasts long enough inside this line's window to be someone in the chair.
     fn sits_in(&self, track: &PresenceSpan, rules: &RuleSet) -> bool {
         let overlap = self.overlap_minutes(track);
@@ -94,8 +102,8 @@ pub fn match_impostors(rules: &RuleSet, absent: Vec<Absent>) -> Vec<Finding> {
     }
     absent
         .iter()
-        .zip(assigned)
-        .map(|(a, mine)| verdict(rules, a, mine, &absent))
+        .enumerate()
+        .map(|(i, a)| verdict(rules, a, i, &assigned, &absent))
         .collect()
 }
 
@@ -170,22 +178,42 @@ fn seat(rules: &RuleSet, absent: &[Absent], lines: &[usize]) -> Vec<(PresenceSpa
 
 /// Groups tracks (sorted by start) into people: a track that starts at most
 /// `2 × slot_margin_minutes` after an earlier one ended — and not before it ended — continues that
-/// person (the one who disappeared most recently); overlapping tracks are different people.
+/// person, unless their faces say otherwise (both carry embeddings less alike than
+/// `same_face_similarity`); among the people it may continue, the one whose face is most like it, else
+/// the one who disappeared most recently. Overlapping tracks are different people.
 fn people<'t>(tracks: &[&'t PresenceSpan], rules: &RuleSet) -> Vec<Vec<&'t PresenceSpan>> {
-    let max_gap = 2 * i64::from(rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
+    let params = &rules.impersonation.params;
+    let max_gap = 2 * i64::from(params.slot_margin_minutes) * MINUTE_MS;
     // Each person's tracks and when their last one ended.
     let mut people: Vec<(Vec<&PresenceSpan>, i64)> = Vec::new();
     for &track in tracks {
-        let continues = people
-            .iter()
-            .enumerate()
-            .map(|(p, (_, end))| (*end, p))
-            .filter(|&(end, _)| {
-                end <= track.start_ms + RETRACK_OVERLAP_MS && track.start_ms - end <= max_gap
-            })
-            .max();
-        match continues {
-            Some((_, p)) => {
+        let mut best: Option<(Option<f64>, i64, usize)> = None;
+        for (p, (theirs, end)) in people.iter().enumerate() {
+            if *end > track.start_ms + RETRACK_OVERLAP_MS || track.start_ms - end > max_gap {
+                continue;
+            }
+            let likeness = theirs
+                .iter()
+                .filter_map(|t| t.face_similarity(track))
+                .max_by(f64::total_cmp);
+            if likeness.is_some_and(|s| s < params.same_face_similarity) {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((best_likeness, best_end, _)) => match (likeness, best_likeness) {
+                    (Some(a), Some(b)) => a > b,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => *end > best_end,
+                },
+            };
+            if better {
+                best = Some((likeness, *end, p));
+            }
+        }
+        match best {
+            Some((_, _, p)) => {
                 people[p].0.push(track);
                 people[p].1 = people[p].1.max(track.end_ms);
             }
@@ -195,10 +223,17 @@ fn people<'t>(tracks: &[&'t PresenceSpan], rules: &RuleSet) -> Vec<Vec<&'t Prese
     people.into_iter().map(|(tracks, _)| tracks).collect()
 }
 
-/// One absent line's finding, given the tracks seated in its chair.
-fn verdict(rules: &RuleSet, a: &Absent, mine: Vec<PresenceSpan>, all: &[Absent]) -> Finding {
+/// Absent line `me`'s finding, given the tracks seated in each absent line's chair (`seated`).
+fn verdict(
+    rules: &RuleSet,
+    a: &Absent,
+    me: usize,
+    seated: &[Vec<PresenceSpan>],
+    all: &[Absent],
+) -> Finding {
     let share = rules.impersonation.params.min_overlap_share;
-    let clipped = a.clip(&mine);
+    let mine = &seated[me];
+    let clipped = a.clip(mine);
     let covered = minutes(&union(clipped.iter().map(PresenceSpan::span).collect()));
     let mut finding = a.finding.clone();
     if !mine.is_empty() && covered >= share * a.per_unit {
@@ -208,10 +243,7 @@ fn verdict(rules: &RuleSet, a: &Absent, mine: Vec<PresenceSpan>, all: &[Absent])
                 && o.ward_kind == a.ward_kind
                 && o.finding.institution == a.finding.institution
         }) {
-            if mine
-                .iter()
-                .any(|t| other.overlap_minutes(t) >= share * other.per_unit)
-            {
+            if other.covered_by(mine, share) {
                 ambiguous_with.extend(&other.finding.lines);
             }
         }
@@ -224,6 +256,23 @@ fn verdict(rules: &RuleSet, a: &Absent, mine: Vec<PresenceSpan>, all: &[Absent])
         let in_slot = a.clip(&a.tracks);
         if !in_slot.is_empty() {
             finding.evidence["unknown_faces_in_slot"] = json!(in_slot);
+        }
+        // A face seated in another absent line's chair that sat through enough of this slot too: which
+        // of the two patients it replaced is the best reading of the shift, not a certainty.
+        let elsewhere: Vec<&String> = seated
+            .iter()
+            .enumerate()
+            .filter(|&(other, theirs)| {
+                other != me
+                    && all[other].ward_kind == a.ward_kind
+                    && all[other].finding.institution == a.finding.institution
+                    && a.covered_by(theirs, share)
+            })
+            .flat_map(|(other, _)| &all[other].finding.lines)
+            .collect();
+        if !elsewhere.is_empty() {
+            finding.evidence["ambiguous"] = json!(true);
+            finding.evidence["ambiguous_with"] = json!(elsewhere);
         }
     }
     finding

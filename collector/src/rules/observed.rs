@@ -5,11 +5,11 @@
 use super::RulesError;
 use super::monitoring::Monitoring;
 use crate::flags::store::{stored_institution, stored_psn_no};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
-use wardwatch_protocol::{InstitutionCode, PsnNo};
+use wardwatch_protocol::{FaceEmbedding, InstitutionCode, PsnNo};
 
 /// One stored presence interval as the rules see it: who was seen by which camera from when to when
 /// (a span of time, unlike the agent's instantaneous `Sighting` of a face in one frame).
@@ -31,12 +31,36 @@ pub struct PresenceSpan {
     pub median_similarity: f64,
     /// Median liveness.
     pub liveness: f64,
+    /// An unknown track's face (the average embedding the box sends with it), to tell two unknown
+    /// people apart. Never serialised: embeddings are biometric data and stay out of flag evidence.
+    #[serde(skip)]
+    pub embedding: Option<FaceEmbedding>,
+}
+
+/// A stored unknown face's embedding (base64 of little-endian f32), typed.
+fn stored_embedding(text: &str) -> Result<FaceEmbedding, StoreError> {
+    FaceEmbedding::from_base64(text).map_err(|e| StoreError::Corrupt {
+        what: "presence_intervals.embedding",
+        why: e.to_string(),
+    })
 }
 
 impl PresenceSpan {
     /// [start, end).
     pub fn span(&self) -> (i64, i64) {
         (self.start_ms, self.end_ms)
+    }
+
+    /// Cosine similarity of two spans' faces, when both carry an embedding of the same size.
+    pub fn face_similarity(&self, other: &PresenceSpan) -> Option<f64> {
+        let (a, b) = (self.embedding.as_ref()?, other.embedding.as_ref()?);
+        (a.dims() == b.dims()).then(|| {
+            a.values()
+                .iter()
+                .zip(b.values())
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum()
+        })
     }
 }
 
@@ -64,7 +88,8 @@ impl Observations {
         let mut observed = Observations::default();
         let rows = sqlx::query(
             "SELECT institution_code, camera_id, ward_kind, psn_no, track_id, start_ms, end_ms, \
-             median_similarity, liveness FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2",
+             median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END \
+             FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2",
         )
         .bind(from)
         .bind(to)
@@ -73,6 +98,8 @@ impl Observations {
         for row in rows {
             let psn_no: Option<String> = row.try_get(3)?;
             let psn_no = psn_no.map(stored_psn_no).transpose()?;
+            let embedding: Option<String> = row.try_get(9)?;
+            let embedding = embedding.map(|e| stored_embedding(&e)).transpose()?;
             let sighting = PresenceSpan {
                 institution: stored_institution(row.try_get(0)?)?,
                 camera_id: row.try_get(1)?,
@@ -82,6 +109,7 @@ impl Observations {
                 end_ms: row.try_get(6)?,
                 median_similarity: row.try_get(7)?,
                 liveness: row.try_get(8)?,
+                embedding,
             };
             match psn_no {
                 Some(psn) => observed.by_person.entry(psn).or_default().push(sighting),

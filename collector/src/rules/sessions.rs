@@ -120,6 +120,17 @@ pub struct Impersonation {
     /// An unknown track counts only when it lasts this share of one session in the slot (a passer-by
     /// walks through in minutes; a person in the chair, re-tracked after each occlusion, stays longer).
     pub min_track_share: f64,
+    /// Two unknown tracks whose faces (the embeddings the box sends with an unknown track) are less
+    /// alike than this are two people, however close in time; absent from a rules base stored before
+    /// it existed, which then reads [`default_same_face_similarity`].
+    #[serde(default = "default_same_face_similarity")]
+    pub same_face_similarity: f64,
+}
+
+/// 0.3: about the recogniser's equal-error similarity on ORL single photos (0.315); a track's face is
+/// the average of several, so two tracks of one person fall below it far more rarely than two photos.
+pub fn default_same_face_similarity() -> f64 {
+    0.3
 }
 
 impl RuleParams for Impersonation {
@@ -132,7 +143,14 @@ impl RuleParams for Impersonation {
             60.0,
         )?;
         check_range(rule, "min_overlap_share", self.min_overlap_share, 0.01, 1.0)?;
-        check_range(rule, "min_track_share", self.min_track_share, 0.0, 1.0)
+        check_range(rule, "min_track_share", self.min_track_share, 0.0, 1.0)?;
+        check_range(
+            rule,
+            "same_face_similarity",
+            self.same_face_similarity,
+            -1.0,
+            1.0,
+        )
     }
 }
 

@@ -5,8 +5,8 @@
 use super::{Builder, INSTITUTIONS, MINUTE, SimEvent};
 use std::collections::BTreeMap;
 use wardwatch_protocol::{
-    CameraHealth, CameraState, CameraStatus, Health, Liveness, Payload, Person, Presence,
-    Similarity, SourceKind, Timestamp, WardKind,
+    CameraHealth, CameraState, CameraStatus, FaceEmbedding, Health, Liveness, Payload, Person,
+    Presence, Similarity, SourceKind, Timestamp, WardKind,
 };
 
 /// A closed presence interval of `person` on camera `cam-1` over `span`, with median `liveness`.
@@ -32,6 +32,29 @@ pub(super) fn presence(
         liveness: Liveness::try_from(liveness).ok()?,
         embedding: None,
     }))
+}
+
+/// Dimensions of the simulated recogniser's embeddings (as the gallery's `simulated-128`).
+const FACE_DIMS: usize = 128;
+
+/// A person's face: a random direction (what the recogniser would see of them at their best).
+fn face_identity(random: &mut super::Random) -> Vec<f64> {
+    (0..FACE_DIMS).map(|_| random.normal()).collect()
+}
+
+/// The average embedding a box sends with an unknown track of the person whose face is `identity`:
+/// the face plus noise of 0.7 per value (two tracks of one person have a cosine of about 0.67, two
+/// people about 0 ± 0.09), unit length.
+fn track_embedding(random: &mut super::Random, identity: &[f64]) -> Option<FaceEmbedding> {
+    let noisy: Vec<f64> = identity.iter().map(|v| v + 0.7 * random.normal()).collect();
+    let norm = noisy.iter().map(|v| v * v).sum::<f64>().sqrt();
+    FaceEmbedding::try_from(
+        noisy
+            .iter()
+            .map(|v| (v / norm) as f32)
+            .collect::<Vec<f32>>(),
+    )
+    .ok()
 }
 
 fn heartbeat(state: CameraState, uptime_secs: u64) -> Option<Payload> {
@@ -67,15 +90,28 @@ impl Builder {
             }
         };
         let mut track = 0u64;
-        let mut unknown_face = |random: &mut super::Random, ward, span: (i64, i64)| {
-            track += 1;
-            let person = format!("u-{track:06}")
-                .parse()
-                .ok()
-                .map(Person::UnknownTrack);
-            let liveness = 0.6 + 0.39 * random.unit();
-            person.and_then(|p| presence(ward, p, span, liveness))
-        };
+        // Faces come from their own stream, so adding them left every other draw of the month as it was.
+        let mut faces = super::Random(self.spec.seed ^ 0xFACE_0000_0000);
+        let mut identities = super::Random(self.spec.seed ^ 0x1D00_0000_0000);
+        let mut unknown_face =
+            |random: &mut super::Random, ward, span: (i64, i64), identity: &[f64]| {
+                track += 1;
+                let person = format!("u-{track:06}")
+                    .parse()
+                    .ok()
+                    .map(Person::UnknownTrack);
+                let liveness = 0.6 + 0.39 * random.unit();
+                let embedding = track_embedding(&mut faces, identity);
+                person.and_then(|p| presence(ward, p, span, liveness)).map(
+                    |payload| match payload {
+                        Payload::Presence(mut p) => {
+                            p.embedding = embedding;
+                            Payload::Presence(p)
+                        }
+                        other => other,
+                    },
+                )
+            };
         for l in &self.lines {
             for span in &l.seen {
                 let liveness = if l.photo {
@@ -91,13 +127,16 @@ impl Builder {
                     .and_then(|p| presence(l.ward, p, *span, liveness));
                 push(&l.institution, span.1 + 5_000, payload);
             }
+            // One person per line's unknown tracks: the impostor, or the patient's own face unrecognised.
+            let identity = face_identity(&mut identities);
             for span in &l.unknown {
-                let payload = unknown_face(&mut self.random, l.ward, *span);
+                let payload = unknown_face(&mut self.random, l.ward, *span, &identity);
                 push(&l.institution, span.1 + 5_000, payload);
             }
         }
         for (inst, ward, span) in &self.visitors {
-            let payload = unknown_face(&mut self.random, *ward, *span);
+            let identity = face_identity(&mut identities);
+            let payload = unknown_face(&mut self.random, *ward, *span, &identity);
             push(inst, span.1 + 5_000, payload);
         }
         for (inst, outages) in &self.outages {

@@ -31,7 +31,6 @@ pub async fn load(store: &Store, month: &Month, dir: &Path) -> anyhow::Result<Lo
     let mut report = LoadReport::default();
     let limits = Limits::default();
     let times = TimeChecks::default();
-    let mut registry = Registry::new();
     for (n, (inst, events)) in month.events.iter().enumerate() {
         let key = SigningKey::from_bytes(&[n as u8 + 1; 32]);
         let device: wardwatch_protocol::DeviceId = format!("sim-box-{}", n + 1).parse()?;
@@ -44,6 +43,10 @@ pub async fn load(store: &Store, month: &Month, dir: &Path) -> anyhow::Result<Lo
                 purpose: DevicePurpose::Production,
             })
             .await?;
+        // A registry read less than a second before this device was added would not re-read for it
+        // (ingest rate-limits re-reads for unknown devices) and its first events would be quarantined
+        // as `unknown_device`, more or fewer by the machine's speed: read the registry afresh.
+        let mut registry = Registry::new();
         let mut prev = Digest::GENESIS;
         let mut batch = Vec::new();
         let mut forged = Vec::new();

@@ -37,7 +37,11 @@
 //! with a few minutes of the patient's face unrecognised (an unknown track); an impostor is seen the same
 //! way as an unknown face; honest median liveness is 0.6–0.99 per interval and a photo's 0.01–0.05;
 //! visitors are unknown faces for 2–12 minutes; each institution has a few camera outages of 30–150
-//! minutes at random times. Patients whose face is never recognised for a whole session are not
+//! minutes at random times. Every unknown track carries its face as the box sends it (an average
+//! embedding, 128 values): one face for all the unknown tracks of one line (its impostor, or its
+//! patient unrecognised) and one per visitor, each track the face plus noise (two tracks of one person
+//! about 0.67 alike, two people about 0), drawn from their own random streams so the rest of the month
+//! is as it was without them. Patients whose face is never recognised for a whole session are not
 //! simulated.
 
 mod coverage;

@@ -43,6 +43,9 @@ pub struct RuleScore {
     pub false_positives: Vec<String>,
     /// Each miss, with the line's truth.
     pub missed: Vec<String>,
+    /// Of the false positives and misses, those on a line whose flag says its match of unknown faces
+    /// to absent patients is ambiguous (the flag names the other line it could be).
+    pub ambiguous_errors: u64,
 }
 
 impl RuleScore {
@@ -73,6 +76,7 @@ impl RuleScore {
         self.expected += other.expected;
         self.found += other.found;
         self.unscored += other.unscored;
+        self.ambiguous_errors += other.ambiguous_errors;
         self.false_positives
             .extend(other.false_positives.iter().map(|f| format!("{tag}{f}")));
         self.missed
@@ -141,12 +145,22 @@ fn kind(truth: &LineTruth) -> &'static str {
     }
 }
 
+/// The line's truth, marked when its flag says the match is ambiguous.
+fn describe(truth: &LineTruth, ambiguous: &BTreeSet<String>) -> String {
+    if ambiguous.contains(&truth.feedetl_sn) {
+        format!("{} [flag says ambiguous]", truth.describe())
+    } else {
+        truth.describe()
+    }
+}
+
 /// Compares the flags in the store with the month's truth.
 pub async fn score(store: &Store, month: &Month) -> anyhow::Result<MonthScore> {
     let store = store.pool();
-    let flags = sqlx::query("SELECT id, rule_id, fixmedins_code, psn_no FROM flags ORDER BY id")
-        .fetch_all(store)
-        .await?;
+    let flags =
+        sqlx::query("SELECT id, rule_id, fixmedins_code, psn_no, evidence FROM flags ORDER BY id")
+            .fetch_all(store)
+            .await?;
     let mut lines_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     for row in sqlx::query("SELECT flag_id, feedetl_sn FROM flag_lines")
         .fetch_all(store)
@@ -176,9 +190,16 @@ pub async fn score(store: &Store, month: &Month) -> anyhow::Result<MonthScore> {
     let mut flagged_findings: BTreeMap<String, BTreeSet<Expected>> = BTreeMap::new();
     let mut flag_counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut reported: BTreeSet<(String, String)> = BTreeSet::new();
+    // Lines whose flag says the unknown faces' match is ambiguous.
+    let mut ambiguous: BTreeSet<String> = BTreeSet::new();
     for row in flags {
         let id: i64 = row.try_get(0)?;
         let rule: String = row.try_get(1)?;
+        let evidence: String = row.try_get(4)?;
+        let evidence: serde_json::Value = serde_json::from_str(&evidence)?;
+        if evidence["ambiguous"] == serde_json::Value::Bool(true) {
+            ambiguous.extend(lines_of.get(&id).into_iter().flatten().cloned());
+        }
         rules.insert(rule.clone());
         *flag_counts.entry(rule.clone()).or_default() += 1;
         let institution_level = INSTITUTION_RULES.contains(&rule.as_str());
@@ -263,7 +284,8 @@ pub async fn score(store: &Store, month: &Month) -> anyhow::Result<MonthScore> {
                 } else if t.unscored.contains(&rule) {
                     s.unscored += 1;
                 } else {
-                    s.false_positives.push(t.describe());
+                    s.false_positives.push(describe(t, &ambiguous));
+                    s.ambiguous_errors += u64::from(ambiguous.contains(sn));
                 }
             }
             for t in month.lines.iter().filter(|t| t.expected.contains(&rule)) {
@@ -271,7 +293,8 @@ pub async fn score(store: &Store, month: &Month) -> anyhow::Result<MonthScore> {
                 if raised.contains(&t.feedetl_sn) {
                     s.found += 1;
                 } else {
-                    s.missed.push(t.describe());
+                    s.missed.push(describe(t, &ambiguous));
+                    s.ambiguous_errors += u64::from(ambiguous.contains(&t.feedetl_sn));
                 }
             }
         }

@@ -5,6 +5,18 @@ use super::*;
 use crate::rules::fixtures::*;
 use wardwatch_protocol::WardKind::{Haemodialysis, Rehabilitation};
 
+/// The unknown tracks (ids) the `impersonation` flag on line `sn` was given.
+fn unknown_tracks_of(got: &Evaluation, sn: &str) -> Vec<String> {
+    got.findings
+        .iter()
+        .find(|f| f.lines == vec![sn.to_owned()])
+        .and_then(|f| f.evidence["unknown_faces"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s["track_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn rules_of(evaluation: &Evaluation) -> Vec<(RuleId, Vec<String>, i64)> {
     evaluation
         .findings
@@ -497,16 +509,7 @@ fn a_crowded_shift_with_two_impostors_and_a_no_show_is_matched_by_arrival() {
             (RuleId::Impersonation, "C".into()),
         ]
     );
-    let tracks = |sn: &str| -> Vec<String> {
-        got.findings
-            .iter()
-            .find(|f| f.lines == vec![sn.to_owned()])
-            .and_then(|f| f.evidence["unknown_faces"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| s["track_id"].as_str().map(str::to_owned))
-            .collect()
-    };
+    let tracks = |sn: &str| unknown_tracks_of(&got, sn);
     assert_eq!(
         tracks("A"),
         ["x-1", "x-2", "x-3"],
@@ -520,6 +523,83 @@ fn a_crowded_shift_with_two_impostors_and_a_no_show_is_matched_by_arrival() {
     assert!(
         b.is_some_and(|f| f.evidence["unknown_faces_in_slot"].as_array().is_some()),
         "the no-show's flag still shows the faces in its slot"
+    );
+    assert!(
+        b.is_some_and(|f| f.evidence["ambiguous"] == true),
+        "and says a face seated in another chair sat through its slot too: {:?}",
+        b.map(|f| &f.evidence)
+    );
+}
+
+/// A rehabilitation session billed 09:00–09:30, nobody saw the patient; an unknown face 09:15–09:23
+/// and another 09:37–09:45 (inside the 15-minute drift), each a third of a session.
+fn two_short_unknown_tracks_around_a_session(faces: Option<(usize, usize)>) -> Vec<RuleId> {
+    let item = rehab();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 9, 0), 1.0)]);
+    for (i, (from, to)) in [((9, 15), (9, 23)), ((9, 37), (9, 45))]
+        .into_iter()
+        .enumerate()
+    {
+        let mut track = span(H1, Rehabilitation, at(3, from.0, from.1), at(3, to.0, to.1));
+        track.embedding = faces.map(|(a, b)| face(if i == 0 { a } else { b }, i));
+        unknown(&mut inputs, &format!("t-{i}"), track);
+    }
+    evaluate(&inputs, &default_rules())
+        .findings
+        .iter()
+        .map(|f| f.rule)
+        .collect()
+}
+
+#[test]
+fn two_unknown_tracks_a_gap_apart_are_one_person_only_when_their_faces_agree() {
+    // Without faces, time alone: one person re-tracked, 16 minutes of a 30-minute session.
+    assert_eq!(
+        two_short_unknown_tracks_around_a_session(None),
+        vec![RuleId::Impersonation]
+    );
+    assert_eq!(
+        two_short_unknown_tracks_around_a_session(Some((1, 1))),
+        vec![RuleId::Impersonation],
+        "one face, re-tracked"
+    );
+    assert_eq!(
+        two_short_unknown_tracks_around_a_session(Some((1, 2))),
+        vec![RuleId::NoPresence],
+        "two people passing, neither long enough to have taken the chair"
+    );
+}
+
+#[test]
+fn a_re_tracked_impostor_is_joined_to_their_own_earlier_track_by_face() {
+    // Two impostors for A (08:00) and B (08:20). x leaves view at 09:30, y at 09:35; at 09:45 x is
+    // tracked again. By time alone the new track continues y (who disappeared last); the faces say x.
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("A", &item, H1, P1, at(3, 8, 0), 1.0),
+        line("B", &item, H1, P2, at(3, 8, 20), 1.0),
+    ]);
+    let tracks = [
+        ("x-1", 1, (8, 2), (9, 30)),
+        ("y-1", 2, (8, 21), (9, 35)),
+        ("x-2", 1, (9, 45), (12, 0)),
+        ("y-2", 2, (10, 0), (12, 20)),
+    ];
+    for (n, (track, who, from, to)) in tracks.into_iter().enumerate() {
+        let mut presence = span(H1, Haemodialysis, at(3, from.0, from.1), at(3, to.0, to.1));
+        presence.embedding = Some(face(who, n));
+        unknown(&mut inputs, track, presence);
+    }
+    let got = evaluate(&inputs, &default_rules());
+    let tracks_of = |sn: &str| unknown_tracks_of(&got, sn);
+    assert_eq!(tracks_of("A"), ["x-1", "x-2"]);
+    assert_eq!(tracks_of("B"), ["y-1", "y-2"]);
+    assert!(
+        got.findings
+            .iter()
+            .all(|f| f.evidence.get("embedding").is_none()
+                && !f.evidence.to_string().contains("embedding")),
+        "faces never go into a flag's evidence"
     );
 }
 
