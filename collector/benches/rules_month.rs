@@ -18,7 +18,7 @@
 use std::time::Instant;
 use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::store::{Store, StoreLocation};
-use wardwatch_testkit::simulate::{MonthScore, MonthSpec, Scope, generate, load, score};
+use wardwatch_testkit::simulate::{MonthScore, MonthSpec, generate, load, score};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -74,41 +74,8 @@ async fn main() -> anyhow::Result<()> {
         rules_time / months as f64
     );
     println!("lines by truth: {:?}", total.lines);
-    println!(
-        "rule                   scope     flags  flagged expected unscored  precision  recall"
-    );
-    let mut worst: f64 = 1.0;
-    for s in &total.rules {
-        let scope = match s.scope {
-            Scope::Lines => "lines",
-            Scope::Findings => "findings",
-        };
-        println!(
-            "{:<22} {:<8} {:>6} {:>8} {:>8} {:>8}  {:>9.3}  {:>6.3}",
-            s.rule,
-            scope,
-            s.flags,
-            s.raised,
-            s.expected,
-            s.unscored,
-            s.precision(),
-            s.recall(),
-        );
-        worst = worst.min(s.precision()).min(s.recall());
-        if s.ambiguous_errors > 0 {
-            println!(
-                "    of its {} errors, {} on lines whose flag says the match is ambiguous",
-                s.false_positives.len() + s.missed.len(),
-                s.ambiguous_errors
-            );
-        }
-        for fp in &s.false_positives {
-            println!("    false positive: {fp}");
-        }
-        for miss in &s.missed {
-            println!("    missed: {miss}");
-        }
-    }
+    let (table, worst) = total.table(usize::MAX);
+    print!("{table}");
     for (what, list) in [
         ("honest line flagged", &total.honest_flagged),
         ("refund or refunded line flagged", &total.refund_flagged),

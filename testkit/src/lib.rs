@@ -4,7 +4,7 @@
 //! | module | what it is for | feature |
 //! |---|---|---|
 //! | [`clip`] | synthetic ward recordings with ground truth: the agent's tests and benches, the demo | — |
-//! | `simulate` | a generated ward month with ground truth per fee line: the collector's `rules_month` bench, the rules tests | `month` |
+//! | `simulate` | a generated ward month with ground truth per fee line: the collector's `rules_month` bench, the rules tests; scaled out to a province-month (`simulate::province`: the `province` bench) | `month` |
 //! | `e2e` | the end-to-end harness of the root package's tests: the `wardwatch` binary as separate processes, brokers, databases | `e2e` |
 
 pub mod clip;

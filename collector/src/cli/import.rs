@@ -1,7 +1,8 @@
 //! `import settlements`: settlement and fee-line exports from the national platform, file by file,
-//! with progress on stderr and each file's report (see [`crate::settlement`]).
+//! with progress on stderr (a bar on a terminal, a line every 100,000 rows otherwise) and each file's report (see [`crate::settlement`]).
 
 use super::args::StoreArgs;
+use super::progress::Progress;
 use crate::settlement::import::{ImportOptions, ImportReport};
 use crate::settlement::source::{EncodingChoice, ReadOptions};
 use clap::{Args, Subcommand};
@@ -67,14 +68,12 @@ async fn settlements(args: SettlementImportArgs) -> anyhow::Result<()> {
             let mut unreadable = 0u64;
             for file in &args.files {
                 let started = Instant::now();
-                let mut last_shown = 0u64;
-                let mut progress = |rows: u64| {
-                    if rows >= last_shown + 100_000 {
-                        last_shown = rows;
-                        eprintln!("  {}: {rows} rows read …", file.display());
-                    }
-                };
-                match store.import_file(file, &options, &mut progress).await {
+                let mut progress = Progress::for_file(file);
+                let imported = store
+                    .import_file(file, &options, &mut |rows| progress.update(rows))
+                    .await;
+                progress.finish();
+                match imported {
                     Ok(report) => {
                         refused += report.rows_bad;
                         print_report(&report, started.elapsed());

@@ -36,6 +36,7 @@ pub mod gallery;
 pub mod import;
 pub mod institutions;
 pub mod knowledge;
+pub mod progress;
 pub mod retention;
 pub mod rules;
 pub mod serve;

@@ -63,9 +63,20 @@ pub fn similar_pairs(enrolled: &[Enrolled], threshold: f32) -> Vec<(usize, usize
 
 /// Evaluates the rule over the gallery.
 pub fn evaluate(inputs: &RuleInputs<'_>, params: &DuplicateFace) -> Vec<Finding> {
+    let pairs = similar_pairs(&inputs.enrolled, params.min_similarity as f32);
+    evaluate_pairs(inputs, params, &pairs)
+}
+
+/// The findings for `pairs` ([`similar_pairs`] of `inputs.enrolled`), with the billed lines in
+/// `inputs` (a run loads only the later enrolments' patients' lines).
+pub fn evaluate_pairs(
+    inputs: &RuleInputs<'_>,
+    params: &DuplicateFace,
+    pairs: &[(usize, usize, f32)],
+) -> Vec<Finding> {
     let enrolled = &inputs.enrolled;
     let mut findings = Vec::new();
-    for (first, second, similarity) in similar_pairs(enrolled, params.min_similarity as f32) {
+    for &(first, second, similarity) in pairs {
         let (earlier, later) = (&enrolled[first], &enrolled[second]);
         let (Ok(institution), Ok(psn_no)) = (
             later.fixmedins_code.parse::<InstitutionCode>(),

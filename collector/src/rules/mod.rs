@@ -10,6 +10,10 @@
 //! 3. **save** ([`run_rules`]): each finding becomes a flag unless the same finding (rule + subject) was
 //!    raised before, so `wardwatch-collector rules run --from … --to …` is repeatable.
 //!
+//! A run ([`run`]) does these steps one part of the window at a time — each institution, then the
+//! patients seen or billed at more than one, then the gallery — so its memory is that of the largest
+//! part, not of the province.
+//!
 //! | module | rules |
 //! |---|---|
 //! | [`sessions`] | per billed session line: `no_presence` (假病人), `impersonation` (冒名), `short_presence`, `billed_above_observed`, `presentation_attack` (疑似照片/屏幕冒充), `unmonitored_billing` (监控缺失, off by default) |
@@ -41,6 +45,7 @@ pub mod monitoring;
 pub mod observed;
 pub mod outage_alignment;
 pub mod params;
+pub mod run;
 pub mod sessions;
 pub mod set;
 pub mod timeline;
@@ -52,7 +57,6 @@ pub use id::RuleId;
 pub use inputs::{BilledLine, RuleInputs};
 pub use set::{Rule, RuleSet};
 
-use crate::flags::store::NewFlag;
 use crate::knowledge::KnowledgeError;
 use crate::store::{Store, StoreError};
 use base::RulesBaseError;
@@ -124,13 +128,10 @@ impl From<sqlx::Error> for RulesError {
 }
 
 /// Evaluates every enabled rule over `inputs`: the findings to raise, in order, and the billed days
-/// without evidence (for the rules that are on). The one place that asks whether a rule is enabled: a
-/// finding of a rule that is off is dropped, or reported as the rule it refines
-/// ([`RuleId::falls_back_to`]) when that one is on.
+/// without evidence (for the rules that are on). A run over a whole window evaluates it in parts
+/// ([`evaluate_institution`], [`evaluate_crossing`], [`run::gallery`]); this is all of them at once.
 pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
-    let mut out = sessions::evaluate(inputs, rules);
-    out.extend(bed_holding::evaluate(inputs, rules));
-    out.no_evidence.retain(|line| rules.enabled(line.rule));
+    let mut out = local(rules, inputs);
     out.findings.extend(cross_institution::evaluate(
         inputs,
         &rules.cross_institution.params,
@@ -141,11 +142,58 @@ pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
         inputs,
         &rules.duplicate_face.params,
     ));
-    out.findings.extend(outage_alignment::evaluate(
+    outage_alignment_of(rules, inputs, &mut out);
+    keep_enabled(rules, out)
+}
+
+/// The rules judged within one institution (`inputs` of [`inputs::Scope::Institution`]): the session
+/// rules, bed holding, outage alignment, and the weekly limit for patients billed nowhere else
+/// (`crossing`: those seen or billed at more than one institution, judged by [`evaluate_crossing`]).
+pub fn evaluate_institution(
+    rules: &RuleSet,
+    inputs: &RuleInputs<'_>,
+    crossing: &std::collections::HashSet<wardwatch_protocol::PsnNo>,
+) -> Evaluation {
+    let mut out = local(rules, inputs);
+    out.findings.extend(
+        weekly::evaluate(inputs, &rules.dialysis_over_weekly.params)
+            .into_iter()
+            .filter(|f| f.psn_no.as_ref().is_none_or(|p| !crossing.contains(p))),
+    );
+    outage_alignment_of(rules, inputs, &mut out);
+    keep_enabled(rules, out)
+}
+
+/// The rules about a patient at several institutions (`inputs` of [`inputs::Scope::Patients`] with
+/// the monitoring of their institutions): two places at once, and the weekly limit over all of them.
+pub fn evaluate_crossing(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
+    let mut out = Evaluation::default();
+    out.findings.extend(cross_institution::evaluate(
         inputs,
-        &rules.outage_alignment.params,
-        &out.no_evidence,
+        &rules.cross_institution.params,
     ));
+    out.findings
+        .extend(weekly::evaluate(inputs, &rules.dialysis_over_weekly.params));
+    keep_enabled(rules, out)
+}
+
+/// Session rules and bed holding, with the no-evidence days of the rules that are on.
+fn local(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
+    let mut out = sessions::evaluate(inputs, rules);
+    out.extend(bed_holding::evaluate(inputs, rules));
+    out.no_evidence.retain(|line| rules.enabled(line.rule));
+    out
+}
+
+fn outage_alignment_of(rules: &RuleSet, inputs: &RuleInputs<'_>, out: &mut Evaluation) {
+    let found =
+        outage_alignment::evaluate(inputs, &rules.outage_alignment.params, &out.no_evidence);
+    out.findings.extend(found);
+}
+
+/// The one place that asks whether a rule is enabled: a finding of a rule that is off is dropped, or
+/// reported as the rule it refines ([`RuleId::falls_back_to`]) when that one is on.
+fn keep_enabled(rules: &RuleSet, mut out: Evaluation) -> Evaluation {
     out.findings = std::mem::take(&mut out.findings)
         .into_iter()
         .filter_map(|mut finding| {
@@ -163,77 +211,15 @@ pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
 }
 
 /// Runs every enabled rule of the rules base in force over fee lines billed in [from_ms, to_ms),
-/// local days in `zone`, and raises their findings as flags.
+/// local days in `zone`, and raises their findings as flags: one institution at a time, then the
+/// patients seen or billed at more than one, then the gallery ([`run`]).
 pub async fn run_rules(
     store: &Store,
     zone: Tz,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<RulesReport, RulesError> {
-    let knowledge = store.knowledge().await?;
-    let rules_base = store.rules_base().await?;
-    let rules = &rules_base.set;
-    let silence_ms = rules.unmonitored_billing.params.silence_ms();
-    let inputs = RuleInputs::load(store, &knowledge, zone, (from_ms, to_ms), silence_ms).await?;
-    let evaluation = evaluate(rules, &inputs);
-    store.save_coverage(&evaluation.coverage).await?;
-    let mut per_institution: BTreeMap<&InstitutionCode, SlotCoverage> = BTreeMap::new();
-    for ((institution, _), figures) in &evaluation.coverage {
-        per_institution
-            .entry(institution)
-            .or_default()
-            .add(*figures);
-    }
-    let mut report = RulesReport {
-        rules_version: rules.version,
-        knowledge_version: knowledge.version,
-        checked: evaluation.checked,
-        no_evidence: evaluation.no_evidence.len() as u64,
-        no_evidence_amount_fen: evaluation.no_evidence.iter().map(|d| d.amount_fen).sum(),
-        unlinked_lines: inputs
-            .lines
-            .iter()
-            .filter(|l| l.institution.is_none())
-            .count() as u64,
-        unmatched_refunds: inputs.unmatched_refunds,
-        coverage: per_institution
-            .into_iter()
-            .map(|(institution, figures)| InstitutionCoverage {
-                institution: institution.clone(),
-                billed_minutes: figures.billed_minutes,
-                blind_minutes: figures.blind_minutes,
-                monitored_share: figures.monitored_share(),
-            })
-            .collect(),
-        disabled: RuleId::ALL
-            .into_iter()
-            .filter(|id| !rules.enabled(*id))
-            .map(|id| id.as_str().to_owned())
-            .collect(),
-        ..RulesReport::default()
-    };
-    for finding in evaluation.findings {
-        let flag = NewFlag {
-            dedup_key: finding.dedup_key(),
-            rule_id: finding.rule,
-            rule_version: rules.version_of(finding.rule),
-            fixmedins_code: finding.institution,
-            psn_no: finding.psn_no,
-            amount_fen: finding.amount_fen,
-            evidence: finding.evidence,
-            lines: finding.lines,
-        };
-        match store.raise_flag(&flag).await? {
-            Some(_) => {
-                *report
-                    .raised
-                    .entry(flag.rule_id.as_str().to_owned())
-                    .or_default() += 1
-            }
-            None => report.already_raised += 1,
-        }
-    }
-    Ok(report)
+    run::run(store, zone, from_ms, to_ms).await
 }
 
 #[cfg(test)]

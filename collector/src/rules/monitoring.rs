@@ -145,20 +145,26 @@ impl Monitoring {
         out
     }
 
-    /// Loads monitoring for [from, to): every registered device's silences longer than `silence_ms` and
-    /// its cameras' outages.
+    /// Loads monitoring for [from, to): every registered device's (or, with `institution`, that
+    /// institution's devices') silences longer than `silence_ms` and its cameras' outages.
     pub async fn load(
         store: &Store,
         from: i64,
         to: i64,
         silence_ms: i64,
+        institution: Option<&InstitutionCode>,
     ) -> Result<Monitoring, RulesError> {
-        let kinds = ward_kinds(store, from, to).await?;
+        let kinds = ward_kinds(store, from, to, institution).await?;
         let mut monitoring = Monitoring::default();
-        let devices = sqlx::query(
-            "SELECT d.device_id, d.institution_code, d.registered_at_ms, \
-             (SELECT e.sent_at_ms FROM events e WHERE e.device_id = d.device_id ORDER BY e.seq LIMIT 1) \
-             FROM devices d",
+        let devices = with_institution(
+            format!(
+                "SELECT d.device_id, d.institution_code, d.registered_at_ms, \
+                 (SELECT e.sent_at_ms FROM events e WHERE e.device_id = d.device_id ORDER BY e.seq LIMIT 1) \
+                 FROM devices d{}",
+                only(institution, 1, " WHERE d.institution_code")
+            ),
+            &[],
+            institution,
         )
         .fetch_all(store.pool())
         .await?;
@@ -171,7 +177,8 @@ impl Monitoring {
             let start = first_event.map_or(registered, |f| f.min(registered));
             starts.insert(device, (institution, start));
         }
-        let (silences, starts) = silences(store, starts, from, to, silence_ms).await?;
+        let (silences, starts) =
+            silences(store, starts, (from, to), silence_ms, institution).await?;
         for (institution, start) in starts.values() {
             let since = monitoring
                 .equipped_since
@@ -206,7 +213,7 @@ impl Monitoring {
                     end_ms,
                 }));
         }
-        for (institution, outage) in camera_outages(store, to, &kinds).await? {
+        for (institution, outage) in camera_outages(store, to, &kinds, institution).await? {
             monitoring
                 .downtime
                 .entry(institution)
@@ -220,18 +227,46 @@ impl Monitoring {
     }
 }
 
+/// `{column} = $n` when a run is scoped to one institution, else nothing.
+fn only(institution: Option<&InstitutionCode>, n: usize, column: &str) -> String {
+    match institution {
+        Some(_) => format!("{column} = ${n}"),
+        None => String::new(),
+    }
+}
+
+/// `sql` with the `bound` values, then the institution if any.
+fn with_institution<'q>(
+    sql: String,
+    bound: &[i64],
+    institution: Option<&InstitutionCode>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for value in bound {
+        query = query.bind(*value);
+    }
+    if let Some(code) = institution {
+        query = query.bind(code.as_str().to_owned());
+    }
+    query
+}
+
 /// The ward kinds each device's cameras reported presence in around [from, to): device → camera → kinds.
 async fn ward_kinds(
     store: &Store,
     from: i64,
     to: i64,
+    institution: Option<&InstitutionCode>,
 ) -> Result<HashMap<String, BTreeMap<String, BTreeSet<String>>>, RulesError> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT device_id, camera_id, ward_kind FROM presence_intervals \
-         WHERE end_ms > $1 AND start_ms < $2",
+    let rows = with_institution(
+        format!(
+            "SELECT DISTINCT device_id, camera_id, ward_kind FROM presence_intervals \
+             WHERE end_ms > $1 AND start_ms < $2{}",
+            only(institution, 3, " AND institution_code")
+        ),
+        &[from, to],
+        institution,
     )
-    .bind(from)
-    .bind(to)
     .fetch_all(store.pool())
     .await?;
     let mut kinds: HashMap<String, BTreeMap<String, BTreeSet<String>>> = HashMap::new();
@@ -253,21 +288,23 @@ async fn ward_kinds(
 async fn silences(
     store: &Store,
     mut starts: HashMap<String, (InstitutionCode, i64)>,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
     silence_ms: i64,
+    institution: Option<&InstitutionCode>,
 ) -> Result<Silences, RulesError> {
     // Signs of life: each event's seal time and each presence interval's span.
     let mut alive: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
-    let gaps = sqlx::query(
-        "SELECT device_id, prev_ms, sent_at_ms FROM (SELECT device_id, sent_at_ms, \
-         LAG(sent_at_ms) OVER (PARTITION BY device_id ORDER BY sent_at_ms) AS prev_ms \
-         FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2) t \
-         WHERE prev_ms IS NULL OR sent_at_ms - prev_ms > $3 ORDER BY device_id, sent_at_ms",
+    let gaps = with_institution(
+        format!(
+            "SELECT device_id, prev_ms, sent_at_ms FROM (SELECT device_id, sent_at_ms, \
+             LAG(sent_at_ms) OVER (PARTITION BY device_id ORDER BY sent_at_ms) AS prev_ms \
+             FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2{}) t \
+             WHERE prev_ms IS NULL OR sent_at_ms - prev_ms > $3 ORDER BY device_id, sent_at_ms",
+            only(institution, 4, " AND institution_code")
+        ),
+        &[from, to, silence_ms],
+        institution,
     )
-    .bind(from)
-    .bind(to)
-    .bind(silence_ms)
     .fetch_all(store.pool())
     .await?;
     // Without the quiet stretches' ends we only know where events stop and start again: the events
@@ -287,12 +324,15 @@ async fn silences(
         }
         list.push(at);
     }
-    let last = sqlx::query(
-        "SELECT device_id, MAX(sent_at_ms) FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2 \
-         GROUP BY device_id",
+    let last = with_institution(
+        format!(
+            "SELECT device_id, MAX(sent_at_ms) FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2{} \
+             GROUP BY device_id",
+            only(institution, 3, " AND institution_code")
+        ),
+        &[from, to],
+        institution,
     )
-    .bind(from)
-    .bind(to)
     .fetch_all(store.pool())
     .await?;
     for row in last {
@@ -304,11 +344,14 @@ async fn silences(
             .unwrap_or(last);
         alive.entry(device).or_default().push((begun, last + 1));
     }
-    let presence = sqlx::query(
-        "SELECT device_id, start_ms, end_ms FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2",
+    let presence = with_institution(
+        format!(
+            "SELECT device_id, start_ms, end_ms FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2{}",
+            only(institution, 3, " AND institution_code")
+        ),
+        &[from, to],
+        institution,
     )
-    .bind(from)
-    .bind(to)
     .fetch_all(store.pool())
     .await?;
     for row in presence {
@@ -370,12 +413,17 @@ async fn camera_outages(
     store: &Store,
     until: i64,
     kinds: &HashMap<String, BTreeMap<String, BTreeSet<String>>>,
+    institution: Option<&InstitutionCode>,
 ) -> Result<Vec<(InstitutionCode, Downtime)>, RulesError> {
-    let rows = sqlx::query(
-        "SELECT institution_code, device_id, body FROM events WHERE kind = 'camera' AND sent_at_ms < $1 \
-         ORDER BY device_id, seq",
+    let rows = with_institution(
+        format!(
+            "SELECT institution_code, device_id, body FROM events WHERE kind = 'camera' AND sent_at_ms < $1{} \
+             ORDER BY device_id, seq",
+            only(institution, 2, " AND institution_code")
+        ),
+        &[until],
+        institution,
     )
-    .bind(until)
     .fetch_all(store.pool())
     .await?;
     type CameraKey = (InstitutionCode, String, String);

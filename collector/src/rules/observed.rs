@@ -3,6 +3,7 @@
 //! querying per billed line.
 
 use super::RulesError;
+use super::inputs::{Scope, placeholders};
 use super::monitoring::Monitoring;
 use crate::flags::store::{stored_institution, stored_psn_no};
 use crate::store::{Store, StoreError};
@@ -76,25 +77,41 @@ pub struct Observations {
 }
 
 impl Observations {
-    /// Loads observations for [from_ms, to_ms), padded by a day each side; a box that sealed nothing
-    /// for longer than `silence_ms` was silent.
+    /// Loads observations for [from_ms, to_ms), padded by a day each side, of `scope`: everything, an
+    /// institution's (with its monitoring), or some patients' presence (no unknown faces, no
+    /// monitoring: the caller has it); a box that sealed nothing for longer than `silence_ms` was
+    /// silent.
     pub async fn load(
         store: &Store,
         from_ms: i64,
         to_ms: i64,
         silence_ms: i64,
+        scope: Scope<'_>,
     ) -> Result<Observations, RulesError> {
         let (from, to) = (from_ms - 86_400_000, to_ms + 86_400_000);
         let mut observed = Observations::default();
-        let rows = sqlx::query(
-            "SELECT institution_code, camera_id, ward_kind, psn_no, track_id, start_ms, end_ms, \
-             median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END \
-             FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(store.pool())
-        .await?;
+        let columns = "institution_code, camera_id, ward_kind, psn_no, track_id, start_ms, end_ms, \
+                       median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END \
+                       FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2";
+        let (sql, values): (String, Vec<String>) = match scope {
+            Scope::All => (format!("SELECT {columns}"), Vec::new()),
+            Scope::Institution(code) => (
+                format!("SELECT {columns} AND institution_code = $3"),
+                vec![code.as_str().to_owned()],
+            ),
+            Scope::Patients(people) => (
+                format!(
+                    "SELECT {columns} AND psn_no IN ({})",
+                    placeholders(3, people.len())
+                ),
+                people.iter().map(|p| p.as_str().to_owned()).collect(),
+            ),
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(store.pool()).await?;
         for row in rows {
             let psn_no: Option<String> = row.try_get(3)?;
             let psn_no = psn_no.map(stored_psn_no).transpose()?;
@@ -120,7 +137,13 @@ impl Observations {
                     .push(sighting),
             }
         }
-        observed.monitoring = Monitoring::load(store, from, to, silence_ms).await?;
+        observed.monitoring = match scope {
+            Scope::All => Monitoring::load(store, from, to, silence_ms, None).await?,
+            Scope::Institution(code) => {
+                Monitoring::load(store, from, to, silence_ms, Some(code)).await?
+            }
+            Scope::Patients(_) => Monitoring::default(),
+        };
         Ok(observed)
     }
 

@@ -1,6 +1,6 @@
 //! Coverage: honest camera outages and an honest silent box, and what they hide of each slot.
 
-use super::{Builder, INSTITUTIONS, MINUTE, Monitoring, Spans};
+use super::{Builder, MINUTE, Monitoring, Spans};
 use chrono::Duration;
 use wardwatch_protocol::CameraState;
 
@@ -50,7 +50,7 @@ impl Builder {
     /// Honest camera outages: three per institution, 30–150 minutes at a random time, offline or
     /// covered; and one whole day on which centre 1's box is off (a power cut: no heartbeat, no event).
     pub(super) fn honest_outages(&mut self) {
-        for (inst, _) in INSTITUTIONS {
+        for (inst, _) in self.inst.clone() {
             for _ in 0..3 {
                 let day = self.random.range(0, i64::from(self.spec.days) - 1);
                 let date = self.spec.start + Duration::days(day);
@@ -61,12 +61,13 @@ impl Builder {
                 } else {
                     CameraState::Obstructed
                 };
-                self.outage(inst, (start, end), state);
+                self.outage(&inst, (start, end), state);
             }
         }
         let day = self.spec.start + Duration::days(i64::from(self.spec.days) / 2);
         let (from, to) = self.day_bounds(day);
-        self.silence(INSTITUTIONS[0].0, (from, to));
+        let centre_1 = self.inst[0].0.clone();
+        self.silence(&centre_1, (from, to));
         self.count("honest silent box-days", 1);
     }
 

@@ -2,7 +2,7 @@
 //! similarity and median liveness, camera state changes, a heartbeat every few minutes while the box is
 //! on, and the forged events; nothing while a box is switched off.
 
-use super::{Builder, INSTITUTIONS, MINUTE, SimEvent};
+use super::{Builder, MINUTE, SimEvent};
 use std::collections::BTreeMap;
 use wardwatch_protocol::{
     CameraHealth, CameraState, CameraStatus, FaceEmbedding, Health, Liveness, Payload, Person,
@@ -156,7 +156,7 @@ impl Builder {
         }
         let every = i64::from(self.spec.heartbeat_minutes.max(1)) * MINUTE;
         let (from, to) = self.month.window;
-        for (inst, _) in INSTITUTIONS {
+        for (inst, _) in &self.inst {
             let silent = self.silent.get(inst).cloned().unwrap_or_default();
             let outages = self.outages.get(inst).cloned().unwrap_or_default();
             let mut booted = from;

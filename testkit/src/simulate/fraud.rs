@@ -2,8 +2,8 @@
 //! institution-level findings it should raise.
 
 use super::events::presence;
-use super::ward::{dialysis_psn, observe};
-use super::{BED_DAY, Builder, DAY, DIALYSIS, INSTITUTIONS, Line, MINUTE, SimEvent, Spans};
+use super::ward::observe;
+use super::{BED_DAY, Builder, DAY, DIALYSIS, Line, MINUTE, SimEvent, Spans};
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 use std::collections::BTreeSet;
 use wardwatch_protocol::{CameraState, Person, WardKind};
@@ -108,8 +108,9 @@ impl Builder {
     /// One dialysis shift with two impostors and a third patient who never came, their slots starting
     /// within 45 minutes of each other.
     fn crowded_shift(&mut self) {
+        let c = self.codes();
         let Some(first) = self
-            .pick(1, |l| is_dialysis(l) && l.institution == INSTITUTIONS[0].0)
+            .pick(1, |l| is_dialysis(l) && l.institution == c[0])
             .pop()
         else {
             return;
@@ -248,11 +249,10 @@ impl Builder {
     /// Two places at once: a patient dialysed at centre 1 is also billed by centre 2 for a session
     /// starting 20, 60 or 120 minutes later that never happened there.
     fn double_billing(&mut self, half: usize) {
+        let c = self.codes();
         let offsets = [20, 60, 120];
         for (k, i) in self
-            .pick(half, |l| {
-                is_dialysis(l) && l.institution == INSTITUTIONS[0].0
-            })
+            .pick(half, |l| is_dialysis(l) && l.institution == c[0])
             .into_iter()
             .enumerate()
         {
@@ -260,7 +260,7 @@ impl Builder {
             let mut fake = self.lines[i].clone();
             fake.sn = self.next_sn();
             fake.mdtrt_id = self.mdtrt();
-            fake.institution = INSTITUTIONS[1].0.into();
+            fake.institution = c[1].clone();
             fake.at += offset * MINUTE;
             fake.slot = (fake.slot.0 + offset * MINUTE, fake.slot.1 + offset * MINUTE);
             fake.seen.clear();
@@ -268,10 +268,9 @@ impl Builder {
             fake.fraud = BTreeSet::from(["cross_institution", "no_presence"]);
             fake.note = format!(
                 "billed {offset} min after the same patient's attended session at {}",
-                INSTITUTIONS[0].0
+                c[0]
             );
-            self.lines[i].note =
-                format!("attended; {} billed the same slot too", INSTITUTIONS[1].0);
+            self.lines[i].note = format!("attended; {} billed the same slot too", c[1]);
             self.lines.push(fake);
             self.count("fraud lines injected", 1);
         }
@@ -280,13 +279,14 @@ impl Builder {
     /// More than five dialysis sessions in a week: three extra attended evening sessions at centre 1 in
     /// one ISO week; the sessions past the fifth, in billing order, are over the limit.
     fn over_weekly(&mut self, patients: usize) {
+        let c = self.codes();
         let start = self.spec.start;
         let first_monday =
             start + Duration::days(i64::from((7 - start.weekday().num_days_from_monday()) % 7));
         let end = start + Duration::days(i64::from(self.spec.days));
         let weeks = ((end - first_monday).num_days() / 7).max(1);
         for j in 0..patients as u32 {
-            let psn = dialysis_psn(1, 2 * j + 20);
+            let psn = self.psn(1, 2 * j + 20);
             let monday = first_monday + Duration::days(7 * (i64::from(j) % weeks));
             if monday + Duration::days(7) > end {
                 continue;
@@ -296,7 +296,7 @@ impl Builder {
                 let at = self.local(date, 18, 0) + self.random.range(0, 20) * MINUTE;
                 let mdtrt = self.mdtrt();
                 self.session(
-                    INSTITUTIONS[0].0,
+                    &c[0],
                     &psn,
                     WardKind::Haemodialysis,
                     DIALYSIS,
@@ -330,7 +330,8 @@ impl Builder {
     /// Centre 2 covers its camera through the morning shift on three days and bills two patients who
     /// did not come each time.
     fn covered_camera(&mut self) {
-        let inst = INSTITUTIONS[1].0;
+        let c = self.codes();
+        let inst = c[1].as_str();
         let mut days = 0;
         for date in self.dates().into_iter().skip(8) {
             if days == 3 {
@@ -355,7 +356,8 @@ impl Builder {
     /// The rehabilitation hospital switches its box off (no heartbeat, no event) through the working
     /// day on four weekdays and bills two or three sessions that nobody attended each of those days.
     fn switched_off_box(&mut self) {
-        let inst = INSTITUTIONS[2].0;
+        let c = self.codes();
+        let inst = c[2].as_str();
         let days: Vec<NaiveDate> = self
             .dates()
             .into_iter()
@@ -381,7 +383,8 @@ impl Builder {
     /// Outages that do not cover the slot cannot excuse it: two ghost sessions with an outage ending
     /// 15–100 minutes before the slot, and one whose first 40–90 minutes an outage covers.
     fn outages_near_slots(&mut self) {
-        let mut near = self.pick(1, |l| is_dialysis(l) && l.institution == INSTITUTIONS[1].0);
+        let c = self.codes();
+        let mut near = self.pick(1, |l| is_dialysis(l) && l.institution == c[1]);
         near.extend(self.pick(1, is_rehab));
         for i in near {
             let (inst, slot) = (self.lines[i].institution.clone(), self.lines[i].slot);
@@ -395,7 +398,7 @@ impl Builder {
             );
         }
         if let Some(i) = self
-            .pick(1, |l| is_dialysis(l) && l.institution == INSTITUTIONS[0].0)
+            .pick(1, |l| is_dialysis(l) && l.institution == c[0])
             .pop()
         {
             let (inst, slot) = (self.lines[i].institution.clone(), self.lines[i].slot);
@@ -419,6 +422,7 @@ impl Builder {
     /// and a recording of the patient replayed on the box in test mode. The collector's time and
     /// test-data checks must refuse each; the lines stay what they were.
     fn forgeries(&mut self) {
+        let c = self.codes();
         let forged = |b: &mut Builder, i: usize, chain_at: i64, sent_at: i64, how: &'static str| {
             let test_mode = how == "replayed recording";
             let l = &b.lines[i];
@@ -441,7 +445,7 @@ impl Builder {
             }
         };
         if let Some(i) = self
-            .pick(1, |l| is_dialysis(l) && l.institution == INSTITUTIONS[0].0)
+            .pick(1, |l| is_dialysis(l) && l.institution == c[0])
             .pop()
         {
             let at = self.lines[i].slot.0 - 30 * MINUTE;
@@ -451,11 +455,7 @@ impl Builder {
                 "never came; presence sealed 30 min before the slot began",
             );
         }
-        let off = self
-            .silent
-            .get(INSTITUTIONS[2].0)
-            .cloned()
-            .unwrap_or_default();
+        let off = self.silent.get(&c[2]).cloned().unwrap_or_default();
         let watched = move |l: &Line| !off.iter().any(|(s, e)| l.slot.0 < *e && l.slot.1 > *s);
         if let Some(i) = self.pick(1, |l| is_rehab(l) && watched(l)).pop() {
             let end = self.lines[i].slot.1;
@@ -471,7 +471,7 @@ impl Builder {
         let last_day = self.spec.start + Duration::days(i64::from(self.spec.days) - 5);
         if let Some(i) = self
             .pick(1, |l| {
-                is_dialysis(l) && l.institution == INSTITUTIONS[1].0 && l.date < last_day
+                is_dialysis(l) && l.institution == c[1] && l.date < last_day
             })
             .pop()
         {
@@ -498,6 +498,7 @@ impl Builder {
 
     /// A 24-day presence interval over the first bed-holding patient's absence.
     fn long_interval(&mut self) {
+        let c = self.codes();
         let absent: Vec<usize> = (0..self.lines.len())
             .filter(|i| self.lines[*i].fraud.contains("bed_holding"))
             .collect();
@@ -520,7 +521,7 @@ impl Builder {
         if let Some(payload) = payload {
             let sealed = start + length + MINUTE;
             self.forged.push((
-                INSTITUTIONS[3].0.into(),
+                c[3].clone(),
                 SimEvent {
                     chain_at: sealed,
                     sent_at: sealed,

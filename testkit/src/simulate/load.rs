@@ -107,13 +107,19 @@ pub async fn load(store: &Store, month: &Month, dir: &Path) -> anyhow::Result<Lo
         }
         report.imports.push(line);
     }
+    load_gallery(store, month).await?;
+    Ok(report)
+}
+
+/// Imports a month's gallery; every enrolment must be taken.
+pub(super) async fn load_gallery(store: &Store, month: &Month) -> anyhow::Result<()> {
     let gallery = store.import_gallery(month.gallery_jsonl.as_bytes()).await?;
     anyhow::ensure!(
         gallery.refused.is_empty(),
         "gallery: {:?}",
         gallery.refused.first()
     );
-    Ok(report)
+    Ok(())
 }
 
 /// Stores one batch and counts the fates; `forged` holds, per message of the batch, how it was forged.

@@ -21,6 +21,9 @@
 //! - **events** ([`events`]): what each ward box seals (presence with similarity and median liveness,
 //!   camera states, heartbeats), in chain order.
 //!
+//! [`province`] scales the month out: many groups of four institutions ([`MonthSpec::group`]), each with
+//! companion lines ([`MonthSpec::companions`]) and several ward boxes an institution, streamed to disk.
+//!
 //! [`load`] feeds a month through the real paths (each event sealed, then verified and stored as ingest
 //! does, so the collector's time checks apply; the export files through the importer; the gallery
 //! through its import). [`score`] scores the flags raised per fee line ([`LineTruth`]) and, for the
@@ -49,12 +52,13 @@ mod events;
 mod exports;
 mod fraud;
 mod load;
+pub mod province;
 mod refunds;
 mod score;
 mod ward;
 
 pub use load::{LoadReport, load};
-pub use score::{MonthScore, RuleScore, Scope, score};
+pub use score::{MonthScore, RuleScore, Scope, score, score_institutions};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
@@ -72,13 +76,21 @@ const DAY: i64 = 24 * 60 * MINUTE;
 /// [start, end) intervals in UTC ms.
 type Spans = Vec<(i64, i64)>;
 
-/// The institutions: two dialysis centres, a rehabilitation hospital, a psychiatric hospital.
-pub const INSTITUTIONS: [(&str, WardKind); 4] = [
-    ("H43060200001", WardKind::Haemodialysis),
-    ("H43060200002", WardKind::Haemodialysis),
-    ("H43060200003", WardKind::Rehabilitation),
-    ("H43060200004", WardKind::Psychiatric),
+/// The ward kinds of a group's four institutions: two dialysis centres, a rehabilitation hospital, a
+/// psychiatric hospital.
+pub const KINDS: [WardKind; 4] = [
+    WardKind::Haemodialysis,
+    WardKind::Haemodialysis,
+    WardKind::Rehabilitation,
+    WardKind::Psychiatric,
 ];
+
+/// The codes of group `group`'s four institutions (group 0: `H43060200001`…`H43060200004`), with their
+/// ward kinds.
+pub fn institutions(group: u32) -> [(String, WardKind); 4] {
+    let code = |n: usize| format!("H{:09}{:02}", 430_602_000 + u64::from(group), n + 1);
+    [0, 1, 2, 3].map(|n| (code(n), KINDS[n]))
+}
 
 /// Line-level fraud that rests on what the cameras saw (or did not see) in the slot.
 const ABSENCE_RULES: [&str; 4] = [
@@ -109,6 +121,13 @@ pub struct MonthSpec {
     pub cases_per_kind: u32,
     /// Minutes between a working box's heartbeats.
     pub heartbeat_minutes: u32,
+    /// Which group of four institutions this month is (a province is many groups): the institutions'
+    /// codes ([`institutions`]) and the prefixes of patient numbers, serials and encounters. Group 0 is
+    /// the single month of the `rules_month` bench.
+    pub group: u32,
+    /// Lines billed beside each session or bed-day on its encounter (drugs, consumables, tests: items
+    /// the rules do not judge), as a real export has them; 0 for none.
+    pub companions: u32,
 }
 
 impl Default for MonthSpec {
@@ -122,6 +141,8 @@ impl Default for MonthSpec {
             psych_patients: 30,
             cases_per_kind: 8,
             heartbeat_minutes: 10,
+            group: 0,
+            companions: 0,
         }
     }
 }
@@ -363,6 +384,10 @@ struct Line {
 /// The generator's state.
 struct Builder {
     spec: MonthSpec,
+    /// This group's institutions ([`institutions`]).
+    inst: [(String, WardKind); 4],
+    /// Inserted in serials and encounter numbers of groups other than 0 (unique across a province).
+    prefix: String,
     zone: Tz,
     random: Random,
     lines: Vec<Line>,
@@ -397,14 +422,19 @@ impl Builder {
         )
     }
 
+    /// This group's institution codes, in [`KINDS`] order.
+    fn codes(&self) -> [String; 4] {
+        self.inst.clone().map(|(code, _)| code)
+    }
+
     fn mdtrt(&mut self) -> String {
         self.encounter += 1;
-        format!("M{:08}", self.encounter)
+        format!("M{}{:08}", self.prefix, self.encounter)
     }
 
     fn next_sn(&mut self) -> String {
         self.serial += 1;
-        format!("FD{:07}", self.serial)
+        format!("FD{}{:07}", self.prefix, self.serial)
     }
 
     fn dates(&self) -> Vec<NaiveDate> {
@@ -536,6 +566,12 @@ pub fn generate(spec: &MonthSpec) -> Month {
     let zone = chrono_tz::Asia::Shanghai;
     let mut b = Builder {
         spec: spec.clone(),
+        inst: institutions(spec.group),
+        prefix: if spec.group == 0 {
+            String::new()
+        } else {
+            format!("{:04}", spec.group)
+        },
         zone,
         random: Random(spec.seed),
         lines: Vec::new(),

@@ -129,6 +129,53 @@ impl MonthScore {
     }
 }
 
+impl MonthScore {
+    /// The per-rule table (flags, lines or findings flagged and expected, precision, recall), each
+    /// rule followed by up to `listed` of its false positives and misses; and the worst precision or
+    /// recall.
+    pub fn table(&self, listed: usize) -> (String, f64) {
+        use std::fmt::Write as _;
+        let mut out = String::from(
+            "rule                   scope     flags  flagged expected unscored  precision  recall\n",
+        );
+        let mut worst: f64 = 1.0;
+        for s in &self.rules {
+            let scope = match s.scope {
+                Scope::Lines => "lines",
+                Scope::Findings => "findings",
+            };
+            let _ = writeln!(
+                out,
+                "{:<22} {:<8} {:>6} {:>8} {:>8} {:>8}  {:>9.3}  {:>6.3}",
+                s.rule,
+                scope,
+                s.flags,
+                s.raised,
+                s.expected,
+                s.unscored,
+                s.precision(),
+                s.recall(),
+            );
+            worst = worst.min(s.precision()).min(s.recall());
+            if s.ambiguous_errors > 0 {
+                let _ = writeln!(
+                    out,
+                    "    of its {} errors, {} on lines whose flag says the match is ambiguous",
+                    s.false_positives.len() + s.missed.len(),
+                    s.ambiguous_errors
+                );
+            }
+            for fp in s.false_positives.iter().take(listed) {
+                let _ = writeln!(out, "    false positive: {fp}");
+            }
+            for miss in s.missed.iter().take(listed) {
+                let _ = writeln!(out, "    missed: {miss}");
+            }
+        }
+        (out, worst)
+    }
+}
+
 fn kind(truth: &LineTruth) -> &'static str {
     if truth.is_refund() {
         "refund or refunded"
@@ -156,16 +203,38 @@ fn describe(truth: &LineTruth, ambiguous: &BTreeSet<String>) -> String {
 
 /// Compares the flags in the store with the month's truth.
 pub async fn score(store: &Store, month: &Month) -> anyhow::Result<MonthScore> {
+    score_institutions(store, month, &[]).await
+}
+
+/// Compares the flags raised at `institutions` (every flag when empty) with the month's truth: one
+/// group of a province scored on its own.
+pub async fn score_institutions(
+    store: &Store,
+    month: &Month,
+    institutions: &[String],
+) -> anyhow::Result<MonthScore> {
     let store = store.pool();
-    let flags =
-        sqlx::query("SELECT id, rule_id, fixmedins_code, psn_no, evidence FROM flags ORDER BY id")
-            .fetch_all(store)
-            .await?;
+    let only = if institutions.is_empty() {
+        String::new()
+    } else {
+        let codes: Vec<String> = (1..=institutions.len()).map(|i| format!("${i}")).collect();
+        format!(" WHERE fixmedins_code IN ({})", codes.join(", "))
+    };
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT id, rule_id, fixmedins_code, psn_no, evidence FROM flags{only} ORDER BY id"
+    )));
+    for code in institutions {
+        query = query.bind(code.clone());
+    }
+    let flags = query.fetch_all(store).await?;
     let mut lines_of: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for row in sqlx::query("SELECT flag_id, feedetl_sn FROM flag_lines")
-        .fetch_all(store)
-        .await?
-    {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT flag_id, feedetl_sn FROM flag_lines WHERE flag_id IN (SELECT id FROM flags{only})"
+    )));
+    for code in institutions {
+        query = query.bind(code.clone());
+    }
+    for row in query.fetch_all(store).await? {
         lines_of
             .entry(row.try_get(0)?)
             .or_default()

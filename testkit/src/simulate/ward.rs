@@ -1,10 +1,7 @@
 //! The honest ward month: who is scheduled when, what the cameras see of an honest session, visitors,
 //! and the enrolled gallery.
 
-use super::{
-    BED_DAY, Builder, DIALYSIS, INSTITUTIONS, Line, MINUTE, Monitoring, PHYSIO, REHAB, Random,
-    Spans,
-};
+use super::{BED_DAY, Builder, DIALYSIS, Line, MINUTE, Monitoring, PHYSIO, REHAB, Random, Spans};
 use chrono::{Datelike, NaiveDate, TimeZone, Weekday};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -44,12 +41,13 @@ pub(super) fn dialysis_day(mon_wed_fri: bool, date: NaiveDate) -> bool {
     }
 }
 
-/// A dialysis patient's number: centre 1 or 2, patient `p`.
-pub(super) fn dialysis_psn(centre: usize, p: u32) -> String {
-    format!("4306{}{:014}", centre, p)
-}
-
 impl Builder {
+    /// A patient's number: `kind` 1 or 2 (dialysis centre 1 or 2), 3 (rehabilitation), 4 (psychiatric),
+    /// 9 (a second enrolment under a new number); patient `p`; unique across the groups of a province.
+    pub(super) fn psn(&self, kind: usize, p: u32) -> String {
+        format!("4306{kind}{:04}{p:010}", self.spec.group)
+    }
+
     /// A billed session line, observed honestly.
     #[allow(clippy::too_many_arguments)] // a schedule entry is this many facts
     pub(super) fn session(
@@ -108,9 +106,9 @@ impl Builder {
     /// Dialysis: three sessions a week (Mon/Wed/Fri or Tue/Thu/Sat), a morning (07:30) or afternoon
     /// (12:30) shift, starts staggered over 45 minutes; each session its own outpatient encounter.
     fn dialysis(&mut self) {
-        for (i, (institution, _)) in INSTITUTIONS.iter().take(2).enumerate() {
+        for (i, (institution, _)) in self.inst.clone().iter().take(2).enumerate() {
             for p in 0..self.spec.dialysis_patients {
-                let psn = dialysis_psn(i + 1, p);
+                let psn = self.psn(i + 1, p);
                 let (hour, minute) = if p % 4 < 2 { (7, 30) } else { (12, 30) };
                 for date in self.dates() {
                     if dialysis_day(p % 2 == 0, date) {
@@ -139,9 +137,9 @@ impl Builder {
     /// one patient in four is on the 45-minute item. A patient misses about one day in twenty (nothing
     /// billed). One encounter per patient-day.
     fn rehabilitation(&mut self) {
-        let institution = INSTITUTIONS[2].0;
+        let institution = &self.inst[2].0.clone();
         for p in 0..self.spec.rehab_patients {
-            let psn = format!("43063{:014}", p);
+            let psn = self.psn(3, p);
             let (code, minutes, price) = if p % 4 == 3 {
                 (PHYSIO, 45, 6_000)
             } else {
@@ -194,13 +192,13 @@ impl Builder {
     /// Psychiatric inpatients: admitted all month, billed a bed-day daily at 12:00, seen 3–5 times a
     /// day for 30–90 minutes between 07:00 and 20:00.
     fn psychiatric(&mut self) {
-        let institution = INSTITUTIONS[3].0;
+        let institution = &self.inst[3].0.clone();
         let dates = self.dates();
         let (Some(first), Some(last)) = (dates.first().copied(), dates.last().copied()) else {
             return;
         };
         for p in 0..self.spec.psych_patients {
-            let psn = format!("43064{:014}", p);
+            let psn = self.psn(4, p);
             let mdtrt = self.mdtrt();
             let (adm, dscg) = (self.local(first, 9, 0), self.local(last, 18, 0));
             self.stays
@@ -242,13 +240,13 @@ impl Builder {
 
     /// Visitors: five unknown faces a day per institution, 2–12 minutes each, 08:00–17:00.
     pub(super) fn visitors(&mut self) {
-        for (inst, ward) in INSTITUTIONS {
+        for (inst, ward) in self.inst.clone() {
             for date in self.dates() {
                 for _ in 0..5 {
                     let s = self.local(date, 8, 0) + self.random.range(0, 9 * 60) * MINUTE;
                     let e = s + self.random.range(2, 12) * MINUTE;
-                    for span in self.visible(inst, &[(s, e)]) {
-                        self.visitors.push((inst.into(), ward, span));
+                    for span in self.visible(&inst, &[(s, e)]) {
+                        self.visitors.push((inst.clone(), ward, span));
                     }
                 }
             }
@@ -283,13 +281,14 @@ impl Builder {
             enrol(&mut self.random, inst, psn, &bases[psn]);
         }
         for k in 0..2u32 {
-            let original = dialysis_psn(1, 2 * k + 31);
+            let original = self.psn(1, 2 * k + 31);
             let Some(base) = bases.get(&original).cloned() else {
                 continue;
             };
-            let alias = format!("43069{:014}", k);
-            enrol(&mut self.random, INSTITUTIONS[1].0, &alias, &base);
-            self.finding("duplicate_face", INSTITUTIONS[1].0, &alias);
+            let alias = self.psn(9, k);
+            let centre_2 = self.inst[1].0.clone();
+            enrol(&mut self.random, &centre_2, &alias, &base);
+            self.finding("duplicate_face", &centre_2, &alias);
         }
         self.month.gallery_jsonl = lines;
     }

@@ -1,0 +1,300 @@
+//! A rules run over a window, in parts, so that its memory does not grow with the province:
+//! 1. **per institution** (each institution with fee lines of a known item in the window): its lines,
+//!    its presence intervals and unknown faces, its ward boxes' silences and outages →
+//!    [`super::evaluate_institution`]; each institution's flags and coverage are saved before the next
+//!    one is loaded;
+//! 2. **patients at more than one institution** (billed for a known item or seen at two or more in the
+//!    window, or with lines of no institution: one query the database answers), a few hundred at a
+//!    time: all their lines and presence, with the monitoring kept from step 1 →
+//!    [`super::evaluate_crossing`] (two places at once, the weekly limit across institutions);
+//! 3. **the gallery**: `duplicate_face` over the enrolled faces, with the billed lines of the patients
+//!    it names.
+//!
+//! What stays in memory across parts: the set of patients of step 2, each institution's monitoring
+//! (its downtime records) and the report's per-institution figures — a few records per institution.
+
+use super::finding::{Evaluation, SlotCoverage};
+use super::id::RuleId;
+use super::inputs::{RuleInputs, Scope, known_codes, placeholders};
+use super::monitoring::Monitoring;
+use super::set::RuleSet;
+use super::{InstitutionCoverage, RulesError, RulesReport, duplicate_face};
+use crate::flags::store::{NewFlag, stored_institution, stored_psn_no};
+use crate::knowledge::Knowledge;
+use crate::store::Store;
+use chrono_tz::Tz;
+use sqlx::Row;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use wardwatch_protocol::{InstitutionCode, PsnNo};
+
+/// Patients per load in step 2 (bound parameters per query stay far below both backends' limits).
+const PATIENTS_PER_PART: usize = 500;
+
+/// Runs the rules over [from_ms, to_ms) in parts (see the module doc).
+pub async fn run(
+    store: &Store,
+    zone: Tz,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<RulesReport, RulesError> {
+    let knowledge = store.knowledge().await?;
+    let rules_base = store.rules_base().await?;
+    let rules = &rules_base.set;
+    let silence_ms = rules.unmonitored_billing.params.silence_ms();
+    let window = (from_ms, to_ms);
+    let mut report = RulesReport {
+        rules_version: rules.version,
+        knowledge_version: knowledge.version,
+        disabled: RuleId::ALL
+            .into_iter()
+            .filter(|id| !rules.enabled(*id))
+            .map(|id| id.as_str().to_owned())
+            .collect(),
+        ..RulesReport::default()
+    };
+    let mut coverage: BTreeMap<InstitutionCode, SlotCoverage> = BTreeMap::new();
+    let crossing = crossing_patients(store, &knowledge, window).await?;
+    let mut monitoring: HashMap<InstitutionCode, Monitoring> = HashMap::new();
+    for institution in billing_institutions(store, &knowledge, window).await? {
+        let scope = Scope::Institution(&institution);
+        let inputs =
+            RuleInputs::load_scope(store, &knowledge, zone, window, silence_ms, scope).await?;
+        let evaluation = super::evaluate_institution(rules, &inputs, &crossing);
+        report.unmatched_refunds += inputs.unmatched_refunds;
+        save(store, rules, evaluation, &mut report, &mut coverage).await?;
+        monitoring.insert(institution, inputs.observed.monitoring);
+    }
+    let mut people: Vec<PsnNo> = crossing.into_iter().collect();
+    people.sort();
+    for part in people.chunks(PATIENTS_PER_PART) {
+        let scope = Scope::Patients(part);
+        let mut inputs =
+            RuleInputs::load_scope(store, &knowledge, zone, window, silence_ms, scope).await?;
+        inputs.observed.monitoring = monitoring_of(&inputs, &monitoring);
+        let evaluation = super::evaluate_crossing(rules, &inputs);
+        save(store, rules, evaluation, &mut report, &mut coverage).await?;
+    }
+    if rules.enabled(RuleId::DuplicateFace) {
+        let evaluation = gallery(store, &knowledge, zone, window, rules).await?;
+        save(store, rules, evaluation, &mut report, &mut coverage).await?;
+    }
+    report.unlinked_lines = unlinked_lines(store, &knowledge, window).await?;
+    report.coverage = coverage
+        .into_iter()
+        .map(|(institution, figures)| InstitutionCoverage {
+            institution,
+            billed_minutes: figures.billed_minutes,
+            blind_minutes: figures.blind_minutes,
+            monitored_share: figures.monitored_share(),
+        })
+        .collect();
+    Ok(report)
+}
+
+/// Step 3: `duplicate_face` over the gallery, with the lines of the patients it names.
+pub async fn gallery(
+    store: &Store,
+    knowledge: &Knowledge,
+    zone: Tz,
+    window: (i64, i64),
+    rules: &RuleSet,
+) -> Result<Evaluation, RulesError> {
+    let params = &rules.duplicate_face.params;
+    let enrolled = store.gallery().await?;
+    let pairs = duplicate_face::similar_pairs(&enrolled, params.min_similarity as f32);
+    let named: BTreeSet<PsnNo> = pairs
+        .iter()
+        .filter_map(|(_, later, _)| enrolled[*later].psn_no.parse().ok())
+        .collect();
+    let named: Vec<PsnNo> = named.into_iter().collect();
+    let mut lines = Vec::new();
+    for part in named.chunks(PATIENTS_PER_PART) {
+        let mut inputs =
+            RuleInputs::load_scope(store, knowledge, zone, window, 0, Scope::Patients(part))
+                .await?;
+        lines.append(&mut inputs.lines);
+    }
+    let inputs = RuleInputs {
+        zone,
+        from_ms: window.0,
+        to_ms: window.1,
+        lines,
+        observed: Default::default(),
+        enrolled,
+        unmatched_refunds: 0,
+    };
+    let evaluation = Evaluation {
+        findings: duplicate_face::evaluate_pairs(&inputs, params, &pairs),
+        ..Evaluation::default()
+    };
+    Ok(super::keep_enabled(rules, evaluation))
+}
+
+/// The monitoring of the institutions `inputs`' lines were billed at, from step 1.
+fn monitoring_of(
+    inputs: &RuleInputs<'_>,
+    kept: &HashMap<InstitutionCode, Monitoring>,
+) -> Monitoring {
+    let mut out = Monitoring::default();
+    let institutions: BTreeSet<&InstitutionCode> = inputs
+        .lines
+        .iter()
+        .filter_map(|l| l.institution.as_ref())
+        .collect();
+    for institution in institutions {
+        if let Some(m) = kept.get(institution) {
+            out.downtime.extend(m.downtime.clone());
+            out.equipped_since.extend(m.equipped_since.clone());
+        }
+    }
+    out
+}
+
+/// Saves one part's coverage and flags and adds its figures to the report.
+async fn save(
+    store: &Store,
+    rules: &RuleSet,
+    evaluation: Evaluation,
+    report: &mut RulesReport,
+    coverage: &mut BTreeMap<InstitutionCode, SlotCoverage>,
+) -> Result<(), RulesError> {
+    store.save_coverage(&evaluation.coverage).await?;
+    for ((institution, _), figures) in &evaluation.coverage {
+        coverage
+            .entry(institution.clone())
+            .or_default()
+            .add(*figures);
+    }
+    report.checked += evaluation.checked;
+    report.no_evidence += evaluation.no_evidence.len() as u64;
+    report.no_evidence_amount_fen += evaluation
+        .no_evidence
+        .iter()
+        .map(|d| d.amount_fen)
+        .sum::<i64>();
+    for finding in evaluation.findings {
+        let flag = NewFlag {
+            dedup_key: finding.dedup_key(),
+            rule_id: finding.rule,
+            rule_version: rules.version_of(finding.rule),
+            fixmedins_code: finding.institution,
+            psn_no: finding.psn_no,
+            amount_fen: finding.amount_fen,
+            evidence: finding.evidence,
+            lines: finding.lines,
+        };
+        match store.raise_flag(&flag).await? {
+            Some(_) => {
+                *report
+                    .raised
+                    .entry(flag.rule_id.as_str().to_owned())
+                    .or_default() += 1
+            }
+            None => report.already_raised += 1,
+        }
+    }
+    Ok(())
+}
+
+/// A query over the window's fee lines of known items: `$1`, `$2` the window, then the item codes.
+fn known_lines_query<'q>(
+    sql: String,
+    knowledge: &Knowledge,
+    (from_ms, to_ms): (i64, i64),
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from_ms)
+        .bind(to_ms);
+    for code in known_codes(knowledge) {
+        query = query.bind(code);
+    }
+    query
+}
+
+fn known(knowledge: &Knowledge) -> String {
+    format!(
+        "hilist_code IN ({})",
+        placeholders(3, knowledge.items.len())
+    )
+}
+
+/// The institutions billed for a known item in the window: a line's own, else its encounter's.
+async fn billing_institutions(
+    store: &Store,
+    knowledge: &Knowledge,
+    window: (i64, i64),
+) -> Result<Vec<InstitutionCode>, RulesError> {
+    if knowledge.items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = known(knowledge);
+    let sql = format!(
+        "SELECT DISTINCT fixmedins_code FROM fee_lines WHERE fixmedins_code IS NOT NULL \
+         AND fee_ocur_time_ms >= $1 AND fee_ocur_time_ms < $2 AND {known} \
+         UNION SELECT s.fixmedins_code FROM fee_lines f JOIN settlements s ON s.mdtrt_id = f.mdtrt_id \
+         WHERE f.fixmedins_code IS NULL AND f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 \
+         AND f.{known}"
+    );
+    let rows = known_lines_query(sql, knowledge, window)
+        .fetch_all(store.pool())
+        .await?;
+    let mut out = BTreeSet::new();
+    for row in rows {
+        out.insert(stored_institution(row.try_get(0)?)?);
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Patients billed for a known item or seen at two or more institutions in the window (presence
+/// padded by a day, as the rules read it), or with a line of no institution at all.
+async fn crossing_patients(
+    store: &Store,
+    knowledge: &Knowledge,
+    (from_ms, to_ms): (i64, i64),
+) -> Result<HashSet<PsnNo>, RulesError> {
+    if knowledge.items.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let known = known(knowledge);
+    let next = 3 + knowledge.items.len();
+    let sql = format!(
+        "SELECT psn_no FROM (SELECT f.psn_no, COALESCE(f.fixmedins_code, \
+         (SELECT MIN(s.fixmedins_code) FROM settlements s WHERE s.mdtrt_id = f.mdtrt_id), '') AS place \
+         FROM fee_lines f WHERE f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 AND f.{known} \
+         UNION SELECT psn_no, institution_code FROM presence_intervals WHERE psn_no IS NOT NULL \
+         AND end_ms > ${next} AND start_ms < ${}) t GROUP BY psn_no HAVING COUNT(DISTINCT place) > 1",
+        next + 1
+    );
+    let rows = known_lines_query(sql, knowledge, (from_ms, to_ms))
+        .bind(from_ms - 86_400_000)
+        .bind(to_ms + 86_400_000)
+        .fetch_all(store.pool())
+        .await?;
+    let mut out = HashSet::new();
+    for row in rows {
+        out.insert(stored_psn_no(row.try_get(0)?)?);
+    }
+    Ok(out)
+}
+
+/// Fee lines of a known item with neither their own institution nor a settled encounter.
+async fn unlinked_lines(
+    store: &Store,
+    knowledge: &Knowledge,
+    window: (i64, i64),
+) -> Result<u64, RulesError> {
+    if knowledge.items.is_empty() {
+        return Ok(0);
+    }
+    let known = known(knowledge);
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM fee_lines f WHERE f.fixmedins_code IS NULL \
+         AND f.fee_ocur_time_ms >= $1 AND f.fee_ocur_time_ms < $2 AND f.{known} \
+         AND NOT EXISTS (SELECT 1 FROM settlements s WHERE s.mdtrt_id = f.mdtrt_id)"
+    );
+    let count: i64 = known_lines_query(sql, knowledge, window)
+        .fetch_one(store.pool())
+        .await?
+        .try_get(0)?;
+    Ok(count.max(0) as u64)
+}
