@@ -133,11 +133,14 @@ impl Calibration {
     }
 }
 
+/// Each enrolled person's unit-length enrolment embeddings.
+type People<'a> = BTreeMap<&'a str, Vec<Vec<f32>>>;
+
 /// Scores every recognisable capture against the gallery of `enrolment`.
 fn score<'a>(
     enrolment: &'a [EmbeddedPhoto],
     captures: &[EmbeddedPhoto],
-) -> Result<(Vec<Scored>, BTreeMap<&'a str, Vec<Vec<f32>>>), CalibrateError> {
+) -> Result<(Vec<Scored>, People<'a>), CalibrateError> {
     let model = enrolment
         .iter()
         .chain(captures)
