@@ -3,20 +3,28 @@
 //! still-image pipeline (MTCNN with its five landmarks, or `--single-pass`: the single-pass detector with
 //! 68→5 landmarks; then five-point alignment → fr_feature) on
 //! every photo and prints, one line each: detection rate, EER, TAR at FAR 1e-3 and 1e-4 with their
-//! thresholds, and rank-1 identification with photo 1 of each person as the gallery.
+//! thresholds, and rank-1 identification with photo 1 of each person as the gallery (the single-photo
+//! protocol: every pair of the 400 photos). Then the multi-photo protocol ([`eval_multi`]): photos 1–3 of
+//! each of the 40 people enrol, photos 4–10 probe, with each way of scoring a probe against a person's
+//! several embeddings, with and without horizontal-flip test-time augmentation; and pseudo-tracks of
+//! three probe photos identified by per-frame vote or by their (quality-weighted) mean embedding.
 //!
-//! `cargo bench -p wardwatch-agent --bench eval [-- ORL_DIR] [--single-pass]` (default detector: MTCNN)
+//! `cargo bench --workspace --profile dev --bench eval [-- ORL_DIR] [--single-pass]` (default detector:
+//! MTCNN)
+
+mod eval_multi;
 
 mod common;
 
 use common::BenchArgs;
-use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine, cosine};
+use eval_multi::Photo;
+use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine, cosine, flip_augmented};
 use wardwatch_agent::vision::image_io::load_rgb;
 use wardwatch_agent::vision::liveness::LivenessModel;
 
 /// The threshold at which at most `far` of impostor scores are accepted, and the share of genuine
 /// scores accepted there.
-fn tar_at_far(genuine: &[f32], impostor_desc: &[f32], far: f64) -> (f64, f32) {
+pub(crate) fn tar_at_far(genuine: &[f32], impostor_desc: &[f32], far: f64) -> (f64, f32) {
     let allowed = (far * impostor_desc.len() as f64).floor() as usize;
     // Accept strictly above the (allowed+1)-th highest impostor score.
     let threshold = impostor_desc
@@ -28,7 +36,7 @@ fn tar_at_far(genuine: &[f32], impostor_desc: &[f32], far: f64) -> (f64, f32) {
 }
 
 /// Equal error rate: where the false-accept and false-reject rates cross.
-fn eer(genuine: &[f32], impostor: &[f32]) -> (f64, f32) {
+pub(crate) fn eer(genuine: &[f32], impostor: &[f32]) -> (f64, f32) {
     let mut best = (f64::INFINITY, 0.0f64, 0.0f32);
     for step in 0..=2000 {
         let t = -0.2 + step as f32 * 0.0006;
@@ -58,9 +66,12 @@ fn main() -> anyhow::Result<()> {
     let mut live: Vec<Vec<f32>> = Vec::new();
     // embeddings[person][shot]
     let mut embeddings: Vec<Vec<Option<Vec<f32>>>> = Vec::new();
+    // photos[person][shot]: plain and flip-augmented embeddings with quality, for the multi-photo protocol
+    let mut photos: Vec<Vec<Option<Photo>>> = Vec::new();
     let mut missed = Vec::new();
     for person in 1..=40 {
         let mut shots = Vec::new();
+        let mut person_photos = Vec::new();
         let mut person_live = Vec::new();
         for shot in 1..=10 {
             let frame = load_rgb(&orl.join(format!("s{person}/{shot}.pgm")))?;
@@ -69,9 +80,22 @@ fn main() -> anyhow::Result<()> {
                 Some(f) => person_live.push(liveness.live_probability(frame.view(), &f.face)?),
                 None => missed.push(format!("s{person}/{shot}")),
             }
+            person_photos.push(match &face {
+                Some(f) => {
+                    let mirrored = engine.mirrored_embedding()?;
+                    Some(Photo {
+                        flipped: flip_augmented(&f.embedding, &mirrored),
+                        plain: f.embedding.clone(),
+                        quality: f.quality,
+                        raw_norm: f.raw_norm,
+                    })
+                }
+                None => None,
+            });
             shots.push(face.map(|f| f.embedding));
         }
         embeddings.push(shots);
+        photos.push(person_photos);
         live.push(person_live);
     }
     let detected = 400 - missed.len();
@@ -131,6 +155,8 @@ fn main() -> anyhow::Result<()> {
         "rank-1 {:.1}% ({correct}/{probes}, photo 1 as the gallery)",
         correct as f64 * 100.0 / probes as f64
     );
+    eval_multi::single_photo_flipped(&photos);
+    eval_multi::report(&photos);
     // Liveness on real (if scanned) faces: false rejects at 0.5, per photo and per person's track of
     // photos (its median).
     let photos: Vec<f32> = live.iter().flatten().copied().collect();

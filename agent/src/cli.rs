@@ -75,16 +75,21 @@ pub enum Command {
         recognition: RecognitionArgs,
     },
     /// Embeddings of the largest face in each image, one JSON line per image; with --psn-no and
-    /// --institution the lines are ready for `wardwatch-collector gallery import`.
+    /// --institution the lines are ready for `wardwatch-collector gallery import`. With --folder and
+    /// --institution: every photo of a folder holding one sub-folder per person, named by the person's
+    /// number (several photos a person: each is enrolled).
     EnrollEmbed {
         /// The enrolment photos.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "folder")]
         images: Vec<PathBuf>,
+        /// A folder with one sub-folder per person, named by the insured person's number.
+        #[arg(long, conflicts_with_all = ["images", "psn_no"], requires = "institution")]
+        folder: Option<PathBuf>,
         /// The insured person's number (人员编号).
         #[arg(long, requires = "institution")]
         psn_no: Option<wardwatch_protocol::PsnNo>,
         /// The enrolling institution's code.
-        #[arg(long, requires = "psn_no")]
+        #[arg(long)]
         institution: Option<wardwatch_protocol::InstitutionCode>,
         /// The model manifest.
         #[arg(long, env = "WARDWATCH_MODELS", default_value = "models/manifest.toml")]
@@ -92,6 +97,20 @@ pub enum Command {
         /// Which detector finds the faces.
         #[arg(long, value_enum, default_value_t = crate::vision::engine::DetectorKind::Mtcnn)]
         detector: crate::vision::engine::DetectorKind,
+    },
+    /// Embed labelled photos for `wardwatch-collector calibrate`: FOLDER holds one sub-folder per
+    /// person (the enrolment photos, or the camera captures, in folders named alike); one JSON line per
+    /// photo: person, file, model, embedding (null without a face), quality weight, and why the box's
+    /// quality gate would skip it.
+    Embed {
+        /// The folder of per-person folders.
+        #[arg(long)]
+        folder: PathBuf,
+        /// Write the JSON Lines here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        recognition: RecognitionArgs,
     },
     /// List the USB cameras on this box and the formats each offers (builds with `--features usb`);
     /// with --probe, open an RTSP stream instead and report its codec, size and first frame.
@@ -361,6 +380,60 @@ fn identify(
     Ok(())
 }
 
+/// The recogniser's name as galleries carry it (its file's stem).
+fn model_name(manifest: &crate::vision::manifest::Manifest) -> String {
+    manifest
+        .role(crate::vision::manifest::Role::Recogniser)
+        .and_then(|e| e.file.file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "recogniser".into())
+}
+
+/// `embed --folder`: one [`wardwatch_protocol::EmbeddedPhoto`] line per photo.
+fn embed_folder(
+    folder: &std::path::Path,
+    out: Option<&std::path::Path>,
+    recognition: &RecognitionArgs,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let settings = recognition.resolve()?;
+    let (manifest, mut engine) = recognition.engine(&settings)?;
+    let model = model_name(&manifest);
+    let photos = crate::vision::labelled::list(folder)
+        .with_context(|| format!("{}: cannot list the per-person folders", folder.display()))?;
+    anyhow::ensure!(
+        !photos.is_empty(),
+        "{}: no photo (.jpg, .jpeg, .png, .pgm, .ppm) in any sub-folder; one sub-folder per person",
+        folder.display()
+    );
+    let mut sink: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let policy = crate::vision::quality::QualityPolicy::default();
+    let (mut embedded, mut skipped) = (0, 0);
+    for (person, path) in &photos {
+        let photo =
+            crate::vision::labelled::embed_photo(&mut engine, &policy, &model, person, path);
+        if photo.embedding.is_some() {
+            embedded += 1;
+        }
+        if photo.skipped.is_some() {
+            skipped += 1;
+        }
+        writeln!(sink, "{}", serde_json::to_string(&photo)?)?;
+    }
+    sink.flush()?;
+    eprintln!(
+        "{} photos: {embedded} with a face, {skipped} without one or skipped by the quality gate",
+        photos.len()
+    );
+    Ok(())
+}
+
 /// The largest face's embedding in an image file, or an error naming the file.
 fn embed_file(
     engine: &mut crate::vision::engine::FaceEngine,
@@ -439,21 +512,42 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         } => identify(&images, gallery.as_deref(), json, &recognition),
         Command::EnrollEmbed {
             images,
+            folder,
             psn_no,
             institution,
             models,
             detector,
         } => {
+            anyhow::ensure!(
+                institution.is_none() || folder.is_some() || psn_no.is_some(),
+                "--institution needs --psn-no (or --folder of per-person folders)"
+            );
             let manifest = crate::vision::manifest::Manifest::load(&models)?;
-            let model = manifest
-                .role(crate::vision::manifest::Role::Recogniser)
-                .and_then(|e| e.file.file_stem())
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "recogniser".into());
+            let model = model_name(&manifest);
             let mut engine = crate::vision::engine::FaceEngine::load(&manifest, detector)?;
-            for image in &images {
+            let photos: Vec<(Option<wardwatch_protocol::PsnNo>, PathBuf)> = match &folder {
+                Some(folder) => crate::vision::labelled::list(folder)
+                    .with_context(|| {
+                        format!("{}: cannot list the per-person folders", folder.display())
+                    })?
+                    .into_iter()
+                    .map(|(person, path)| {
+                        person.parse().map(|psn| (Some(psn), path)).map_err(|e| {
+                            anyhow::anyhow!(
+                                "{}/{person}: the folder is not named by a person's number: {e}",
+                                folder.display()
+                            )
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+                None => images
+                    .into_iter()
+                    .map(|image| (psn_no.clone(), image))
+                    .collect(),
+            };
+            for (psn_no, image) in &photos {
                 let embedding = embed_file(&mut engine, image)?;
-                let line = match (&psn_no, &institution) {
+                let line = match (psn_no, &institution) {
                     (Some(psn), Some(inst)) => serde_json::json!({
                         "fixmedins_code": inst.as_str(), "psn_no": psn.as_str(), "model": model, "embedding": embedding
                     }),
@@ -465,6 +559,11 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Embed {
+            folder,
+            out,
+            recognition,
+        } => embed_folder(&folder, out.as_deref(), &recognition),
         Command::Cameras { probe, transport } => cameras(probe, transport).await,
         Command::Run {
             config,

@@ -330,6 +330,56 @@ mod tests {
     }
 
     #[test]
+    fn a_person_enrolled_from_several_photos_is_matched_on_each_of_them() {
+        use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bureau = SigningKey::from_bytes(&[5; 32]);
+        let (mut keeper, shared) = new_keeper(dir.path(), &bureau);
+        let entry = |psn: &str, axes: &[usize]| GalleryEntry {
+            psn_no: psn.parse().expect("psn"),
+            valid_from: "2026-11-01T00:00:00.000Z".parse().expect("time"),
+            valid_until: "2027-11-01T00:00:00.000Z".parse().expect("time"),
+            embeddings: axes.iter().map(|i| embedding(*i)).collect(),
+        };
+        let wire = GalleryDraft::new(
+            "H43060200175".parse().expect("code"),
+            1,
+            "2026-11-20T00:00:00.000Z".parse().expect("time"),
+            "fr_feature".into(),
+            vec![entry("P001", &[0, 1, 2]), entry("P002", &[3])],
+        )
+        .sign(&bureau)
+        .to_wire();
+        keeper.offer(&wire, now()).expect("taken");
+        let gallery = shared.current();
+        assert_eq!(gallery.people(), ["P001", "P002"]);
+        assert_eq!(
+            gallery.len(),
+            4,
+            "every enrolment photo's embedding is kept"
+        );
+        let policy = MatchPolicy {
+            threshold: 0.5,
+            margin: 0.05,
+        };
+        for axis in [0, 1, 2] {
+            match gallery.identify(
+                embedding(axis).values(),
+                policy,
+                &mut MatchScratch::default(),
+            ) {
+                Identity::Known {
+                    person, similarity, ..
+                } => {
+                    assert_eq!(gallery.people()[person], "P001");
+                    assert!((similarity - 1.0).abs() < 1e-6);
+                }
+                other => panic!("photo {axis}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn forged_older_foreign_and_mismatched_galleries_are_refused_and_the_old_one_stays() {
         let dir = tempfile::tempdir().expect("tempdir");
         let bureau = SigningKey::from_bytes(&[5; 32]);

@@ -15,6 +15,7 @@
 //! | [`knowledge`] | the versioned knowledge base (知识库): billed items → the presence they imply |
 //! | [`rules`] | the versioned rules base (规则库) and the rules: billing against presence, coverage-aware, raising flags |
 //! | [`gallery`] | enrolled face embeddings per institution and person; signed with the bureau's key, versioned, sent retained to each ward box |
+//! | [`calibrate`] | thresholds from a bureau's own labelled photos: FMR/FNMR by threshold, the recommended threshold and margin |
 //! | [`flags`] | flags and the review workflow: state machine, transitions, append-only audit log |
 //! | [`institutions`] | the institutions registry: name, category and region per institution code |
 //! | [`exports`] | 扣费明细 (monthly deduction detail, XLSX/CSV) and the quarterly analysis (XLSX) |
@@ -34,6 +35,7 @@
 pub mod api;
 pub mod broker;
 pub mod ca;
+pub mod calibrate;
 pub mod cli;
 pub mod config;
 pub mod exports;

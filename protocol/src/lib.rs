@@ -26,11 +26,13 @@
 pub mod ack;
 pub mod crypto;
 pub mod decode;
+pub mod embedded_photo;
 pub mod embedding;
 pub mod event;
 pub mod evidence;
 pub mod gallery;
 pub mod ids;
+pub mod json_lines;
 pub mod key_file;
 pub mod payload;
 pub mod pinned;
@@ -42,11 +44,13 @@ pub mod topic;
 pub use ack::{Ack, AckError};
 pub use crypto::{Digest, PublicKey, Signature, SigningKey};
 pub use decode::{DecodeError, Limits, RejectReason, decode_event};
+pub use embedded_photo::EmbeddedPhoto;
 pub use embedding::FaceEmbedding;
 pub use event::{Event, EventDraft};
 pub use evidence::{EvidenceCrop, EvidenceReason, Jpeg, MAX_EVIDENCE_BYTES};
 pub use gallery::{GalleryDraft, GalleryEntry, GalleryError, SignedGallery};
 pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, TrackId};
+pub use json_lines::{JsonLinesError, read_json_lines};
 pub use payload::{
     CameraHealth, CameraState, CameraStatus, ClockJump, DropReason, DroppedEvent, Health, Liveness,
     Payload, Person, Presence, Similarity, SourceKind, SpoolDropped, WardKind,

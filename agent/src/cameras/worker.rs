@@ -268,6 +268,7 @@ impl CameraWorker {
                     person,
                     best_similarity,
                     liveness,
+                    weight: found.quality.weight(),
                 },
                 &found.embedding,
             );

@@ -75,7 +75,7 @@ pub struct EndedTrack {
     pub id: TrackId,
     /// Its voted identity (`None`: unknown).
     pub verdict: Option<vote::Verdict>,
-    /// The average of its embeddings (unit length), if it was recognised at least once.
+    /// The quality-weighted average of its embeddings (unit length), if it was recognised at least once.
     pub embedding: Option<Vec<f32>>,
     /// First and last frames it was matched on.
     pub first_seen: Timestamp,
@@ -272,8 +272,10 @@ impl FaceTracker {
         if t.embedding_sum.len() != embedding.len() {
             t.embedding_sum = vec![0.0; embedding.len()];
         }
+        // Quality-weighted: a sharp frontal face shapes the track's face more than a turned one.
+        let weight = recognition.counted_weight();
         for (sum, v) in t.embedding_sum.iter_mut().zip(embedding) {
-            *sum += v;
+            *sum += weight * v;
         }
         t.since_recognition = 0;
         Some(t.key)
@@ -353,6 +355,7 @@ mod tests {
             person: Some((psn.parse().expect("psn"), 0.7)),
             best_similarity: 0.7,
             liveness: 0.8,
+            weight: 1.0,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Who a track is: the identity voted over the recognitions made along it, so one blurred or turned
-//! frame cannot rename a patient. Each recognition votes for an enrolled person or for "unknown"; the
-//! track is the person with a strict majority of the votes, else unknown. Liveness is the median of the
+//! frame cannot rename a patient. Each recognition votes for an enrolled person or for "unknown" with
+//! its face's quality weight ([`crate::vision::quality::Quality::weight`]: a sharp frontal face counts
+//! more than a turned or blurred one); the track is the person with a strict majority of the weight,
+//! else unknown. Liveness is the median of the
 //! scores along the track.
 
 use std::collections::BTreeMap;
@@ -15,6 +17,20 @@ pub struct Recognition {
     pub best_similarity: f32,
     /// The live-class probability of this face.
     pub liveness: f32,
+    /// How much this recognition counts (the face's quality weight, in (0, 1]; 1 for equal votes).
+    pub weight: f32,
+}
+
+impl Recognition {
+    /// The weight this recognition counts with: its weight clamped to [0.001, 1]; one that is not a
+    /// number counts as little as the worst face.
+    pub fn counted_weight(&self) -> f32 {
+        if self.weight.is_finite() {
+            self.weight.clamp(1e-3, 1.0)
+        } else {
+            1e-3
+        }
+    }
 }
 
 /// What the votes say.
@@ -31,9 +47,10 @@ pub struct Verdict {
 /// Recognitions gathered along one track.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Votes {
-    for_person: BTreeMap<PsnNo, Vec<f32>>,
+    for_person: BTreeMap<PsnNo, (f32, Vec<f32>)>,
     unknown: Vec<f32>,
     liveness: Vec<f32>,
+    total_weight: f32,
 }
 
 fn median(values: &[f32]) -> f32 {
@@ -49,14 +66,16 @@ fn median(values: &[f32]) -> f32 {
 impl Votes {
     /// Adds one recognition.
     pub fn add(&mut self, r: &Recognition) {
+        let weight = r.counted_weight();
         match &r.person {
-            Some((who, similarity)) => self
-                .for_person
-                .entry(who.clone())
-                .or_default()
-                .push(*similarity),
+            Some((who, similarity)) => {
+                let votes = self.for_person.entry(who.clone()).or_default();
+                votes.0 += weight;
+                votes.1.push(*similarity);
+            }
             None => self.unknown.push(r.best_similarity),
         }
+        self.total_weight += weight;
         self.liveness.push(r.liveness);
     }
 
@@ -73,12 +92,12 @@ impl Votes {
         }
         let liveness = median(&self.liveness);
         let leader = self.for_person.iter().max_by(|a, b| {
-            a.1.len()
-                .cmp(&b.1.len())
-                .then(median(a.1).total_cmp(&median(b.1)))
+            a.1.0
+                .total_cmp(&b.1.0)
+                .then(median(&a.1.1).total_cmp(&median(&b.1.1)))
         });
         Some(match leader {
-            Some((who, sims)) if sims.len() * 2 > total => Verdict {
+            Some((who, (weight, sims))) if *weight * 2.0 > self.total_weight => Verdict {
                 person: Some(who.clone()),
                 similarity: median(sims),
                 liveness,
@@ -87,7 +106,7 @@ impl Votes {
                 let all: Vec<f32> = self
                     .unknown
                     .iter()
-                    .chain(self.for_person.values().flatten())
+                    .chain(self.for_person.values().flat_map(|v| &v.1))
                     .copied()
                     .collect();
                 Verdict {
@@ -109,6 +128,7 @@ mod tests {
             person: who.map(|w| (w.parse().expect("psn"), similarity)),
             best_similarity: similarity,
             liveness: 0.9,
+            weight: 1.0,
         }
     }
 
@@ -134,5 +154,36 @@ mod tests {
         votes.add(&seen(Some("P002"), 0.45));
         votes.add(&seen(None, 0.1));
         assert_eq!(votes.verdict().expect("verdict").person, None);
+    }
+
+    #[test]
+    fn sharp_frontal_faces_outvote_poor_ones() {
+        let weighted = |who: Option<&str>, similarity: f32, weight: f32| Recognition {
+            weight,
+            ..seen(who, similarity)
+        };
+        // Two poor frames (turned, blurred) call the face someone else; one good frame says P001.
+        let mut votes = Votes::default();
+        votes.add(&weighted(Some("P002"), 0.42, 0.2));
+        votes.add(&weighted(Some("P002"), 0.41, 0.15));
+        votes.add(&weighted(Some("P001"), 0.7, 1.0));
+        assert_eq!(
+            votes.verdict().expect("verdict").person,
+            Some("P001".parse().expect("psn"))
+        );
+        // Equal weights: the old count (two to one).
+        let mut equal = Votes::default();
+        equal.add(&seen(Some("P002"), 0.42));
+        equal.add(&seen(Some("P002"), 0.41));
+        equal.add(&seen(Some("P001"), 0.7));
+        assert_eq!(
+            equal.verdict().expect("verdict").person,
+            Some("P002".parse().expect("psn"))
+        );
+        // A nonsensical weight neither wins nor breaks the vote.
+        let mut odd = Votes::default();
+        odd.add(&weighted(Some("P003"), 0.9, f32::NAN));
+        odd.add(&weighted(None, 0.1, 1.0));
+        assert_eq!(odd.verdict().expect("verdict").person, None);
     }
 }

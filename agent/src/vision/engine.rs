@@ -28,6 +28,8 @@ pub struct FaceFound {
     pub embedding: Vec<f32>,
     /// What the quality gate measured (on the aligned crop and the landmarks).
     pub quality: Quality,
+    /// The length of the recogniser's raw embedding before normalisation (a quality signal).
+    pub raw_norm: f32,
 }
 
 /// The default lead the best enrolled person needs over the runner-up to be named.
@@ -92,7 +94,14 @@ impl FaceEngine {
             landmarks,
             embedding,
             quality: measure(&landmarks, crop, size),
+            raw_norm: self.recogniser.raw_norm(),
         })
+    }
+
+    /// The embedding of the last [`FaceEngine::recognise`]d face's aligned crop flipped left to right
+    /// (a second recogniser run); [`flip_augmented`] combines it with the face's own.
+    pub fn mirrored_embedding(&mut self) -> Result<Vec<f32>, DetectorError> {
+        self.recogniser.embed_mirrored()
     }
 
     /// The largest face in the frame, if any.
@@ -106,6 +115,13 @@ impl FaceEngine {
         };
         Ok(Some(self.recognise(frame, face, landmarks)?))
     }
+}
+
+/// The flip-augmented embedding: the normalised sum of a face's embedding and its mirror's (`plain`
+/// when the sum has no length, which two unit vectors only reach when exactly opposite).
+pub fn flip_augmented(plain: &[f32], mirrored: &[f32]) -> Vec<f32> {
+    let sum: Vec<f32> = plain.iter().zip(mirrored).map(|(a, b)| a + b).collect();
+    super::matcher::normalised(&sum).unwrap_or_else(|| plain.to_vec())
 }
 
 /// Cosine similarity of two unit-length embeddings.

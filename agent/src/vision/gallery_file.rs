@@ -4,8 +4,8 @@
 
 use super::matcher::{Gallery, GalleryError};
 use serde::Deserialize;
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use wardwatch_protocol::{JsonLinesError, read_json_lines};
 
 #[derive(Debug, Deserialize)]
 struct Line {
@@ -13,53 +13,16 @@ struct Line {
     embedding: Vec<f32>,
 }
 
-/// A gallery file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum GalleryFileError {
-    /// Unreadable.
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A bad line.
-    #[error("{path}, line {line}: {why}")]
-    Line {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        why: String,
-    },
-}
+/// A gallery file could not be used (unreadable, or a bad line, named).
+pub type GalleryFileError = JsonLinesError;
 
 /// Reads a gallery of `dims`-value embeddings.
 pub fn read_gallery(path: &Path, dims: usize) -> Result<Gallery, GalleryFileError> {
-    let file = std::fs::File::open(path).map_err(|source| GalleryFileError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
     let mut gallery = Gallery::new(dims);
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let bad = |why: String| GalleryFileError::Line {
-            path: path.to_owned(),
-            line: i + 1,
-            why,
-        };
-        let text = line.map_err(|source| GalleryFileError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let parsed: Line = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    read_json_lines(path, |parsed: Line| {
         gallery
             .add(parsed.psn_no.as_str(), &parsed.embedding)
-            .map_err(|e: GalleryError| bad(e.to_string()))?;
-    }
+            .map_err(|e: GalleryError| e.to_string())
+    })?;
     Ok(gallery)
 }

@@ -21,6 +21,7 @@
 //! | [`image_io`] | still images (JPEG, PNG, PGM) → RGB frames with bounded memory |
 //! | [`gallery_file`] | a gallery from `enroll-embed`'s JSON Lines, for `identify --gallery` |
 //! | [`engine`] | detect → landmarks → align → embed, for still images (`verify`, `enroll-embed`) |
+//! | [`labelled`] | folders of photos per person → embeddings with quality (`embed --folder`, for `calibrate`) |
 //! | [`config`] | the agent configuration's `[recognition]` section: detector, models, thresholds, and its checks |
 //!
 //! Tracks over video and the camera runtime come with the agent-runtime issue (see `models/manifest.toml`);
@@ -33,6 +34,7 @@ pub mod detector;
 pub mod engine;
 pub mod gallery_file;
 pub mod image_io;
+pub mod labelled;
 pub mod landmarks;
 pub mod liveness;
 pub mod manifest;

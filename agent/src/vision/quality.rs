@@ -25,6 +25,22 @@ pub struct Quality {
     pub clipped: f32,
 }
 
+impl Quality {
+    /// A weight in (0, 1] for combining several embeddings of one face (enrolment photos, a track's
+    /// recognitions): 1 for a frontal, upright, sharp face with eyes ≥ 40 px apart, falling with yaw,
+    /// pitch, roll, blur and size. Each factor is floored so that no embedding counts for nothing.
+    pub fn weight(&self) -> f32 {
+        let falling = |value: f32, zero_at: f32| (1.0 - value.abs() / zero_at).clamp(0.1, 1.0);
+        let rising = |value: f32, full_at: f32| (value / full_at).clamp(0.1, 1.0);
+        let w = falling(self.yaw, 0.5)
+            * falling(self.pitch, 0.3)
+            * falling(self.roll_deg, 45.0)
+            * rising(self.sharpness, 60.0)
+            * rising(self.eye_distance_px, 40.0);
+        if w.is_finite() { w.max(1e-3) } else { 1e-3 }
+    }
+}
+
 /// Why a face is skipped.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum SkipReason {
@@ -221,6 +237,26 @@ mod tests {
             "{q:?}"
         );
         assert_eq!(QualityPolicy::default().check(&q), Ok(()), "{q:?}");
+    }
+
+    #[test]
+    fn the_weight_favours_frontal_sharp_large_faces_and_never_reaches_zero() {
+        let textured = crop(|x, y| if (x / 2 + y / 2) % 2 == 0 { 90 } else { 160 });
+        let frontal = measure(&ARCFACE_112, &textured, 112).weight();
+        assert!(frontal > 0.8, "eyes 35 px apart, frontal, sharp: {frontal}");
+        let mut turned = ARCFACE_112;
+        turned[2][0] += 20.0;
+        let turned = measure(&turned, &textured, 112).weight();
+        let blurred = measure(&ARCFACE_112, &crop(|_, _| 128), 112).weight();
+        let small = measure(
+            &ARCFACE_112.map(|p| [p[0] * 0.2, p[1] * 0.2]),
+            &textured,
+            112,
+        )
+        .weight();
+        for w in [turned, blurred, small] {
+            assert!(w > 0.0 && w < 0.25 && w < frontal, "{w} against {frontal}");
+        }
     }
 
     #[test]

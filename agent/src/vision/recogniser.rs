@@ -1,6 +1,9 @@
 //! Face embeddings (`recogniser` in the manifest): the five landmarks aligned onto the manifest's
 //! template with a similarity transform, the face warped into the aligned square, fed in the model's
 //! colour order and normalisation, and the embedding L2-normalised so that a dot product is the cosine.
+//! The length of the raw embedding before normalisation is kept (a face-quality signal, see the README),
+//! and [`Recogniser::embed_mirrored`] embeds the last aligned crop flipped left to right (test-time
+//! augmentation: the sum of both embeddings, normalised, is the flip-augmented embedding).
 
 use super::align::{RgbView, Similarity, warp};
 use super::manifest::{InputSpec, Manifest, RecogniserSpec, Role};
@@ -19,6 +22,8 @@ pub struct Recogniser {
     buffer: Vec<f32>,
     resampler: Resampler,
     name: String,
+    mirrored: Vec<u8>,
+    raw_norm: f32,
 }
 
 impl Recogniser {
@@ -39,6 +44,8 @@ impl Recogniser {
             resampler: Resampler::default(),
             spec,
             name: entry.file.display().to_string(),
+            mirrored: vec![0; size * size * 3],
+            raw_norm: 0.0,
         })
     }
 
@@ -63,10 +70,44 @@ impl Recogniser {
         if !warp(frame, &transform, size, &mut self.aligned) {
             return Err(bad("the alignment cannot be inverted".into()));
         }
+        self.run_aligned(false)
+    }
+
+    /// The length of the last embedding before it was normalised.
+    pub fn raw_norm(&self) -> f32 {
+        self.raw_norm
+    }
+
+    /// The unit-length embedding of the last [`Recogniser::embed`]'s aligned crop flipped left to right.
+    pub fn embed_mirrored(&mut self) -> Result<Vec<f32>, DetectorError> {
+        let size = self.spec.aligned_size;
+        for (out, row) in self
+            .mirrored
+            .chunks_exact_mut(size * 3)
+            .zip(self.aligned.chunks_exact(size * 3))
+        {
+            for (o, p) in out.chunks_exact_mut(3).zip(row.chunks_exact(3).rev()) {
+                o.copy_from_slice(p);
+            }
+        }
+        self.run_aligned(true)
+    }
+
+    /// Runs the model on the aligned crop (or its mirror).
+    fn run_aligned(&mut self, mirrored: bool) -> Result<Vec<f32>, DetectorError> {
+        let bad = |why: String| DetectorError::Output {
+            model: self.name.clone(),
+            why,
+        };
+        let size = self.spec.aligned_size;
         let crop = RgbView {
             width: size,
             height: size,
-            data: &self.aligned,
+            data: if mirrored {
+                &self.mirrored
+            } else {
+                &self.aligned
+            },
         };
         if !fill_input(
             &mut self.resampler,
@@ -91,6 +132,7 @@ impl Recogniser {
                 self.spec.embedding_size
             )));
         }
+        self.raw_norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
         normalised(&raw).ok_or_else(|| bad("zero or non-finite embedding".into()))
     }
 }

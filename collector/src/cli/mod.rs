@@ -13,6 +13,7 @@
 //! | [`knowledge`] | `knowledge show`, `knowledge import` |
 //! | [`rules`] | `rules run`, `rules show`, `rules import`, `rules stats`, `rules jobs` |
 //! | [`gallery`] | `gallery import`, `gallery list`, `gallery publish` |
+//! | [`calibrate`] | `calibrate` |
 //! | [`signing_key`] | `bureau-key init`, `bureau-key show`, `ack-key init`, `ack-key show` |
 //! | [`institutions`] | `institutions import`, `institutions list` |
 //! | [`export`] | `export deductions`, `export quarterly` |
@@ -30,6 +31,7 @@ pub mod audit;
 pub mod backup;
 pub mod broker;
 pub mod ca;
+pub mod calibrate;
 pub mod devices;
 pub mod export;
 pub mod gallery;
@@ -76,6 +78,10 @@ pub enum Command {
     Rules(rules::RulesArgs),
     /// The gallery of enrolled faces (embeddings per institution and insured person).
     Gallery(gallery::GalleryArgs),
+    /// Thresholds from the bureau's own people: FMR/FNMR of labelled enrolment photos against labelled
+    /// camera captures (embedded by `wardwatch-agent embed --folder`) and the `similarity_threshold` and
+    /// `margin` to set for a target false-match rate.
+    Calibrate(calibrate::CalibrateArgs),
     /// The bureau's gallery-signing key (Ed25519): make it once, pin its public half on every ward box
     /// (`[gallery] bureau_public_key`).
     BureauKey(signing_key::KeyArgs),
@@ -116,6 +122,7 @@ pub async fn execute(command: Command) -> anyhow::Result<()> {
         Command::Knowledge(args) => knowledge::run(args).await,
         Command::Rules(args) => rules::run(args).await,
         Command::Gallery(args) => gallery::run(args).await,
+        Command::Calibrate(args) => calibrate::run(args),
         Command::BureauKey(args) => signing_key::run(args, KeyRole::Gallery),
         Command::AckKey(args) => signing_key::run(args, KeyRole::Ack),
         Command::Institutions(args) => institutions::run(args).await,

@@ -331,6 +331,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn several_enrolment_photos_of_a_person_travel_as_one_entry_with_each_embedding() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreLocation::DataDir(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        store
+            .add_device(&Device {
+                device_id: "box-1".parse().unwrap(),
+                institution_code: "H43060200175".parse().unwrap(),
+                public_key: PublicKey::of(&SigningKey::from_bytes(&[4; 32])),
+                purpose: DevicePurpose::Production,
+            })
+            .await
+            .unwrap();
+        // Three photos of one person (one of them imported twice), one of another.
+        let lines = [
+            line("430600000000000001", 0.1),
+            line("430600000000000001", 0.3),
+            line("430600000000000001", 0.5),
+            line("430600000000000001", 0.3),
+            line("430600000000000002", 0.2),
+        ]
+        .concat();
+        let report = store.import_gallery(lines.as_bytes()).await.unwrap();
+        assert_eq!((report.new, report.existing), (4, 1));
+        let bureau = SigningKey::from_bytes(&[3; 32]);
+        let prepared = prepare(&store, &bureau, &GalleryOptions::default())
+            .await
+            .unwrap();
+        let entries = &prepared[0].gallery.entries;
+        let sizes: Vec<(String, usize)> = entries
+            .iter()
+            .map(|e| (e.psn_no.to_string(), e.embeddings.len()))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("430600000000000001".to_owned(), 3),
+                ("430600000000000002".to_owned(), 1)
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn versions_go_up_only_when_the_content_changes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&StoreLocation::DataDir(dir.path().to_path_buf()))
