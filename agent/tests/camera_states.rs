@@ -138,6 +138,7 @@ fn covered_frozen_and_unplugged_are_reported_with_their_times() {
     )
     .expect("worker");
     let (tx, rx) = std::sync::mpsc::sync_channel(10_000);
+    let mut worker = worker;
     worker.run(&tx, &AtomicBool::new(false));
     drop(tx);
     let observations: Vec<Observation> = rx.iter().collect();

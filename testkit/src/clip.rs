@@ -20,6 +20,35 @@ pub struct Visit {
     pub to_secs: f64,
 }
 
+/// Someone walking across the view in a straight line at a steady pace, from `from` (their photo's
+/// top-left corner, pixels) at `from_secs` to `to` at `to_secs` (seconds from the clip's start), in
+/// view in between and not before or after (walking in, through, or out of the picture).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Walk {
+    /// Index into the photos given to [`render_with_walks`].
+    pub photo: usize,
+    /// Where they are at `from_secs`.
+    pub from: (u32, u32),
+    /// Where they are at `to_secs`.
+    pub to: (u32, u32),
+    /// When they come into view.
+    pub from_secs: f64,
+    /// When they leave it.
+    pub to_secs: f64,
+}
+
+impl Walk {
+    /// Where the photo's top-left corner is at `t` seconds, `None` when out of view.
+    pub fn at(&self, t: f64) -> Option<(u32, u32)> {
+        if !(self.from_secs..self.to_secs).contains(&t) {
+            return None;
+        }
+        let f = ((t - self.from_secs) / (self.to_secs - self.from_secs).max(1e-9)).clamp(0.0, 1.0);
+        let lerp = |a: u32, b: u32| (a as f64 + (b as f64 - a as f64) * f).round().max(0.0) as u32;
+        Some((lerp(self.from.0, self.to.0), lerp(self.from.1, self.to.1)))
+    }
+}
+
 /// What the clip shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipPlan {
@@ -101,6 +130,16 @@ fn blend(frame: &mut RgbImage, photo: &RgbImage, (x0, y0): (u32, u32)) {
 /// Writes the clip's frames into `dir` (`frame-00000.jpg`, …). `photos` are the people's pictures the
 /// visits refer to.
 pub fn render(plan: &ClipPlan, photos: &[RgbImage], dir: &Path) -> Result<(), image::ImageError> {
+    render_with_walks(plan, &[], photos, dir)
+}
+
+/// [`render`], with people walking through the view as well (`walks` refer to `photos` too).
+pub fn render_with_walks(
+    plan: &ClipPlan,
+    walks: &[Walk],
+    photos: &[RgbImage],
+    dir: &Path,
+) -> Result<(), image::ImageError> {
     std::fs::create_dir_all(dir).map_err(image::ImageError::IoError)?;
     let background = ward(plan.width, plan.height);
     let scaled: Vec<RgbImage> = photos
@@ -131,6 +170,11 @@ pub fn render(plan: &ClipPlan, photos: &[RgbImage], dir: &Path) -> Result<(), im
                 let jitter = |r: u32| (r % 5) as i64 - 2;
                 let (jx, jy) = (jitter(noise.next()), jitter(noise.next()));
                 let at = ((x as i64 + jx).max(0) as u32, (y as i64 + jy).max(0) as u32);
+                blend(&mut frame, photo, at);
+            }
+        }
+        for walk in walks {
+            if let (Some(photo), Some(at)) = (scaled.get(walk.photo), walk.at(t)) {
                 blend(&mut frame, photo, at);
             }
         }

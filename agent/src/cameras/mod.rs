@@ -209,7 +209,10 @@ pub fn start(
         let (tx, stop) = (tx.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name(format!("camera-{}", camera.id))
-            .spawn(move || worker.run(&tx, &stop))
+            .spawn(move || {
+                let mut worker = worker;
+                worker.run(&tx, &stop);
+            })
             .map_err(|error| CamerasError::Thread {
                 camera: camera.id.clone(),
                 error,

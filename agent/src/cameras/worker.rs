@@ -20,6 +20,7 @@ use crate::tracking::{FaceTracker, TrackerConfig};
 use crate::vision::align::RgbView;
 use crate::vision::config::RecognitionConfig;
 use crate::vision::engine::FaceEngine;
+use crate::vision::gating::Gating;
 use crate::vision::liveness::LivenessModel;
 use crate::vision::manifest::Manifest;
 use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
@@ -37,6 +38,7 @@ pub struct CameraWorker {
     camera: CameraConfig,
     source: Box<dyn FrameSource>,
     engine: FaceEngine,
+    gating: Gating,
     liveness: LivenessModel,
     quality: QualityPolicy,
     policy: MatchPolicy,
@@ -74,6 +76,7 @@ impl CameraWorker {
             camera,
             source,
             engine,
+            gating: Gating::new(recognition.gating),
             liveness: LivenessModel::load(manifest)?,
             quality: QualityPolicy::default(),
             policy: MatchPolicy {
@@ -120,8 +123,13 @@ impl CameraWorker {
         said
     }
 
+    /// Where this camera has looked for faces so far.
+    pub fn gating_stats(&self) -> crate::vision::gating::GatingStats {
+        self.gating.stats()
+    }
+
     /// Runs until the recording ends, `stop` is set, or the pipeline is gone.
-    pub fn run(mut self, out: &SyncSender<Observation>, stop: &AtomicBool) {
+    pub fn run(&mut self, out: &SyncSender<Observation>, stop: &AtomicBool) {
         let id = self.camera.id.clone();
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let send = |o: Observation| out.send(o).is_ok();
@@ -144,6 +152,7 @@ impl CameraWorker {
                             return;
                         }
                     }
+                    self.log_gating();
                     let _ = send(Observation::Ended { camera: id });
                     return;
                 }
@@ -168,6 +177,20 @@ impl CameraWorker {
                 }
             }
         }
+    }
+
+    /// Where the faces were looked for, in total (at the end of a recording).
+    fn log_gating(&self) {
+        let g = self.gating.stats();
+        tracing::info!(
+            camera = %self.camera.id,
+            frames = g.frames,
+            full_frames = g.full_frames,
+            full_pyramids = g.full_pyramids,
+            windows = g.windows,
+            refined = g.refined,
+            "where faces were looked for"
+        );
     }
 
     /// Everything one frame says.
@@ -239,7 +262,11 @@ impl CameraWorker {
             Some(roi) => crop(frame, roi, &mut self.roi_pixels),
             None => frame.view(),
         };
-        let located = self.engine.locate(view)?;
+        let at = frame.captured_at;
+        let tracked = self.tracker.predicted(at);
+        let located = self
+            .gating
+            .locate(&mut self.engine, view, at.millis(), &tracked)?;
         let assignments = self.tracker.update(frame.captured_at, located);
         let gallery = self.gallery.current();
         for assigned in assignments.into_iter().filter(|a| a.wants_recognition) {

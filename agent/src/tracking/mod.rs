@@ -151,6 +151,14 @@ impl FaceTracker {
         self.tracks.len()
     }
 
+    /// Where each live track's face is expected at `at` (for looking there first).
+    pub fn predicted(&self, at: Timestamp) -> Vec<FaceBox> {
+        self.tracks
+            .iter()
+            .map(|t| t.motion.predict(at.millis()))
+            .collect()
+    }
+
     fn start(&mut self, face: &FaceBox, at: Timestamp) -> TrackKey {
         let key = self.next_key;
         self.next_key += 1;

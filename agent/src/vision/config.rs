@@ -5,6 +5,7 @@ use super::engine::{
     DEFAULT_LIVE_THRESHOLD, DEFAULT_MATCH_MARGIN, DEFAULT_MIN_FACE_PX, DEFAULT_VERIFY_THRESHOLD,
     DetectorKind,
 };
+use super::gating::GatingConfig;
 use crate::setting::InvalidSetting;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -37,6 +38,10 @@ pub struct RecognitionConfig {
     /// Live-class probability from which a face counts as live (not a print or a screen).
     #[serde(default = "default_live_threshold")]
     pub live_threshold: f32,
+    /// `[recognition.gating]`: where the cameras look for faces frame by frame (motion gate, tracked
+    /// faces refined in place, periodic whole-frame search).
+    #[serde(default)]
+    pub gating: GatingConfig,
 }
 
 fn default_detector() -> DetectorKind {
@@ -69,6 +74,7 @@ impl Default for RecognitionConfig {
             similarity_threshold: default_similarity_threshold(),
             margin: default_margin(),
             live_threshold: default_live_threshold(),
+            gating: GatingConfig::default(),
         }
     }
 }
@@ -110,7 +116,7 @@ impl RecognitionConfig {
                 "must be a probability between 0 and 1",
             ));
         }
-        Ok(())
+        r.gating.check()
     }
 
     /// The files exist (paths already resolved): the model manifest when there are cameras to run it

@@ -21,6 +21,19 @@ pub trait FaceDetector: Send {
     /// Looks for faces down to `pixels` wide, where the detector can choose (a detector with a fixed
     /// input size ignores this).
     fn set_min_face_size(&mut self, _pixels: f32) {}
+
+    /// Looks only for faces `lo..=hi` pixels wide (`None`: every size), where the detector can choose.
+    fn set_face_range(&mut self, _range: Option<(f32, f32)>) {}
+
+    /// The faces at or near `boxes` (where tracked faces are expected), without searching the whole
+    /// frame; `None` when this detector cannot (the caller then runs [`FaceDetector::locate`]).
+    fn refine(
+        &mut self,
+        _frame: RgbView<'_>,
+        _boxes: &[FaceBox],
+    ) -> Option<Result<Vec<Located>, DetectorError>> {
+        None
+    }
 }
 
 /// Which detector finds the faces.
@@ -57,6 +70,21 @@ impl FaceDetector for Mtcnn {
 
     fn set_min_face_size(&mut self, pixels: f32) {
         Mtcnn::set_min_face_size(self, pixels);
+    }
+
+    fn set_face_range(&mut self, range: Option<(f32, f32)>) {
+        Mtcnn::set_face_range(self, range);
+    }
+
+    fn refine(
+        &mut self,
+        frame: RgbView<'_>,
+        boxes: &[FaceBox],
+    ) -> Option<Result<Vec<Located>, DetectorError>> {
+        Some(
+            Mtcnn::refine(self, frame, boxes)
+                .map(|faces| faces.into_iter().map(|f| (f.face, f.landmarks)).collect()),
+        )
     }
 }
 

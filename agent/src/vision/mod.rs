@@ -15,6 +15,9 @@
 //! | [`single_pass`] | the single-pass detector (UltraFace layout) on the whole frame |
 //! | [`resample`] | a frame region resized to a model's size (SIMD area/bilinear, reused buffers) |
 //! | [`mtcnn`] | the MTCNN detector: pyramid, refinement, five landmarks (small faces in large frames) |
+//! | [`motion_gate`] | where a frame changed: difference of downscaled grey frames, grouped into regions |
+//! | [`face_sizes`] | the range of face sizes a camera shows, to skip pyramid levels outside it |
+//! | [`gating`] | where a camera looks each frame: tracked faces refined in place, changes, periodic refresh |
 //! | [`landmarks`] | five landmarks per detected face from the 68-point model |
 //! | [`recogniser`] | aligned crop → unit-length embedding |
 //! | [`liveness`] | the presentation-attack model: live probability of a face |
@@ -32,7 +35,9 @@ pub mod boxes;
 pub mod config;
 pub mod detector;
 pub mod engine;
+pub mod face_sizes;
 pub mod gallery_file;
+pub mod gating;
 pub mod image_io;
 pub mod labelled;
 pub mod landmarks;
@@ -40,6 +45,7 @@ pub mod liveness;
 pub mod manifest;
 pub mod matcher;
 pub mod model;
+pub mod motion_gate;
 pub mod mtcnn;
 pub mod preprocess;
 pub mod quality;

@@ -64,6 +64,8 @@ pub struct Mtcnn {
     buffer: Vec<f32>,
     resampler: Resampler,
     min_face_size: f32,
+    /// The face widths the pyramid is limited to (learnt per camera), `None`: every level.
+    face_range: Option<(f32, f32)>,
     timings: MtcnnTimings,
 }
 
@@ -159,6 +161,7 @@ impl Mtcnn {
             buffer: Vec::new(),
             resampler: Resampler::default(),
             min_face_size,
+            face_range: None,
             timings: MtcnnTimings::default(),
         })
     }
@@ -179,16 +182,27 @@ impl Mtcnn {
         };
     }
 
+    /// Limits the pyramid to faces `lo..=hi` pixels wide (never below the minimum face size), or
+    /// lifts the limit with `None`: the levels for smaller and larger faces are skipped.
+    pub fn set_face_range(&mut self, range: Option<(f32, f32)>) {
+        self.face_range = range.filter(|(lo, hi)| lo.is_finite() && hi.is_finite() && lo <= hi);
+    }
+
     /// The pyramid scales for a frame: 12 / min_face_size, shrinking by the factor while the smaller
-    /// side stays at least one 12-pixel cell.
+    /// side stays at least one 12-pixel cell (and, with a face range, from the level for its smallest
+    /// face to the level for its largest).
     fn scales(&self, width: usize, height: usize) -> Vec<f32> {
         let spec = &self.stages[0].spec;
         let cell = spec.cell_size.unwrap_or(12) as f32;
-        let mut scale = cell / self.min_face_size;
+        let (smallest, largest) = match self.face_range {
+            Some((lo, hi)) => (lo.max(self.min_face_size), hi.max(self.min_face_size)),
+            None => (self.min_face_size, f32::INFINITY),
+        };
+        let mut scale = cell / smallest;
         let factor = spec.pyramid_factor.unwrap_or(0.709).clamp(0.1, 0.95);
         let side = width.min(height) as f32;
         let mut scales = Vec::new();
-        while side * scale >= cell && scales.len() < 64 {
+        while side * scale >= cell && cell / scale <= largest && scales.len() < 64 {
             scales.push(scale);
             scale *= factor;
         }
@@ -331,8 +345,30 @@ impl Mtcnn {
         self.timings = MtcnnTimings::default();
         let started = std::time::Instant::now();
         let proposals = self.propose(frame)?;
+        self.timings.pnet_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.finish(frame, proposals)
+    }
+
+    /// The faces at or near `boxes` (where tracked faces are expected): the refinement and output
+    /// networks on each box, squared, without the proposal pyramid. A box with no face there gives
+    /// nothing.
+    pub fn refine(
+        &mut self,
+        frame: RgbView<'_>,
+        boxes: &[FaceBox],
+    ) -> Result<Vec<MtcnnFace>, DetectorError> {
+        self.timings = MtcnnTimings::default();
+        let candidates = boxes.iter().map(|b| square(*b)).collect();
+        self.finish(frame, candidates)
+    }
+
+    /// Stages 2 and 3 on the proposals.
+    fn finish(
+        &mut self,
+        frame: RgbView<'_>,
+        proposals: Vec<FaceBox>,
+    ) -> Result<Vec<MtcnnFace>, DetectorError> {
         let stage2 = std::time::Instant::now();
-        self.timings.pnet_ms = (stage2 - started).as_secs_f64() * 1e3;
         // Stage 2.
         let mut refined = Vec::new();
         for b in proposals {
