@@ -3,6 +3,7 @@
 //! This is what the vision stage hands to the presence stage. Until the face pipeline exists, the
 //! replay source reads sightings directly from JSON Lines in exactly this form.
 
+use crate::tracking::liveness::TrackEvidence;
 use serde::{Deserialize, Serialize};
 use wardwatch_protocol::{CameraId, Liveness, Person, Similarity, Timestamp};
 
@@ -20,4 +21,8 @@ pub struct Sighting {
     pub similarity: Similarity,
     /// Liveness score of the face.
     pub liveness: Liveness,
+    /// Landmark evidence its track gathered since its previous sighting (absent: none, or a
+    /// recording of sightings made before track liveness).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_evidence: Option<TrackEvidence>,
 }

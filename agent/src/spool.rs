@@ -477,6 +477,7 @@ mod tests {
             median_similarity: Similarity::try_from(0.7).unwrap(),
             liveness: Liveness::try_from(0.9).unwrap(),
             embedding: None,
+            track_liveness: None,
         })
     }
 

@@ -53,7 +53,8 @@ pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, TrackId};
 pub use json_lines::{JsonLinesError, read_json_lines};
 pub use payload::{
     CameraHealth, CameraState, CameraStatus, ClockJump, DropReason, DroppedEvent, Health, Liveness,
-    Payload, Person, Presence, Similarity, SourceKind, SpoolDropped, WardKind,
+    LivenessVerdict, Payload, Person, Presence, Share, Similarity, SourceKind, SpoolDropped,
+    TrackLiveness, WardKind,
 };
 pub use pinned::{PinnedKeys, PinnedKeysError};
 pub use status::{Connection, DeviceStatus};

@@ -101,6 +101,60 @@ bounded_score!(
     1.0
 );
 
+bounded_score!(
+    /// A share or a fraction, in [0, 1].
+    Share,
+    0.0,
+    1.0
+);
+
+/// What a track's landmarks say about whether the face is live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessVerdict {
+    /// The landmarks moved non-rigidly or the eyes blinked: a face, not a flat picture of one.
+    Live,
+    /// Enough samples, and the landmarks only ever moved as one rigid plane and never blinked: what a
+    /// photo or a screen held up to the camera does.
+    NotLive,
+    /// Too few pairs of landmark samples to say.
+    Undetermined,
+}
+
+impl LivenessVerdict {
+    /// The wire name (`live`, `not_live`, `undetermined`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LivenessVerdict::Live => "live",
+            LivenessVerdict::NotLive => "not_live",
+            LivenessVerdict::Undetermined => "undetermined",
+        }
+    }
+}
+
+/// Liveness from the whole track over an interval: how the face's 68 landmarks moved between samples
+/// taken a few times a second, whether its eyes blinked, and the single-frame model's median, with the
+/// agent's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackLiveness {
+    /// Landmark samples taken in the interval.
+    pub samples: u32,
+    /// Pairs of consecutive samples close enough in time to compare (the residual's population).
+    pub pairs: u32,
+    /// Median of the single-frame liveness model's score over the interval (the report's `liveness`).
+    pub model_median: Liveness,
+    /// Share of consecutive sample pairs whose landmarks moved non-rigidly: the residual after the
+    /// best homography between them above the agent's threshold (a fraction of the face's size).
+    pub nonrigid_motion: Share,
+    /// The 90th percentile of that residual over the pairs, as a fraction of the face's size (to ±0.001).
+    pub residual_p90: Share,
+    /// Blinks seen: the eyes' openness dipped below its recent level and recovered.
+    pub blinks: u32,
+    /// The agent's verdict.
+    pub verdict: LivenessVerdict,
+}
+
 /// A presence interval: one person seen by one camera from `start` to `end`.
 ///
 /// A long stay is reported several times under the same `interval_id`: checkpoints with `open: true`
@@ -135,6 +189,10 @@ pub struct Presence {
     /// compare it with the gallery ("someone else sat in that chair"). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<FaceEmbedding>,
+    /// Liveness from the whole track (landmark motion, blinks), when the agent took landmark samples.
+    /// Absent from older agents and from intervals without samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_liveness: Option<TrackLiveness>,
 }
 
 /// The device's heartbeat.

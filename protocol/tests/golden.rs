@@ -21,7 +21,8 @@ fn ts(text: &str) -> Timestamp {
 }
 
 /// The example events of PROTOCOL.md: seq 1 presence, 2 camera, 3 health, 4 an unknown face's
-/// presence with its embedding, 5 a clock jump, 6 a dropped-events record, 7 an evidence crop.
+/// presence with its embedding, 5 a clock jump, 6 a dropped-events record, 7 an evidence crop, 8 a
+/// presence with its track liveness.
 fn golden_events() -> Vec<(&'static str, Event)> {
     let device: DeviceId = "hd-ward3-box1".parse().unwrap();
     let inst: InstitutionCode = "H43060200175".parse().unwrap();
@@ -41,6 +42,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 median_similarity: Similarity::try_from(0.6406).unwrap(),
                 liveness: Liveness::try_from(0.97).unwrap(),
                 embedding: None,
+                track_liveness: None,
             }),
         ),
         (
@@ -84,6 +86,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 liveness: Liveness::try_from(0.9).unwrap(),
                 // A 16-value unit vector keeps the example short; the recogniser's are 512.
                 embedding: Some(FaceEmbedding::try_from(vec![0.25f32; 16]).unwrap()),
+                track_liveness: None,
             }),
         ),
         (
@@ -118,6 +121,32 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 // The smallest JPEG shape: start-of-image, an APP0 marker, end-of-image (the wire
                 // checks the start-of-image marker and the size, not the image).
                 jpeg: Jpeg::new(vec![0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xD9]).unwrap(),
+            }),
+        ),
+        (
+            "presence_track_liveness.json",
+            Payload::Presence(Presence {
+                interval_id: "019a8f2e-7c00-7000-8000-000000000003".parse().unwrap(),
+                camera_id: "cam-2".parse().unwrap(),
+                ward_kind: WardKind::Haemodialysis,
+                person: Person::PsnNo("43060000000000000002".parse().unwrap()),
+                start: ts("2026-11-23T00:10:00.000Z"),
+                end: ts("2026-11-23T04:05:00.000Z"),
+                open: false,
+                samples: 2790,
+                best_similarity: Similarity::try_from(0.7813).unwrap(),
+                median_similarity: Similarity::try_from(0.6094).unwrap(),
+                liveness: Liveness::try_from(0.905).unwrap(),
+                embedding: None,
+                track_liveness: Some(TrackLiveness {
+                    samples: 42_300,
+                    pairs: 42_180,
+                    model_median: Liveness::try_from(0.905).unwrap(),
+                    nonrigid_motion: Share::try_from(0.125).unwrap(),
+                    residual_p90: Share::try_from(0.0215).unwrap(),
+                    blinks: 1840,
+                    verdict: LivenessVerdict::Live,
+                }),
             }),
         ),
     ];
@@ -342,4 +371,36 @@ fn test_mode_is_signed_and_absent_from_production_events() {
     let stripped = wire.replace(r#""test_mode":true,"#, "");
     let err = decode_event(&test.topic().to_string(), stripped.as_bytes(), &limits).unwrap_err();
     assert_eq!(err.reason(), RejectReason::BadHash);
+}
+
+#[test]
+fn track_liveness_is_optional_and_its_values_are_checked() {
+    let events = golden_events();
+    let (name, with) = &events[7];
+    assert_eq!(*name, "presence_track_liveness.json");
+    let topic = with.topic().to_string();
+    let good: serde_json::Value = serde_json::from_slice(&with.to_wire()).unwrap();
+    assert_eq!(good["payload"]["track_liveness"]["verdict"], "live");
+    let bad = |field: &str, value: serde_json::Value| {
+        let mut v = good.clone();
+        v["payload"]["track_liveness"][field] = value;
+        decode_value(&topic, &v).unwrap_err()
+    };
+    for (field, value, needle) in [
+        (
+            "nonrigid_motion",
+            1.5.into(),
+            "payload.track_liveness.nonrigid_motion",
+        ),
+        ("verdict", "maybe".into(), "payload.track_liveness.verdict"),
+        ("extra", 1.into(), "extra"),
+    ] {
+        let err = bad(field, value);
+        assert_eq!(err.reason(), RejectReason::InvalidField, "{field}: {err}");
+        assert!(err.to_string().contains(needle), "{field}: {err}");
+    }
+    // The presence events before the field existed have no such key at all.
+    let (_, old) = &events[0];
+    let wire = String::from_utf8(old.to_wire()).unwrap();
+    assert!(!wire.contains("track_liveness"), "{wire}");
 }

@@ -322,6 +322,7 @@ impl TimedBox {
                 median_similarity: Similarity::try_from(0.7).expect("score"),
                 liveness: Liveness::try_from(0.9).expect("score"),
                 embedding: None,
+                track_liveness: None,
             }),
         )
     }

@@ -29,6 +29,7 @@ pub(crate) fn presence(psn: &str, start: &str, end: &str) -> Payload {
         median_similarity: Similarity::try_from(0.7).expect("score"),
         liveness: Liveness::try_from(0.95).expect("score"),
         embedding: None,
+        track_liveness: None,
     })
 }
 

@@ -205,7 +205,8 @@ pub fn start(
                 .join(format!("camera-{}.reference", camera.id)),
         )?
         .report_to(board.clone())
-        .with_evidence(&config.evidence);
+        .with_evidence(&config.evidence)
+        .with_track_liveness(&manifest, &config.presence.liveness);
         let (tx, stop) = (tx.clone(), stop.clone());
         let handle = std::thread::Builder::new()
             .name(format!("camera-{}", camera.id))

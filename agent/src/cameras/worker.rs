@@ -2,8 +2,9 @@
 //!
 //! Per frame: the tamper checks on the whole frame ([`crate::tamper`]); then — unless the camera is
 //! obstructed or frozen, when no sighting may come from it — detection inside the region of interest,
-//! tracking ([`crate::tracking`]), and for the faces the tracker wants recognised: the quality gate,
-//! embedding, liveness and the gallery. Each tracked face on the frame becomes a sighting; the frame's
+//! tracking ([`crate::tracking`]), the 68 landmarks of the faces due a sample (a few a second per
+//! track, for liveness over the track), and for the faces the tracker wants recognised: the quality
+//! gate, embedding, liveness and the gallery. Each tracked face on the frame becomes a sighting; the frame's
 //! capture time becomes a tick of the camera's clock. A failing source is reopened with back-off while
 //! the camera is reported offline.
 
@@ -12,6 +13,7 @@ use super::config::{CameraConfig, Roi};
 use super::stats::StatsBoard;
 use crate::evidence::{EvidenceConfig, EvidenceKeeper};
 use crate::gallery::SharedGallery;
+use crate::presence::liveness::LivenessConfig;
 use crate::sources::{Frame, FrameSource, SourceError};
 use crate::tamper::measure::Measurer;
 use crate::tamper::{CameraWatch, TamperConfig};
@@ -21,6 +23,7 @@ use crate::vision::align::RgbView;
 use crate::vision::config::RecognitionConfig;
 use crate::vision::engine::FaceEngine;
 use crate::vision::gating::Gating;
+use crate::vision::landmarks::LandmarkModel;
 use crate::vision::liveness::LivenessModel;
 use crate::vision::manifest::Manifest;
 use crate::vision::matcher::{Identity, MatchPolicy, MatchScratch};
@@ -53,6 +56,7 @@ pub struct CameraWorker {
     last_looked_at: Option<Timestamp>,
     stats: StatsBoard,
     evidence: Option<EvidenceKeeper>,
+    landmarks: Option<LandmarkModel>,
 }
 
 impl CameraWorker {
@@ -92,6 +96,7 @@ impl CameraWorker {
             last_looked_at: None,
             stats: StatsBoard::default(),
             evidence: None,
+            landmarks: None,
         })
     }
 
@@ -106,6 +111,35 @@ impl CameraWorker {
         self.evidence = config
             .enabled
             .then(|| EvidenceKeeper::new(self.camera.id.clone(), config.clone()));
+        self
+    }
+
+    /// Samples each track's 68 landmarks `config.landmarks_per_sec` times a second for liveness over
+    /// the track (off at 0, or when the manifest has no landmark model).
+    pub fn with_track_liveness(
+        mut self,
+        manifest: &Manifest,
+        config: &LivenessConfig,
+    ) -> CameraWorker {
+        let every_ms = config.sample_every_ms();
+        if every_ms == 0 {
+            return self;
+        }
+        match LandmarkModel::load(manifest) {
+            Ok(model) => {
+                self.landmarks = Some(model);
+                self.tracker = FaceTracker::new(
+                    self.camera.id.clone(),
+                    TrackerConfig {
+                        landmarks_every_ms: every_ms,
+                        ..TrackerConfig::default()
+                    },
+                );
+            }
+            Err(error) => {
+                tracing::warn!(camera = %self.camera.id, %error, "no landmark model: no liveness over tracks");
+            }
+        }
         self
     }
 
@@ -267,7 +301,15 @@ impl CameraWorker {
         let located = self
             .gating
             .locate(&mut self.engine, view, at.millis(), &tracked)?;
-        let assignments = self.tracker.update(frame.captured_at, located);
+        let assignments = self.tracker.update(at, located);
+        if let Some(model) = &mut self.landmarks {
+            for assigned in &assignments {
+                if self.tracker.wants_landmarks(assigned.track, at) {
+                    let points = model.points68(view, &assigned.face.0)?;
+                    self.tracker.record_landmarks(assigned.track, at, &points);
+                }
+            }
+        }
         let gallery = self.gallery.current();
         for assigned in assignments.into_iter().filter(|a| a.wants_recognition) {
             let (face, landmarks) = assigned.face;

@@ -16,6 +16,9 @@ pub struct PresenceConfig {
     /// An open interval is reported (as a checkpoint) at least this often.
     #[serde(default = "default_checkpoint_secs")]
     pub checkpoint_secs: u64,
+    /// `[presence.liveness]`: landmark samples along each track and the interval's liveness verdict.
+    #[serde(default)]
+    pub liveness: super::liveness::LivenessConfig,
 }
 
 fn default_close_after_secs() -> u64 {
@@ -36,6 +39,7 @@ impl Default for PresenceConfig {
             close_after_secs: default_close_after_secs(),
             min_samples: default_min_samples(),
             checkpoint_secs: default_checkpoint_secs(),
+            liveness: super::liveness::LivenessConfig::default(),
         }
     }
 }
@@ -55,7 +59,7 @@ impl PresenceConfig {
                 "and presence.checkpoint_secs must be positive",
             ));
         }
-        Ok(())
+        self.liveness.check()
     }
 }
 

@@ -9,10 +9,12 @@
 //! restarted agent continues its open intervals instead of splitting them.
 
 pub mod config;
+pub mod liveness;
 pub mod median;
 
 use crate::sighting::Sighting;
 pub use config::PresenceConfig;
+use liveness::{LivenessConfig, LivenessTally};
 use median::Histogram;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -36,6 +38,9 @@ struct OpenInterval {
     /// An unknown face's average embedding, once its track has ended.
     #[serde(default)]
     embedding: Option<FaceEmbedding>,
+    /// The landmark evidence of its tracks (absent from checkpoints written before track liveness).
+    #[serde(default)]
+    track: LivenessTally,
 }
 
 impl OpenInterval {
@@ -52,6 +57,7 @@ impl OpenInterval {
             liveness: Histogram::new(0.0, 1.0, 100),
             last_report: None,
             embedding: None,
+            track: LivenessTally::default(),
         }
     }
 
@@ -62,12 +68,18 @@ impl OpenInterval {
         self.best_similarity = self.best_similarity.max(s.similarity.get());
         self.similarity.add(s.similarity.get());
         self.liveness.add(s.liveness.get());
+        if let Some(evidence) = &s.track_evidence {
+            self.track.add(evidence);
+        }
     }
 
-    fn report(&self, ward_kind: WardKind, open: bool) -> Presence {
+    fn report(&self, ward_kind: WardKind, liveness: &LivenessConfig, open: bool) -> Presence {
         // Every value fed in was already range-checked; medians are bin centres inside the range.
         let similarity =
             |v: f64| Similarity::try_from(v.clamp(-1.0, 1.0)).unwrap_or_else(|_| unreachable!());
+        let model_median =
+            Liveness::try_from(self.liveness.median().unwrap_or(0.0).clamp(0.0, 1.0))
+                .unwrap_or_else(|_| unreachable!());
         Presence {
             interval_id: self.interval_id,
             camera_id: self.camera_id.clone(),
@@ -79,10 +91,10 @@ impl OpenInterval {
             samples: self.samples,
             best_similarity: similarity(self.best_similarity),
             median_similarity: similarity(self.similarity.median().unwrap_or(0.0)),
-            liveness: Liveness::try_from(self.liveness.median().unwrap_or(0.0).clamp(0.0, 1.0))
-                .unwrap_or_else(|_| unreachable!()),
+            liveness: model_median,
             // Only a final report carries the embedding.
             embedding: if open { None } else { self.embedding.clone() },
+            track_liveness: self.track.summary(liveness, model_median),
         }
     }
 }
@@ -94,6 +106,9 @@ pub struct PresenceTracker {
     close_after_ms: i64,
     checkpoint_ms: i64,
     min_samples: u32,
+    /// How the intervals' liveness is judged (absent from checkpoints written before track liveness).
+    #[serde(default)]
+    liveness: LivenessConfig,
     open: Vec<OpenInterval>,
 }
 
@@ -107,6 +122,7 @@ impl PresenceTracker {
             checkpoint_ms: i64::try_from(config.checkpoint_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
             min_samples: config.min_samples,
+            liveness: config.liveness,
             open: Vec::new(),
         }
     }
@@ -118,6 +134,7 @@ impl PresenceTracker {
         self.close_after_ms = fresh.close_after_ms;
         self.checkpoint_ms = fresh.checkpoint_ms;
         self.min_samples = fresh.min_samples;
+        self.liveness = fresh.liveness;
     }
 
     /// Intervals currently open.
@@ -192,7 +209,7 @@ impl PresenceTracker {
             };
             if due {
                 interval.last_report = Some(interval.end);
-                reports.push(interval.report(self.ward_kind, true));
+                reports.push(interval.report(self.ward_kind, &self.liveness, true));
             }
         }
         reports
@@ -218,7 +235,7 @@ impl PresenceTracker {
         closed
             .into_iter()
             .filter(|i| i.samples >= self.min_samples)
-            .map(|i| i.report(self.ward_kind, false))
+            .map(|i| i.report(self.ward_kind, &self.liveness, false))
             .collect()
     }
 }
@@ -234,6 +251,7 @@ mod tests {
             person: Person::PsnNo(psn.parse().unwrap()),
             similarity: Similarity::try_from(0.7).unwrap(),
             liveness: Liveness::try_from(0.95).unwrap(),
+            track_evidence: None,
         }
     }
 
@@ -244,6 +262,7 @@ mod tests {
                 close_after_secs: 120,
                 min_samples: 3,
                 checkpoint_secs: 300,
+                liveness: LivenessConfig::default(),
             },
         )
     }
@@ -297,6 +316,39 @@ mod tests {
         let rest = t.close_camera(&"cam-2".parse().unwrap());
         assert_eq!(rest.len(), 1);
         assert_eq!(t.open_intervals(), 0);
+    }
+
+    #[test]
+    fn the_tracks_landmark_evidence_becomes_the_intervals_track_liveness() {
+        use crate::tracking::liveness::TrackEvidence;
+        use wardwatch_protocol::LivenessVerdict;
+        let mut t = tracker();
+        // Without landmark samples (a replay of old sightings): no summary, bytes as before.
+        for s in [0, 10, 20] {
+            t.observe(&sighting(s, "p5"));
+        }
+        assert!(t.close_all().iter().all(|r| r.track_liveness.is_none()));
+        // A rigid face, three samples a sighting, never blinking, for a minute.
+        let mut reports = Vec::new();
+        for s in 0..60 {
+            reports.extend(t.observe(&Sighting {
+                track_evidence: Some(TrackEvidence {
+                    samples: 3,
+                    residuals: vec![0.004, 0.005, 0.006],
+                    blinks: 0,
+                }),
+                ..sighting(s, "p6")
+            }));
+        }
+        reports.extend(t.close_all());
+        let summary = reports
+            .last()
+            .and_then(|r| r.track_liveness.clone())
+            .expect("summary");
+        assert_eq!(summary.samples, 180);
+        assert_eq!(summary.verdict, LivenessVerdict::NotLive);
+        assert_eq!(summary.model_median, reports[0].liveness);
+        assert!(summary.residual_p90.get() < 0.01, "{summary:?}");
     }
 
     #[test]

@@ -6,15 +6,21 @@
 //! starts a new one, so one patient leaving and another sitting in the same chair are two tracks.
 //!
 //! The tracker knows nothing of models: the camera worker asks it which faces want an embedding,
-//! recognises those, and [`FaceTracker::record`]s the result.
+//! recognises those, and [`FaceTracker::record`]s the result; likewise which want landmarks (a few
+//! times a second, [`FaceTracker::wants_landmarks`]), whose evidence of liveness ([`liveness`]) goes
+//! out with the track's next sighting.
 
+pub mod liveness;
 pub mod motion;
+pub mod shape;
 pub mod vote;
 
 use crate::sighting::Sighting;
 use crate::vision::boxes::FaceBox;
 use crate::vision::detector::Located;
+use liveness::LandmarkTrail;
 use motion::Motion;
+use shape::Points68;
 use vote::{Recognition, Votes};
 use wardwatch_protocol::{CameraId, Liveness, Person, Similarity, Timestamp, TrackId};
 
@@ -36,6 +42,8 @@ pub struct TrackerConfig {
     pub embed_every: u32,
     /// A recognition less similar than this to the track's average face starts a new track.
     pub split_below: f32,
+    /// Milliseconds between a track's landmark samples (0: none).
+    pub landmarks_every_ms: i64,
 }
 
 impl Default for TrackerConfig {
@@ -48,6 +56,7 @@ impl Default for TrackerConfig {
             embed_first: 3,
             embed_every: 10,
             split_below: 0.2,
+            landmarks_every_ms: 0,
         }
     }
 }
@@ -96,6 +105,7 @@ struct Track {
     embedding_sum: Vec<f32>,
     first_seen: Timestamp,
     last_seen: Timestamp,
+    trail: LandmarkTrail,
 }
 
 impl Track {
@@ -179,6 +189,7 @@ impl FaceTracker {
             embedding_sum: Vec::new(),
             first_seen: at,
             last_seen: at,
+            trail: LandmarkTrail::default(),
         });
         key
     }
@@ -289,13 +300,28 @@ impl FaceTracker {
         Some(t.key)
     }
 
-    /// The sightings of this frame: one per track matched on it, confirmed and recognised at least once.
-    pub fn sightings(&self) -> Vec<Sighting> {
+    /// Whether `track`, matched on the frame at `at`, wants its landmarks sampled now.
+    pub fn wants_landmarks(&self, track: TrackKey, at: Timestamp) -> bool {
+        self.tracks
+            .iter()
+            .any(|t| t.key == track && t.trail.due(at.millis(), self.config.landmarks_every_ms))
+    }
+
+    /// Records `track`'s landmarks seen at `at`.
+    pub fn record_landmarks(&mut self, track: TrackKey, at: Timestamp, points: &Points68) {
+        if let Some(t) = self.tracks.iter_mut().find(|t| t.key == track) {
+            t.trail.add(at.millis(), points);
+        }
+    }
+
+    /// The sightings of this frame: one per track matched on it, confirmed and recognised at least
+    /// once, each with the landmark evidence its track gathered since its previous sighting.
+    pub fn sightings(&mut self) -> Vec<Sighting> {
         let Some(at) = self.last_frame else {
             return Vec::new();
         };
         self.tracks
-            .iter()
+            .iter_mut()
             .filter(|t| t.matched_now && t.hits >= self.config.min_hits)
             .filter_map(|t| {
                 let verdict = t.votes.verdict()?;
@@ -313,6 +339,7 @@ impl FaceTracker {
                     .ok()?,
                     liveness: Liveness::try_from(f64::from(verdict.liveness).clamp(0.0, 1.0))
                         .ok()?,
+                    track_evidence: t.trail.take(),
                 })
             })
             .collect()
@@ -464,6 +491,39 @@ mod tests {
             sightings[0].person,
             Person::PsnNo("P002".parse().expect("psn"))
         );
+    }
+
+    #[test]
+    fn landmarks_are_sampled_at_their_rate_and_ride_on_the_next_sighting() {
+        let config = TrackerConfig {
+            landmarks_every_ms: 333,
+            ..TrackerConfig::default()
+        };
+        let mut tracker = FaceTracker::new("cam-1".parse().expect("id"), config);
+        let points: Points68 = std::array::from_fn(|i| [i as f32 * 2.0, (i * i % 17) as f32]);
+        let (mut sampled, mut handed_over) = (0, 0);
+        for k in 0..10 {
+            let at = t(200 * k);
+            let a = tracker.update(at, vec![face(100.0)]);
+            if a[0].wants_recognition {
+                tracker.record(a[0].track, &known("P001"), &unit(0));
+            }
+            if tracker.wants_landmarks(a[0].track, at) {
+                sampled += 1;
+                tracker.record_landmarks(a[0].track, at, &points);
+            }
+            handed_over += tracker
+                .sightings()
+                .iter()
+                .filter_map(|s| s.track_evidence.as_ref())
+                .map(|e| e.samples)
+                .sum::<u32>();
+        }
+        // At 5 fps every other frame is 333 ms or more after the last sample: 5 of 10 frames.
+        assert_eq!(sampled, 5);
+        // The first frame's sample waited for the track's first sighting; none is lost or doubled.
+        assert_eq!(handed_over, 5);
+        assert!(!tracker.wants_landmarks(999, t(10_000)), "no such track");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Five facial landmarks (eyes, nose tip, mouth corners) for a detected box, from the 68-point landmark
-//! model (`landmarks68` in the manifest): the box (scaled by `crop_scale`) resized to the model's grey
-//! input, 68 points out as fractions of the crop, averaged into five by the manifest's groups.
+//! Facial landmarks for a detected box, from the 68-point landmark model (`landmarks68` in the
+//! manifest): the box (scaled by `crop_scale`) resized to the model's grey input, 68 points out as
+//! fractions of the crop — all 68 for liveness over a track ([`crate::tracking::liveness`]), or
+//! averaged into five (eyes, nose tip, mouth corners) by the manifest's groups for alignment.
 
 use super::align::RgbView;
 use super::boxes::FaceBox;
@@ -39,12 +40,12 @@ impl LandmarkModel {
         })
     }
 
-    /// The five landmarks of the face in `face`, in frame pixels.
-    pub fn five_points(
+    /// The 68 landmarks of the face in `face` (iBUG 300-W order), in frame pixels.
+    pub fn points68(
         &mut self,
         frame: RgbView<'_>,
         face: &FaceBox,
-    ) -> Result<[[f32; 2]; 5], DetectorError> {
+    ) -> Result<[[f32; 2]; 68], DetectorError> {
         let bad = |why: String| DetectorError::Output {
             model: self.name.clone(),
             why,
@@ -73,13 +74,27 @@ impl LandmarkModel {
         if points.len() != 136 {
             return Err(bad(format!("{} values, expected 136", points.len())));
         }
+        Ok(std::array::from_fn(|i| {
+            [x + points[2 * i] * w, y + points[2 * i + 1] * h]
+        }))
+    }
+
+    /// The five landmarks of the face in `face`, in frame pixels: the 68 averaged by the manifest's
+    /// groups.
+    pub fn five_points(
+        &mut self,
+        frame: RgbView<'_>,
+        face: &FaceBox,
+    ) -> Result<[[f32; 2]; 5], DetectorError> {
+        let points = self.points68(frame, face)?;
         let mut five = [[0.0f32; 2]; 5];
         for (k, group) in self.spec.five_point_groups.iter().enumerate().take(5) {
             let n = group.len().max(1) as f32;
-            let (sx, sy) = group.iter().fold((0.0, 0.0), |(sx, sy), i| {
-                (sx + points[2 * i], sy + points[2 * i + 1])
-            });
-            five[k] = [x + sx / n * w, y + sy / n * h];
+            let (sx, sy) = group
+                .iter()
+                .filter_map(|i| points.get(*i))
+                .fold((0.0, 0.0), |(sx, sy), p| (sx + p[0], sy + p[1]));
+            five[k] = [sx / n, sy / n];
         }
         Ok(five)
     }

@@ -90,6 +90,7 @@ pub fn span(institution: &str, ward_kind: WardKind, start_ms: i64, end_ms: i64) 
         median_similarity: 0.8,
         liveness: 0.9,
         embedding: None,
+        track_liveness: None,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
-use wardwatch_protocol::{FaceEmbedding, InstitutionCode, PsnNo};
+use wardwatch_protocol::{FaceEmbedding, InstitutionCode, LivenessVerdict, PsnNo, TrackLiveness};
 
 /// One stored presence interval as the rules see it: who was seen by which camera from when to when
 /// (a span of time, unlike the agent's instantaneous `Sighting` of a face in one frame).
@@ -36,6 +36,9 @@ pub struct PresenceSpan {
     /// people apart. Never serialised: embeddings are biometric data and stay out of flag evidence.
     #[serde(skip)]
     pub embedding: Option<FaceEmbedding>,
+    /// The agent's liveness over the whole track (landmark motion, blinks, verdict), when it sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_liveness: Option<TrackLiveness>,
 }
 
 /// A stored unknown face's embedding (base64 of little-endian f32), typed.
@@ -44,6 +47,17 @@ fn stored_embedding(text: &str) -> Result<FaceEmbedding, StoreError> {
         what: "presence_intervals.embedding",
         why: e.to_string(),
     })
+}
+
+/// A stored `track_liveness` (JSON written at ingest) parsed back.
+fn stored_track_liveness(json: Option<String>) -> Result<Option<TrackLiveness>, StoreError> {
+    json.map(|text| {
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            what: "track_liveness",
+            why: e.to_string(),
+        })
+    })
+    .transpose()
 }
 
 impl PresenceSpan {
@@ -62,6 +76,17 @@ impl PresenceSpan {
                 .map(|(x, y)| f64::from(*x) * f64::from(*y))
                 .sum()
         })
+    }
+
+    /// Whether the agent scored this track `not_live` over a stay of at least `min_minutes` (0: never):
+    /// its landmarks only ever moved as one flat picture and its eyes never blinked.
+    pub fn rigid_for(&self, min_minutes: u32) -> bool {
+        min_minutes > 0
+            && self
+                .track_liveness
+                .as_ref()
+                .is_some_and(|t| t.verdict == LivenessVerdict::NotLive)
+            && self.end_ms - self.start_ms >= i64::from(min_minutes) * 60_000
     }
 }
 
@@ -91,7 +116,8 @@ impl Observations {
         let (from, to) = (from_ms - 86_400_000, to_ms + 86_400_000);
         let mut observed = Observations::default();
         let columns = "institution_code, camera_id, ward_kind, psn_no, track_id, start_ms, end_ms, \
-                       median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END \
+                       median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END, \
+                       track_liveness \
                        FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2";
         let (sql, values): (String, Vec<String>) = match scope {
             Scope::All => (format!("SELECT {columns}"), Vec::new()),
@@ -127,6 +153,7 @@ impl Observations {
                 median_similarity: row.try_get(7)?,
                 liveness: row.try_get(8)?,
                 embedding,
+                track_liveness: stored_track_liveness(row.try_get(10)?)?,
             };
             match psn_no {
                 Some(psn) => observed.by_person.entry(psn).or_default().push(sighting),
@@ -179,5 +206,120 @@ impl Observations {
             .into_iter()
             .map(|s| (s.start_ms.max(from), s.end_ms.min(to)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreLocation;
+    use crate::store::devices::{Device, DevicePurpose};
+    use crate::store::ingest::{ChainCache, Incoming};
+    use wardwatch_protocol::{
+        Digest, EventDraft, Liveness, Payload, Person, Presence, PublicKey, Share, SigningKey,
+        Similarity, Timestamp, WardKind,
+    };
+
+    fn summary(verdict: LivenessVerdict) -> TrackLiveness {
+        TrackLiveness {
+            samples: 900,
+            pairs: 899,
+            model_median: Liveness::try_from(0.8).expect("score"),
+            nonrigid_motion: Share::try_from(if verdict == LivenessVerdict::Live {
+                0.3
+            } else {
+                0.0
+            })
+            .expect("share"),
+            residual_p90: Share::try_from(0.01).expect("share"),
+            blinks: 0,
+            verdict,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_latest_reports_track_liveness_is_stored_and_read_back_for_the_rules() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&StoreLocation::DataDir(dir.path().to_path_buf()))
+            .await
+            .expect("store");
+        let key = SigningKey::from_bytes(&[12; 32]);
+        let device: wardwatch_protocol::DeviceId = "box-l".parse().expect("device");
+        let institution: InstitutionCode = "H43060200175".parse().expect("institution");
+        store
+            .add_device(&Device {
+                device_id: device.clone(),
+                institution_code: institution.clone(),
+                public_key: PublicKey::of(&key),
+                purpose: DevicePurpose::Production,
+            })
+            .await
+            .expect("register");
+        let start: Timestamp = "2026-11-02T00:00:00.000Z".parse().expect("time");
+        let report = |seq: u64, interval: u128, open: bool, track: Option<TrackLiveness>| {
+            Payload::Presence(Presence {
+                interval_id: uuid::Uuid::from_u128(interval),
+                camera_id: "cam-1".parse().expect("camera"),
+                ward_kind: WardKind::Haemodialysis,
+                person: Person::PsnNo(
+                    format!("4306000000000000000{interval}")
+                        .parse()
+                        .expect("psn"),
+                ),
+                start,
+                end: start.plus_millis(i64::try_from(seq).expect("seq") * 3_600_000),
+                open,
+                samples: 100,
+                best_similarity: Similarity::try_from(0.8).expect("score"),
+                median_similarity: Similarity::try_from(0.7).expect("score"),
+                liveness: Liveness::try_from(0.8).expect("score"),
+                embedding: None,
+                track_liveness: track,
+            })
+        };
+        // Interval 1: a checkpoint scored not live, then a final report scored live (it supersedes);
+        // interval 2: an older agent's report without the field.
+        let payloads = [
+            report(1, 1, true, Some(summary(LivenessVerdict::NotLive))),
+            report(2, 1, false, Some(summary(LivenessVerdict::Live))),
+            report(3, 2, false, None),
+        ];
+        let mut prev = Digest::GENESIS;
+        let mut items = Vec::new();
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            let mut draft =
+                EventDraft::new(device.clone(), institution.clone(), seq, prev, payload);
+            draft.sent_at = start.plus_millis(i64::try_from(seq).expect("seq") * 3_600_000 + 1_000);
+            let event = draft.seal(&key);
+            prev = event.hash;
+            items.push(Incoming::Event {
+                raw: event.to_wire(),
+                event: Box::new(event),
+            });
+        }
+        store
+            .ingest_batch(&items, &ChainCache::new())
+            .await
+            .expect("ingest");
+        let observed = Observations::load(
+            &store,
+            start.millis(),
+            start.millis() + 86_400_000,
+            15 * 60_000,
+        )
+        .await
+        .expect("load");
+        let verdict_of = |psn: &str| {
+            observed.by_person[&psn.parse::<PsnNo>().expect("psn")][0]
+                .track_liveness
+                .as_ref()
+                .map(|t| t.verdict)
+        };
+        assert_eq!(
+            verdict_of("43060000000000000001"),
+            Some(LivenessVerdict::Live)
+        );
+        assert_eq!(verdict_of("43060000000000000002"), None);
     }
 }

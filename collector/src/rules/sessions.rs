@@ -8,8 +8,9 @@
 //!   institution within the slot widened by `no_presence.slot_drift_minutes` on both sides (schedules
 //!   drift; two pieces of 13 minutes are 26 minutes). Presence already credited to an earlier line of
 //!   the same patient is not credited again (two back-to-back lines need two sessions' presence), and
-//!   presence from a face the liveness model scored below `presentation_attack.min_liveness` is not
-//!   attendance;
+//!   presence from a face the liveness model scored below `presentation_attack.min_liveness`, or from a
+//!   track the agent scored `not_live` (rigid landmarks, no blink) over at least
+//!   `presentation_attack.min_rigid_minutes`, is not attendance;
 //! - **blind**: the minutes of the slot itself during which the ward could not have seen anyone (a
 //!   camera outage, a silent box, no box yet: [`super::monitoring`]), outside the credited presence.
 //!
@@ -161,11 +162,27 @@ pub struct PresentationAttack {
     /// Presence whose median liveness over the track is below this is not attendance (0 turns the
     /// liveness check off).
     pub min_liveness: f64,
+    /// Presence the agent scored `not_live` over the whole track (rigid landmarks, no blink) is not
+    /// attendance when the interval lasted at least this many minutes (0 turns the track verdict off;
+    /// absent from rules files older than the verdict: 30).
+    #[serde(default = "default_min_rigid_minutes")]
+    pub min_rigid_minutes: u32,
+}
+
+fn default_min_rigid_minutes() -> u32 {
+    30
 }
 
 impl RuleParams for PresentationAttack {
     fn check(&self, rule: RuleId) -> Result<(), String> {
-        check_range(rule, "min_liveness", self.min_liveness, 0.0, 1.0)
+        check_range(rule, "min_liveness", self.min_liveness, 0.0, 1.0)?;
+        check_range(
+            rule,
+            "min_rigid_minutes",
+            f64::from(self.min_rigid_minutes),
+            0.0,
+            1440.0,
+        )
     }
 }
 
@@ -252,6 +269,7 @@ impl Judge<'_, '_> {
         let required = line.cnt * per_unit;
         let need = rules.short_presence.params.min_share * required;
         let min_liveness = rules.presentation_attack.params.min_liveness;
+        let min_rigid_minutes = rules.presentation_attack.params.min_rigid_minutes;
         let spans = observed.sightings(
             self.psn_no,
             self.institution,
@@ -259,8 +277,9 @@ impl Judge<'_, '_> {
             window.0,
             window.1,
         );
-        let (live, not_live): (Vec<&PresenceSpan>, Vec<&PresenceSpan>) =
-            spans.iter().partition(|s| s.liveness >= min_liveness);
+        let (live, not_live): (Vec<&PresenceSpan>, Vec<&PresenceSpan>) = spans
+            .iter()
+            .partition(|s| s.liveness >= min_liveness && !s.rigid_for(min_rigid_minutes));
         let of = |spans: &[&PresenceSpan]| {
             clip(
                 &spans.iter().map(|s| s.span()).collect::<Vec<_>>(),
@@ -349,6 +368,7 @@ impl Judge<'_, '_> {
         }
         if not_live_minutes > 0.0 && presence_minutes + not_live_minutes >= need {
             evidence["not_live_minutes"] = json!(not_live_minutes);
+            evidence["min_rigid_minutes"] = json!(min_rigid_minutes);
             evidence["not_live_sightings"] = json!(not_live);
             return Verdict::Finding(finding(RuleId::PresentationAttack, line.fee_fen, evidence));
         }

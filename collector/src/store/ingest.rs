@@ -439,14 +439,16 @@ async fn store_event(
         sqlx::query(
             "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
              ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
-             median_similarity, liveness, seq, event_id, embedding) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             median_similarity, liveness, seq, event_id, embedding, track_liveness) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18) \
              ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
              end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
              best_similarity = excluded.best_similarity, \
              median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
              seq = excluded.seq, event_id = excluded.event_id, \
-             embedding = COALESCE(excluded.embedding, presence_intervals.embedding) \
+             embedding = COALESCE(excluded.embedding, presence_intervals.embedding), \
+             track_liveness = COALESCE(excluded.track_liveness, presence_intervals.track_liveness) \
              WHERE presence_intervals.seq < excluded.seq \
              AND presence_intervals.device_id = excluded.device_id",
         )
@@ -467,6 +469,11 @@ async fn store_event(
         .bind(seq)
         .bind(event.event_id.to_string())
         .bind(p.embedding.as_ref().map(|e| e.to_base64()))
+        .bind(
+            p.track_liveness
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok()),
+        )
         .execute(&mut **tx)
         .await?;
     }

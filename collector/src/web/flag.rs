@@ -42,6 +42,50 @@ struct LineRow {
     amount_fen: i64,
 }
 
+/// One presence interval's liveness over its track, as shown (from the flag's evidence).
+#[derive(Debug, Serialize)]
+struct TrackLivenessRow {
+    camera_id: String,
+    from: String,
+    to: String,
+    samples: u32,
+    model_median: f64,
+    nonrigid_percent: f64,
+    residual_p90: f64,
+    blinks: u32,
+    verdict: &'static str,
+}
+
+/// The track liveness of the evidence's sightings that carry one, in the order the rule listed them;
+/// an entry that does not parse as the protocol's summary is left out.
+fn track_liveness_rows(evidence: &Value, zone: chrono_tz::Tz) -> Vec<TrackLivenessRow> {
+    let sightings = evidence.get("sightings").and_then(Value::as_array);
+    sightings
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let summary: wardwatch_protocol::TrackLiveness =
+                serde_json::from_value(s.get("track_liveness")?.clone()).ok()?;
+            let time = |key: &str| {
+                s.get(key)
+                    .and_then(Value::as_i64)
+                    .map(|ms| local_time(ms, zone))
+            };
+            Some(TrackLivenessRow {
+                camera_id: s.get("camera_id")?.as_str()?.to_owned(),
+                from: time("start_ms")?,
+                to: time("end_ms")?,
+                samples: summary.samples,
+                model_median: summary.model_median.get(),
+                nonrigid_percent: 100.0 * summary.nonrigid_motion.get(),
+                residual_p90: summary.residual_p90.get(),
+                blinks: summary.blinks,
+                verdict: summary.verdict.as_str(),
+            })
+        })
+        .collect()
+}
+
 /// An action offered.
 #[derive(Debug, Serialize)]
 struct Offered {
@@ -183,6 +227,7 @@ pub async fn show(
         may_attach => user.role.is_bureau()
             || matches!(flag.state, FlagState::Issued | FlagState::Appealed),
         crops => crops,
+        track_liveness => track_liveness_rows(evidence, zone),
         done => done.and_then(Action::parse).map(Action::as_str),
         attached => done == Some("attached"),
     };
@@ -319,7 +364,35 @@ impl crate::store::Store {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_yuan;
+    use super::{parse_yuan, track_liveness_rows};
+    use serde_json::json;
+
+    #[test]
+    fn track_liveness_rows_come_from_the_sightings_that_carry_a_valid_one() {
+        // 2026-11-07 08:00 and 12:00 Beijing.
+        let (from, to) = (1_794_009_600_000_i64, 1_794_024_000_000_i64);
+        let summary = json!({"samples": 43200, "pairs": 43100, "model_median": 0.9,
+            "nonrigid_motion": 0.0, "residual_p90": 0.004, "blinks": 0, "verdict": "not_live"});
+        let evidence = json!({"sightings": [
+            {"camera_id": "cam-1", "start_ms": from, "end_ms": to, "liveness": 0.9,
+             "track_liveness": summary},
+            {"camera_id": "cam-2", "start_ms": from, "end_ms": to, "liveness": 0.9},
+            {"camera_id": "cam-3", "start_ms": from, "end_ms": to, "liveness": 0.9,
+             "track_liveness": {"verdict": "maybe"}},
+        ]});
+        let rows = track_liveness_rows(&evidence, chrono_tz::Asia::Shanghai);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        assert_eq!(
+            (row.camera_id.as_str(), row.verdict, row.samples, row.blinks),
+            ("cam-1", "not_live", 43200, 0)
+        );
+        assert_eq!(
+            (row.from.as_str(), row.to.as_str()),
+            ("2026-11-07 08:00", "2026-11-07 12:00")
+        );
+        assert!(track_liveness_rows(&json!({}), chrono_tz::Asia::Shanghai).is_empty());
+    }
 
     #[test]
     fn yuan_as_typed_become_fen() {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sqlx::Row;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use wardwatch_protocol::{CameraState, Event, Payload};
+use wardwatch_protocol::{CameraState, Event, LivenessVerdict, Payload};
 
 /// A box that sealed nothing for this long was silent.
 pub const SILENCE_MS: i64 = 15 * 60_000;
@@ -235,12 +235,25 @@ pub fn build(evidence: &Value, facts: &DayFacts, words: &Catalogue, zone: Tz) ->
                         .and_then(Value::as_str)
                         .map(|t| format!(" {t}"))
                         .unwrap_or_default();
+                    let verdict = v
+                        .pointer("/track_liveness/verdict")
+                        .and_then(|code| {
+                            serde_json::from_value::<LivenessVerdict>(code.clone()).ok()
+                        })
+                        .map(|verdict| {
+                            format!(
+                                " · {} {}",
+                                words.text("flag.track_liveness"),
+                                words.text(&format!("liveness_verdict.{}", verdict.as_str()))
+                            )
+                        })
+                        .unwrap_or_default();
                     Some(Bar {
                         start_ms: s,
                         end_ms: e,
                         class,
                         title: format!(
-                            "{what}{track} {} · {} {:.2} · {} {:.2}",
+                            "{what}{track} {} · {} {:.2} · {} {:.2}{verdict}",
                             range((s, e)),
                             words.text("timeline.similarity"),
                             score(v, "median_similarity"),

@@ -31,6 +31,7 @@ pub(super) fn presence(
         median_similarity: similarity(if known { 0.7 } else { 0.25 })?,
         liveness: Liveness::try_from(liveness).ok()?,
         embedding: None,
+        track_liveness: None,
     }))
 }
 

@@ -360,6 +360,59 @@ fn a_photo_held_up_is_not_attendance_and_is_flagged_as_a_presentation_attack() {
     assert_eq!(verdicts(&got), vec![(RuleId::NoPresence, "L1".into())]);
 }
 
+/// A track liveness summary with `verdict` (the model's median fooled: 0.9).
+fn track(verdict: wardwatch_protocol::LivenessVerdict) -> wardwatch_protocol::TrackLiveness {
+    let share = |v: f64| wardwatch_protocol::Share::try_from(v).expect("share");
+    wardwatch_protocol::TrackLiveness {
+        samples: 43_200,
+        pairs: 43_100,
+        model_median: wardwatch_protocol::Liveness::try_from(0.9).expect("score"),
+        nonrigid_motion: share(0.0),
+        residual_p90: share(0.004),
+        blinks: 0,
+        verdict,
+    }
+}
+
+#[test]
+fn a_track_that_stayed_rigid_and_never_blinked_through_the_session_is_not_attendance() {
+    use wardwatch_protocol::LivenessVerdict::{Live, NotLive, Undetermined};
+    let item = dialysis();
+    let mut inputs = inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+    let mut photo = span(H1, Haemodialysis, at(3, 8, 0), at(3, 12, 0));
+    photo.track_liveness = Some(track(NotLive));
+    seen(&mut inputs, P1, photo.clone());
+    let got = evaluate(&inputs, &default_rules());
+    assert_eq!(
+        verdicts(&got),
+        vec![(RuleId::PresentationAttack, "L1".into())]
+    );
+    let evidence = &got.findings[0].evidence;
+    assert_eq!(
+        evidence["not_live_sightings"][0]["track_liveness"]["verdict"],
+        "not_live"
+    );
+    assert_eq!(evidence["min_rigid_minutes"], 30);
+    // The bureau can stop reading the verdict.
+    let mut rules = default_rules();
+    rules.presentation_attack.params.min_rigid_minutes = 0;
+    assert!(crate::rules::evaluate(&rules, &inputs).findings.is_empty());
+    // A live or undetermined track through the session is attendance.
+    for verdict in [Live, Undetermined] {
+        let mut inputs =
+            crate::rules::fixtures::inputs(vec![line("L1", &item, H1, P1, at(3, 8, 0), 1.0)]);
+        photo.track_liveness = Some(track(verdict));
+        seen(&mut inputs, P1, photo.clone());
+        let got = evaluate(&inputs, &default_rules());
+        assert!(got.findings.is_empty(), "{verdict:?}: {:?}", got.findings);
+    }
+    // A rigid verdict over a stay shorter than min_rigid_minutes is too little to go on.
+    let mut short = span(H1, Haemodialysis, at(3, 8, 0), at(3, 8, 20));
+    short.track_liveness = Some(track(NotLive));
+    assert!(!short.rigid_for(30));
+    assert!(short.rigid_for(20));
+}
+
 #[test]
 fn an_unknown_face_an_hour_before_the_slot_is_not_impersonation() {
     let item = dialysis();
