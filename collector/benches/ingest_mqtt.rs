@@ -296,7 +296,7 @@ async fn connect_boxes(
 ) -> anyhow::Result<Vec<Conn>> {
     let connected = Arc::new(AtomicUsize::new(0));
     let mut conns = Vec::with_capacity(boxes.len());
-    for (i, _) in boxes.iter().enumerate() {
+    for i in 0..boxes.len() {
         conns.push(
             connect(
                 addr,
