@@ -156,4 +156,64 @@ mod tests {
         assert_eq!(Guard::from_option(" , "), None);
         assert_eq!(guard().collectors().len(), 2);
     }
+
+    /// The kinds after `{device}/` in the lines of `text` that contain `marker`, up to the line that
+    /// contains `end` (the whole rest when `end` is empty).
+    fn kinds(
+        text: &str,
+        marker: &str,
+        device: &str,
+        end: &str,
+    ) -> std::collections::BTreeSet<String> {
+        let start = text.find(marker).expect(marker);
+        let rest = &text[start..];
+        let rest = if end.is_empty() {
+            rest
+        } else {
+            &rest[..rest.find(end).expect(end)]
+        };
+        rest.lines()
+            .filter_map(|l| l.split(&format!("/{device}/")).nth(1))
+            .map(|k| {
+                k.trim_end_matches(['"', ',', ']', '}', '.', ' '])
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_emqx_acl_lets_a_box_do_what_the_mosquitto_acl_and_this_guard_let_it_do() {
+        let mosquitto = include_str!("../../deploy/mosquitto/wardwatch.acl");
+        let emqx = include_str!("../../deploy/emqx/acl.conf");
+        let publish: std::collections::BTreeSet<String> = mosquitto
+            .lines()
+            .filter_map(|l| l.strip_prefix("pattern write wardwatch/v1/+/%u/"))
+            .map(str::to_owned)
+            .collect();
+        let read: std::collections::BTreeSet<String> = mosquitto
+            .lines()
+            .filter_map(|l| l.strip_prefix("pattern read wardwatch/v1/+/%u/"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(publish.len(), 7, "{publish:?}");
+        assert_eq!(read, DEVICE_READS.iter().map(|k| k.to_string()).collect());
+        let user = "${username}";
+        assert_eq!(
+            kinds(
+                emqx,
+                "{allow, all, publish,",
+                user,
+                "{allow, all, subscribe,"
+            ),
+            publish
+        );
+        assert_eq!(
+            kinds(emqx, "{allow, all, subscribe,", user, "{deny, all}"),
+            read
+        );
+        assert!(
+            emqx.trim_end().ends_with("{deny, all}."),
+            "refuses the rest"
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! the bureau key and publishes it retained through the broker; the agent verifies it against the
 //! pinned public key, stores it and swaps it in. A forged gallery (another key) and a replayed one
 //! (not newer) sent straight to the box's topic are refused and the one in force stays; a new
-//! enrolment becomes the next version, which the box takes.
+//! enrolment becomes the next version, which the box takes; a patient removed on request (PIPL,
+//! `gallery remove`) is gone from the version after, and the removal is in the access log.
 
 use std::path::Path;
 use std::process::Command;
@@ -258,6 +259,56 @@ source = {{ kind = "folder", path = "cam-1", start = "2026-11-23T00:00:00.000Z",
         Duration::from_secs(30),
         &logs,
         || count_in(&agent_log, "new bureau gallery in force") >= 2,
+    );
+
+    // A patient asks to be taken out (PIPL): the removal is recorded, the collector signs version 3
+    // without the person, and the box puts it in force.
+    let gone = "43060000000000000001";
+    let said = run(
+        &[
+            "collector",
+            "gallery",
+            "remove",
+            "--institution",
+            &institution,
+            "--psn-no",
+            gone,
+            "--by",
+            "bureau data officer 李四",
+            "--reason",
+            "PIPL withdrawal request 2026-117",
+        ],
+        &spine.db,
+    );
+    assert!(said.contains("1 enrolment embedding(s) removed"), "{said}");
+    wait_until(
+        "the box stores gallery version 3",
+        Duration::from_secs(60),
+        &logs,
+        || stored_version(&spool_dir) == Some(3),
+    );
+    let stored = std::fs::read(spool_dir.join("gallery.json")).expect("stored gallery");
+    let v3 = SignedGallery::from_wire(&stored, &public.into()).expect("verified");
+    let people: Vec<String> = v3.entries.iter().map(|e| e.psn_no.to_string()).collect();
+    assert_eq!(people.len(), 3, "{people:?}");
+    assert!(!people.iter().any(|p| p == gone), "{people:?}");
+    wait_until(
+        "the box puts version 3 in force",
+        Duration::from_secs(30),
+        &logs,
+        || count_in(&agent_log, "new bureau gallery in force") >= 3,
+    );
+    let store = spine.db.open().await;
+    let log = store.access_log().await.expect("access log");
+    store.close().await;
+    let record = log
+        .iter()
+        .find(|e| e.path == "gallery remove")
+        .expect("the removal is in the access log");
+    assert_eq!(record.user_name, "bureau data officer 李四");
+    assert!(
+        record.detail.contains(gone) && record.detail.contains("PIPL withdrawal request 2026-117"),
+        "{record:?}"
     );
     agent.terminate();
     collector.terminate();

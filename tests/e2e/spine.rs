@@ -1,7 +1,8 @@
 //! The spine end to end, as separate processes: 10,000 events from one agent arrive exactly once, in
 //! `seq` order, through the embedded broker and Mosquitto, on SQLite and PostgreSQL — and still do when
 //! the broker stops, restarts without persistence, or the agent or collector is killed with SIGKILL, and
-//! when the broker is unreachable from the agent's start until after its source has finished.
+//! when the broker is unreachable from the agent's start until after its source has finished; and with
+//! three collectors in one `$share` group through Mosquitto on PostgreSQL, one of them SIGKILLed.
 
 use std::time::Duration;
 use wardwatch_testkit::e2e::*;
@@ -231,5 +232,75 @@ async fn two_collectors_in_a_share_group_split_the_stream_and_store_it_once() {
         "each event stored by exactly one collector"
     );
     assert!(a > 0 && b > 0, "both collectors took part: {a} + {b}");
+    spine.finish().await;
+}
+
+/// Ends a persistent session on a shared broker (a clean-session connection under its client id), so
+/// that a killed collector's session does not linger there.
+async fn forget_session(addr: std::net::SocketAddr, client_id: &str) {
+    let mut options = rumqttc::MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+    options.set_clean_session(true);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) | Err(_) => break,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
+}
+
+/// Scale-out through Mosquitto on one PostgreSQL: three collectors in one secret `$share` group, one of
+/// them SIGKILLed mid-stream. What the broker had handed the killed one (in flight, or queued in its
+/// persistent session) is never acknowledged to the box, which sends it again after `resend_after`;
+/// the survivors store it. Every event exactly once: none lost, none stored twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_three_share_group_collectors_killed_mid_stream_loses_nothing_and_stores_nothing_twice()
+ {
+    const TEST: &str = "share group, one collector SIGKILLed";
+    let Some(addr) = shared_mosquitto() else {
+        return skip(TEST, "WARDWATCH_TEST_MQTT is not set");
+    };
+    let Some(db) = Database::postgres().await else {
+        return skip(TEST, "WARDWATCH_TEST_PG is not set");
+    };
+    const SMALL: usize = 3_000;
+    let mut spine = Spine::new(BrokerKind::Shared(addr), Some(db), SMALL, 1_000.0).await;
+    let group = secret_share_group();
+    let ids: Vec<String> = (0..3)
+        .map(|i| format!("wardwatch-test-{i}-{group}"))
+        .collect();
+    let mut collectors: Vec<Proc> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| spine.spawn_collector(id, Some(&group), &format!("collector-{i}")))
+        .collect();
+    spine.start_agent();
+    spine.wait_stored(800, Duration::from_secs(60)).await;
+    collectors[0].kill9();
+    let killed_at = {
+        let store = spine.db.open().await;
+        let n = store.stats().await.expect("stats").total_events();
+        store.close().await;
+        n
+    };
+    spine.wait_agent_drained(DRAIN_TIMEOUT);
+    let stats = spine.assert_exactly_once().await;
+    for c in &mut collectors[1..] {
+        c.terminate();
+    }
+    let survivors = stored_by(&spine.log("collector-1")) + stored_by(&spine.log("collector-2"));
+    println!(
+        "{TEST}: killed with {killed_at} of {SMALL} stored; the survivors stored {survivors}; {stats:?}"
+    );
+    assert!(
+        killed_at < SMALL as i64,
+        "the collector was killed mid-stream"
+    );
+    forget_session(addr, &ids[0]).await;
     spine.finish().await;
 }

@@ -48,21 +48,7 @@ impl Store {
     /// Appends one entry, hash-chained ([`crate::store::log_chain`]).
     pub async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        log_chain::append(
-            &mut tx,
-            ChainedLog::Access,
-            &[
-                Field::int(entry.at_ms),
-                Field::text(&entry.user_name),
-                Field::text(&entry.role),
-                Field::text(&entry.method),
-                Field::text(&entry.path),
-                Field::int(entry.status),
-                Field::Int(entry.flag_id),
-                Field::text(&entry.detail),
-            ],
-        )
-        .await?;
+        append_access(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -91,6 +77,30 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::Query)
     }
+}
+
+/// Appends one entry inside the caller's transaction (so that what it records and the record commit
+/// together).
+pub async fn append_access(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    entry: &AccessEntry,
+) -> Result<(), StoreError> {
+    log_chain::append(
+        tx,
+        ChainedLog::Access,
+        &[
+            Field::int(entry.at_ms),
+            Field::text(&entry.user_name),
+            Field::text(&entry.role),
+            Field::text(&entry.method),
+            Field::text(&entry.path),
+            Field::int(entry.status),
+            Field::Int(entry.flag_id),
+            Field::text(&entry.detail),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The flag id in `/api/v1/flags/{id}/…`, if the path names one that parses.

@@ -18,6 +18,7 @@
 //! | [`evidence`] | `/evidence`: face crops from boxes whose operator turned evidence on; bureau users only |
 //! | [`info`] | `/me`, `/rules/stats` |
 //! | [`exports`] | `/exports/deductions` (扣费明细), `/exports/quarterly` (季度分析) |
+//! | [`gallery`] | `/gallery/removals`: a patient taken out of the gallery on request (PIPL); bureau admins only |
 //! | [`openapi`] | `/openapi.json`: the OpenAPI document, derived from the handlers and their types |
 
 pub mod access;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod evidence;
 pub mod exports;
 pub mod flags;
+pub mod gallery;
 pub mod info;
 pub mod openapi;
 pub mod params;
@@ -266,6 +268,7 @@ fn routes() -> Router<ApiState> {
         .route("/me", get(info::me))
         .route("/exports/deductions", get(exports::deductions))
         .route("/exports/quarterly", get(exports::quarterly))
+        .route("/gallery/removals", post(gallery::remove))
         .route("/openapi.json", get(openapi::document_json))
         .method_not_allowed_fallback(wrong_method);
     Router::new().nest("/api/v1", api.fallback(unknown_route))

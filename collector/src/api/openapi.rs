@@ -38,6 +38,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         super::info::me,
         super::exports::deductions,
         super::exports::quarterly,
+        super::gallery::remove,
         document_json,
     ),
     modifiers(&BearerToken),

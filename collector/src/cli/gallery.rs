@@ -3,13 +3,14 @@
 
 use super::args::{StoreArgs, TlsArgs};
 use crate::gallery::publish::{self, GalleryOptions};
+use crate::gallery::removal::Removal;
 use crate::signing_keys::{self, KeyRole};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use wardwatch_link::BrokerUrl;
-use wardwatch_protocol::{InstitutionCode, SigningKey};
+use wardwatch_protocol::{InstitutionCode, PsnNo, SigningKey};
 
 /// `gallery` options.
 #[derive(Debug, Args)]
@@ -36,6 +37,28 @@ pub enum GalleryCommand {
     /// Sign each institution's gallery with the bureau key and publish it, retained, to each of its
     /// registered ward boxes (a new version only when the content changed).
     Publish(Box<PublishArgs>),
+    /// Remove a patient from an institution's gallery on request (PIPL): delete every enrolment
+    /// embedding of the person there and record the deletion (who, when, whom, why) in the access log.
+    /// `serve --bureau-key` then publishes the next version without the person to the institution's
+    /// boxes (or run `gallery publish`).
+    Remove(RemoveArgs),
+}
+
+/// `gallery remove` options.
+#[derive(Debug, Clone, Args)]
+pub struct RemoveArgs {
+    /// The institution that enrolled the person (定点医药机构编号).
+    #[arg(long)]
+    pub institution: InstitutionCode,
+    /// The insured person (人员编号).
+    #[arg(long)]
+    pub psn_no: PsnNo,
+    /// Who carries out the removal (recorded in the access log).
+    #[arg(long)]
+    pub by: String,
+    /// Why: the request's reference and ground (recorded in the access log).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// `gallery publish` options.
@@ -140,6 +163,26 @@ pub async fn run(args: GalleryArgs) -> anyhow::Result<()> {
                 report.refused.is_empty(),
                 "{} line(s) refused; the others were imported",
                 report.refused.len()
+            );
+        }
+        GalleryCommand::Remove(args) => {
+            let removal = Removal {
+                institution: args.institution,
+                psn_no: args.psn_no,
+                by: args.by,
+                role: "operator".into(),
+                reason: args.reason,
+                method: "CLI".into(),
+                path: "gallery remove".into(),
+            };
+            let removed = store
+                .with_store(async |store| Ok(store.remove_from_gallery(&removal).await?))
+                .await?;
+            println!(
+                "{}\t{}\t{} enrolment embedding(s) removed; recorded in the access log; \
+                 `serve --bureau-key` publishes the next gallery version without this person (or run \
+                 `gallery publish`)",
+                removal.institution, removal.psn_no, removed.embeddings
             );
         }
         GalleryCommand::List => {

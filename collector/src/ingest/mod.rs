@@ -5,7 +5,8 @@
 //!    ([`share_group`]) — again on every (re)connection.
 //! 2. Gather messages into a batch (up to `batch_max`, waiting at most `linger` for more).
 //! 3. [`verify`] each one (including what it says about time, [`times`]), then write the batch in one
-//!    transaction ([`crate::store::ingest`]).
+//!    transaction ([`crate::store::ingest`]). The two overlap: the next batch is gathered and verified
+//!    while the last one commits.
 //! 4. Only after the commit: PUBACK each message to the broker, and publish per device the highest
 //!    contiguous committed seq (retained) on `…/{device}/ack`, signed with the collector's ack key,
 //!    which lets the agent retire its spool.
@@ -24,17 +25,18 @@ pub mod test_data;
 pub mod times;
 pub mod verify;
 
-use crate::store::ingest::{BatchOutcome, ChainCache, Fate};
+use crate::store::ingest::{ChainCache, Fate, Incoming};
 use crate::store::{Store, StoreError};
 use rumqttc::{AsyncClient, Publish, QoS};
 use share_group::ShareGroup;
+use std::collections::HashMap;
 use std::time::Duration;
 use times::TimeChecks;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use verify::{Registry, Verdict, verify};
 use wardwatch_link::event_loop::{LinkEvent, spawn_event_loop};
 use wardwatch_link::{Backoff, BrokerUrl, LinkError, TlsFiles, client_options};
-use wardwatch_protocol::{Ack, Limits, SigningKey, Topic, TopicKind};
+use wardwatch_protocol::{Ack, DeviceId, InstitutionCode, Limits, SigningKey, Topic, TopicKind};
 
 /// How the collector ingests.
 #[derive(Debug, Clone)]
@@ -112,7 +114,34 @@ pub struct IngestCounts {
     pub batches: u64,
 }
 
+/// A verified batch on its way to the database: the messages (acknowledged to the broker after the
+/// commit) and what to store of them.
+struct Verified {
+    batch: Vec<Publish>,
+    records: Vec<Incoming>,
+}
+
+/// Messages the connection's task may hold for the verifying stage (see [`run_ingest`]).
+const EVENT_BUFFER: usize = 1 << 16;
+
+/// What to acknowledge after a commit: the messages to the broker, and each device's signed ack
+/// (topic, payload), published retained.
+struct Acks {
+    broker: Vec<Publish>,
+    devices: Vec<(String, Vec<u8>)>,
+}
+
 /// Runs ingest until `shutdown` turns true.
+///
+/// Three tasks: one gathers the next batch and verifies it (decoding, hashes, signatures: CPU) while
+/// this one commits the batch before it (the database); a third hands the acknowledgements of
+/// committed batches to the MQTT client. At most one verified batch waits between the first two. The
+/// committing task never waits on the MQTT client: when the client's request queue is full, only
+/// the third task waits, while the first keeps taking messages off the connection — otherwise the
+/// connection's task, blocked handing over a message, would stop draining the very queue the
+/// acknowledgements wait on (measured: ingest stalled for good after ~3,000 events from 2,000
+/// boxes, and the broker dropped the collector for a missed keep-alive). What waits in between is
+/// bounded by what the broker sends unacknowledged (its in-flight window).
 pub async fn run_ingest(
     settings: IngestSettings,
     store: Store,
@@ -126,59 +155,43 @@ pub async fn run_ingest(
     )?;
     options.set_manual_acks(true);
     let (client, eventloop) = AsyncClient::new(options, 4096);
-    let (mut rx, poller) = spawn_event_loop(eventloop, settings.url.to_string(), 4096);
+    // The connection's task must never wait for us to take a message: while it waits it stops
+    // polling, sends no keep-alive, and the broker drops the collector (measured: with two collectors
+    // waiting on each other's device rows, both were dropped after 45 s and ingest stalled). What it
+    // holds is bounded by the broker's in-flight window (we acknowledge only after the commit), far
+    // below this capacity.
+    let (rx, poller) = spawn_event_loop(eventloop, settings.url.to_string(), EVENT_BUFFER);
+    let (verified_tx, mut verified_rx) = mpsc::channel::<Verified>(1);
+    let verifier = tokio::spawn(gather_and_verify(
+        settings.clone(),
+        store.clone(),
+        client.clone(),
+        rx,
+        verified_tx,
+        shutdown.clone(),
+    ));
 
-    let subscription = settings.subscription();
-    let mut registry = Registry::new();
+    let (acks_tx, acks_rx) = mpsc::unbounded_channel::<Acks>();
+    let acker = tokio::spawn(send_acks(client.clone(), acks_rx));
+
     let mut cache = ChainCache::new();
     let mut counts = IngestCounts::default();
     'outer: loop {
-        let first = tokio::select! {
+        let Verified { batch, records } = tokio::select! {
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { break; }
                 continue;
             }
-            event = rx.recv() => match event {
+            verified = verified_rx.recv() => match verified {
                 None => break,
-                Some(event) => event,
+                Some(verified) => verified,
             },
         };
-        let mut batch = Vec::new();
-        match first {
-            LinkEvent::Disconnected => continue,
-            LinkEvent::Connected { .. } => {
-                // Always re-subscribe: a broker restarted without persistence forgot us.
-                if let Err(e) = client
-                    .subscribe(subscription.as_str(), QoS::AtLeastOnce)
-                    .await
-                {
-                    tracing::error!(error = %e, "could not queue the subscription");
-                }
-                continue;
-            }
-            LinkEvent::Message(p) => batch.push(p),
-        }
-        let deadline = tokio::time::Instant::now() + settings.linger;
-        while batch.len() < settings.batch_max {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(LinkEvent::Message(p))) => batch.push(p),
-                Ok(Some(LinkEvent::Disconnected)) => {}
-                Ok(Some(LinkEvent::Connected { .. })) => {
-                    if let Err(e) = client
-                        .subscribe(subscription.as_str(), QoS::AtLeastOnce)
-                        .await
-                    {
-                        tracing::error!(error = %e, "could not queue the subscription");
-                    }
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
 
         // Commit, retrying on database errors; nothing is acknowledged until it is stored.
         let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let outcome = loop {
-            match process(&batch, &settings, &mut registry, &store, &cache).await {
+            match store.ingest_batch(&records, &cache).await {
                 Ok(done) => break done,
                 Err(e) => {
                     tracing::error!(error = %e, messages = batch.len(), "batch not committed; will retry");
@@ -219,29 +232,35 @@ pub async fn run_ingest(
                 *entry = (seq, hash, sent_at);
             }
         }
-        for publish in &batch {
-            if let Err(e) = client.ack(publish).await {
-                tracing::warn!(error = %e, "could not queue a broker acknowledgement");
-            }
-        }
+        // A device's events were verified as its registered institution's: their topic is its ack's.
+        let institutions: HashMap<&DeviceId, &InstitutionCode> = records
+            .iter()
+            .filter_map(|r| match r {
+                Incoming::Event { event, .. } => Some((&event.device_id, &event.institution_code)),
+                Incoming::Rejected(_) => None,
+            })
+            .collect();
+        let mut device_acks = Vec::with_capacity(outcome.acks.len());
         for (device, seq) in outcome.acks {
-            let Some(registered) = registry.cached(&device) else {
+            let Some(institution) = institutions.get(&device) else {
                 continue;
             };
-            let topic = Topic::new(
-                registered.institution_code.clone(),
-                device.clone(),
-                TopicKind::Ack,
-            );
+            let topic = Topic::new((*institution).clone(), device.clone(), TopicKind::Ack);
             let ack = Ack::new(device, seq).to_signed_wire(&settings.ack_key);
-            if let Err(e) = client
-                .publish(topic.to_string(), QoS::AtLeastOnce, true, ack)
-                .await
-            {
-                tracing::warn!(error = %e, "could not queue a device acknowledgement");
-            }
+            device_acks.push((topic.to_string(), ack));
+        }
+        if acks_tx
+            .send(Acks {
+                broker: batch,
+                devices: device_acks,
+            })
+            .is_err()
+        {
+            break;
         }
     }
+    verifier.abort();
+    acker.abort();
     let _ = client.try_disconnect();
     tokio::time::sleep(Duration::from_millis(50)).await;
     poller.abort();
@@ -255,14 +274,106 @@ pub async fn run_ingest(
     Ok(counts)
 }
 
-/// Verifies and stores one batch.
-async fn process(
+/// Hands acknowledgements to the MQTT client, in commit order: first the broker's PUBACKs, then the
+/// devices' acks.
+async fn send_acks(client: AsyncClient, mut rx: mpsc::UnboundedReceiver<Acks>) {
+    // The client fails only once its connection's task is gone (ingest is stopping): say so once.
+    while let Some(acks) = rx.recv().await {
+        for publish in &acks.broker {
+            if let Err(e) = client.ack(publish).await {
+                tracing::warn!(error = %e, "could not queue broker acknowledgements; stopping them");
+                return;
+            }
+        }
+        for (topic, ack) in acks.devices {
+            if let Err(e) = client.publish(topic, QoS::AtLeastOnce, true, ack).await {
+                tracing::warn!(error = %e, "could not queue device acknowledgements; stopping them");
+                return;
+            }
+        }
+    }
+}
+
+/// The first stage: gathers batches (up to `batch_max`, lingering at most `linger` for more),
+/// subscribes again on every (re)connection, verifies each batch (retrying on database errors) and
+/// hands it on, until `shutdown`, the connection's end or the committing stage's.
+async fn gather_and_verify(
+    settings: IngestSettings,
+    store: Store,
+    client: AsyncClient,
+    mut rx: mpsc::Receiver<LinkEvent>,
+    out: mpsc::Sender<Verified>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let subscription = settings.subscription();
+    let subscribe = async |client: &AsyncClient| {
+        // Always re-subscribe: a broker restarted without persistence forgot us.
+        if let Err(e) = client
+            .subscribe(subscription.as_str(), QoS::AtLeastOnce)
+            .await
+        {
+            tracing::error!(error = %e, "could not queue the subscription");
+        }
+    };
+    let mut registry = Registry::new();
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+                continue;
+            }
+            event = rx.recv() => match event {
+                None => return,
+                Some(event) => event,
+            },
+        };
+        let mut batch = Vec::new();
+        match first {
+            LinkEvent::Disconnected => continue,
+            LinkEvent::Connected { .. } => {
+                subscribe(&client).await;
+                continue;
+            }
+            LinkEvent::Message(p) => batch.push(p),
+        }
+        let deadline = tokio::time::Instant::now() + settings.linger;
+        while batch.len() < settings.batch_max {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(LinkEvent::Message(p))) => batch.push(p),
+                Ok(Some(LinkEvent::Disconnected)) => {}
+                Ok(Some(LinkEvent::Connected { .. })) => subscribe(&client).await,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let mut retry = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let records = loop {
+            match verify_batch(&batch, &settings, &mut registry, &store).await {
+                Ok(records) => break records,
+                Err(e) => {
+                    tracing::error!(error = %e, messages = batch.len(), "batch not verified; will retry");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry.next_delay()) => {}
+                        _ = shutdown.changed() => {
+                            if *shutdown.borrow() { return; }
+                        }
+                    }
+                }
+            }
+        };
+        if out.send(Verified { batch, records }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Verifies one batch: what to store (events and quarantined messages); devices' statuses are
+/// recorded on the way.
+async fn verify_batch(
     batch: &[Publish],
     settings: &IngestSettings,
     registry: &mut Registry,
     store: &Store,
-    cache: &ChainCache,
-) -> Result<BatchOutcome, StoreError> {
+) -> Result<Vec<Incoming>, StoreError> {
     let mut records = Vec::with_capacity(batch.len());
     for publish in batch {
         let verdict = verify(
@@ -284,5 +395,5 @@ async fn process(
             Verdict::Record(incoming) => records.push(incoming),
         }
     }
-    store.ingest_batch(&records, cache).await
+    Ok(records)
 }

@@ -21,14 +21,15 @@
 //! Per device, the `device_state` row is locked first (a no-op `UPDATE`), so collectors sharing a
 //! PostgreSQL database serialise on a device without blocking each other on different devices.
 
-use super::{Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, now_ms};
 use crate::ingest::times::{Sealed, check_first_receipt, check_order};
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use wardwatch_protocol::decode::check_link;
 use wardwatch_protocol::{
-    DeviceId, Digest, DropReason, DroppedEvent, Event, Payload, Person, RejectReason, SpoolDropped,
-    Timestamp,
+    DeviceId, Digest, DropReason, DroppedEvent, Event, Payload, Person, Presence, RejectReason,
+    SpoolDropped, Timestamp,
 };
 
 /// Bytes of a rejected message kept in the quarantine (the size and digest of the whole are kept too).
@@ -111,6 +112,7 @@ enum Decision {
 /// One device's events in a batch: (input position, event, raw bytes).
 type DeviceEvents<'a> = Vec<(usize, &'a Event, &'a [u8])>;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct DeviceState {
     contiguous: i64,
     max_seq: i64,
@@ -123,17 +125,37 @@ fn as_i64(v: u64) -> i64 {
 
 impl Store {
     /// Records a batch atomically: either every message's fate is committed or none is.
+    ///
+    /// The common case — each device's events arriving in `seq` order, after the last one stored —
+    /// costs a fixed number of statements per batch, whatever the number of devices: one look-up of
+    /// the quarantine and one of event ids, one upsert that locks every device's state row, the new
+    /// events and presence intervals as multi-row inserts, one upsert of the states. Anything else
+    /// (a resend, a gap filled, a `dropped` record, an event whose neighbour is not in the batch or the
+    /// cache) writes what is pending and reads the stored rows, as one event at a time would.
     pub async fn ingest_batch(
         &self,
         items: &[Incoming],
         cache: &ChainCache,
     ) -> Result<BatchOutcome, StoreError> {
         let now = now_ms();
+        let marks = Marks::of(self.backend());
         let mut tx = self.pool().begin().await?;
         let mut fates: Vec<Option<Fate>> = vec![None; items.len()];
 
         // Group events by device, in seq order, remembering their input positions.
         let mut by_device: BTreeMap<&DeviceId, DeviceEvents<'_>> = BTreeMap::new();
+        let mut event_ids = Vec::new();
+        let mut digests = Vec::new();
+        for item in items {
+            if let Incoming::Event { event, raw } = item {
+                event_ids.push(event.event_id.to_string());
+                digests.push(quarantine_digest(&event.topic().to_string(), raw));
+            }
+        }
+        let mut seen = Seen {
+            quarantined: first_quarantined(&mut tx, &digests, marks).await?,
+            event_ids: taken_event_ids(&mut tx, &event_ids, marks).await?,
+        };
         for (index, item) in items.iter().enumerate() {
             match item {
                 Incoming::Event { event, raw } => by_device
@@ -141,16 +163,28 @@ impl Store {
                     .or_default()
                     .push((index, event, raw)),
                 Incoming::Rejected(rejection) => {
-                    quarantine(&mut tx, rejection, now).await?;
+                    quarantine(&mut tx, &mut seen, rejection, now).await?;
                     fates[index] = Some(Fate::Quarantined(rejection.reason));
                 }
             }
         }
 
+        let devices: Vec<&DeviceId> = by_device.keys().copied().collect();
+        let mut states = lock_devices(&mut tx, &devices, marks).await?;
+        let mut pending = Pending {
+            marks,
+            events: Vec::new(),
+            presence: Vec::new(),
+            states: Vec::new(),
+        };
         let mut outcome = BatchOutcome::default();
         for (device, mut events) in by_device {
             events.sort_by_key(|(index, e, _)| (e.seq, *index));
-            let mut state = lock_device(&mut tx, device).await?;
+            let mut state = states.remove(device).ok_or_else(|| StoreError::Corrupt {
+                what: "device state",
+                why: format!("no state row locked for {device}"),
+            })?;
+            let start = state;
             let mut known: HashMap<u64, Known> = HashMap::new();
             if let Some((seq, hash, sent_at)) = cache.get(device) {
                 known.insert(
@@ -163,8 +197,15 @@ impl Store {
                 );
             }
             let mut last: Option<(u64, Digest, Timestamp)> = None;
+            let mut stored_in_order = true;
             for (index, event, raw) in events {
-                let fate = match store_event(&mut tx, &mut state, &known, event, raw, now).await? {
+                let mut ctx = EventContext {
+                    tx: &mut tx,
+                    pending: &mut pending,
+                    seen: &mut seen,
+                    now,
+                };
+                let fate = match store_event(&mut ctx, &mut state, &known, event, raw).await? {
                     Decision::Stored => {
                         known.insert(
                             event.seq,
@@ -174,6 +215,8 @@ impl Store {
                                 sent_at: Some(event.sent_at),
                             },
                         );
+                        let next = last.map_or(start.max_seq, |(s, _, _)| as_i64(s)) + 1;
+                        stored_in_order &= as_i64(event.seq) == next;
                         if last.is_none_or(|(s, _, _)| event.seq > s) {
                             last = Some((event.seq, event.hash, event.sent_at));
                         }
@@ -187,32 +230,33 @@ impl Store {
                             topic: event.topic().to_string(),
                             raw: raw.to_vec(),
                         };
-                        quarantine(&mut tx, &rejection, now).await?;
+                        quarantine(&mut tx, &mut seen, &rejection, now).await?;
                         Fate::Quarantined(reason)
                     }
                 };
                 fates[index] = Some(fate);
             }
-            state.contiguous = advance_contiguous(&mut tx, device, state.contiguous).await?;
-            sqlx::query(
-                "UPDATE device_state SET contiguous_seq = $2, max_seq = $3, duplicates = $4 \
-                 WHERE device_id = $1",
-            )
-            .bind(device.as_str())
-            .bind(state.contiguous)
-            .bind(state.max_seq)
-            .bind(state.duplicates)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE gaps SET closed_at_ms = $3 \
-                 WHERE device_id = $1 AND closed_at_ms IS NULL AND to_seq <= $2",
-            )
-            .bind(device.as_str())
-            .bind(state.contiguous)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            // No gap before this batch and this device's new events follow on one by one: the mark
+            // moves to the last of them and no gap can have opened or closed (a `dropped` record only
+            // lists seqs below its own, all stored here or before).
+            if start.contiguous == start.max_seq && stored_in_order {
+                state.contiguous = state.max_seq;
+            } else {
+                pending.flush(&mut tx, now).await?;
+                state.contiguous = advance_contiguous(&mut tx, device, state.contiguous).await?;
+                sqlx::query(
+                    "UPDATE gaps SET closed_at_ms = $3 \
+                     WHERE device_id = $1 AND closed_at_ms IS NULL AND to_seq <= $2",
+                )
+                .bind(device.as_str())
+                .bind(state.contiguous)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if state != start {
+                pending.states.push((device.as_str(), state));
+            }
             outcome
                 .acks
                 .push((device.clone(), u64::try_from(state.contiguous).unwrap_or(0)));
@@ -222,12 +266,236 @@ impl Store {
                     .push((device.clone(), seq, hash, sent_at));
             }
         }
+        pending.flush(&mut tx, now).await?;
         tx.commit().await?;
         outcome.fates = fates
             .into_iter()
             .map(|f| f.unwrap_or(Fate::Quarantined(RejectReason::InvalidField)))
             .collect();
         Ok(outcome)
+    }
+}
+
+/// Rows per multi-row statement (PostgreSQL takes at most 65,535 parameters, SQLite 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// How a statement marks its parameters: `$1, $2, …` on PostgreSQL, `?` on SQLite. sqlx reads the
+/// name of every parameter of a SQLite statement, and SQLite finds a `$n` name by scanning the
+/// statement's list of names: quadratic in the parameters (one 500-row insert of presence intervals
+/// took 1.3 s, nearly all of it there, measured with perf); anonymous `?` marks have no names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marks {
+    Numbered,
+    Anonymous,
+}
+
+impl Marks {
+    fn of(backend: Backend) -> Marks {
+        match backend {
+            Backend::Postgres => Marks::Numbered,
+            Backend::Sqlite => Marks::Anonymous,
+        }
+    }
+
+    /// Appends the mark of parameter `n` (from 1).
+    fn push(self, sql: &mut String, n: usize) {
+        match self {
+            Marks::Numbered => {
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            Marks::Anonymous => sql.push('?'),
+        }
+    }
+}
+
+/// `INSERT INTO … VALUES ($1, …, $k), (…), …` for `rows` rows of `columns` values, then `tail`.
+fn multi_row(head: &str, columns: usize, rows: usize, tail: &str, marks: Marks) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6);
+    sql.push_str(head);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { " (" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            marks.push(&mut sql, row * columns + column + 1);
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// What the batch knows beyond the stored rows it reads: quarantined digests with their first
+/// receipt, and event ids already taken (stored before the batch, or by a batch-mate).
+struct Seen {
+    quarantined: HashMap<String, i64>,
+    event_ids: HashSet<String>,
+}
+
+/// A new event row, written with the batch's other new events in one statement.
+struct EventRow<'a> {
+    event: &'a Event,
+    body: String,
+}
+
+/// Writes deferred to one multi-row statement each: new events, presence intervals (in order), and
+/// the devices' states. Flushed before any read of the stored events that could see them.
+struct Pending<'a> {
+    marks: Marks,
+    events: Vec<EventRow<'a>>,
+    presence: Vec<(&'a Event, &'a Presence)>,
+    states: Vec<(&'a str, DeviceState)>,
+}
+
+impl Pending<'_> {
+    async fn flush(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in self.events.chunks(ROWS_PER_STATEMENT) {
+            let sql = multi_row(
+                "INSERT INTO events (event_id, device_id, seq, kind, institution_code, sent_at_ms, \
+                 received_at_ms, prev_hash, hash, body) VALUES",
+                10,
+                chunk.len(),
+                "ON CONFLICT DO NOTHING",
+                self.marks,
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for row in chunk {
+                let event = row.event;
+                query = query
+                    .bind(event.event_id.to_string())
+                    .bind(event.device_id.as_str())
+                    .bind(as_i64(event.seq))
+                    .bind(event.payload.topic_kind().as_str())
+                    .bind(event.institution_code.as_str())
+                    .bind(event.sent_at.millis())
+                    .bind(now)
+                    .bind(event.prev_hash.to_string())
+                    .bind(event.hash.to_string())
+                    .bind(row.body.as_str());
+            }
+            let inserted = query.execute(&mut **tx).await?.rows_affected();
+            if inserted != chunk.len() as u64 {
+                // Another collector stored an event with one of these ids (a replay on another
+                // device) since the batch looked: roll back; the retry sees it and refuses it.
+                return Err(StoreError::Corrupt {
+                    what: "ingest batch",
+                    why: format!(
+                        "{} of {} new events collided with rows stored meanwhile; retrying",
+                        chunk.len() as u64 - inserted,
+                        chunk.len()
+                    ),
+                });
+            }
+        }
+        self.events.clear();
+
+        // One statement may not update the same interval twice (PostgreSQL refuses): a new
+        // statement starts where an interval repeats, so the rows apply in order as before.
+        let mut rest = &self.presence[..];
+        while !rest.is_empty() {
+            let mut ids = HashSet::new();
+            let take = rest
+                .iter()
+                .take(ROWS_PER_STATEMENT)
+                .take_while(|(_, p)| ids.insert(p.interval_id))
+                .count();
+            let (chunk, tail) = rest.split_at(take);
+            rest = tail;
+            let sql = multi_row(
+                "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
+                 ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
+                 median_similarity, liveness, seq, event_id, embedding, track_liveness) VALUES",
+                18,
+                chunk.len(),
+                "ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
+                 end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
+                 best_similarity = excluded.best_similarity, \
+                 median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
+                 seq = excluded.seq, event_id = excluded.event_id, \
+                 embedding = COALESCE(excluded.embedding, presence_intervals.embedding), \
+                 track_liveness = COALESCE(excluded.track_liveness, presence_intervals.track_liveness) \
+                 WHERE presence_intervals.seq < excluded.seq \
+                 AND presence_intervals.device_id = excluded.device_id",
+                self.marks,
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (event, p) in chunk {
+                let (psn_no, track_id) = match &p.person {
+                    Person::PsnNo(psn) => (Some(psn.as_str()), None),
+                    Person::UnknownTrack(track) => (None, Some(track.as_str())),
+                };
+                query = query
+                    .bind(p.interval_id.to_string())
+                    .bind(event.device_id.as_str())
+                    .bind(event.institution_code.as_str())
+                    .bind(p.camera_id.as_str())
+                    .bind(p.ward_kind.as_str())
+                    .bind(psn_no)
+                    .bind(track_id)
+                    .bind(p.start.millis())
+                    .bind(p.end.millis())
+                    .bind(i64::from(p.open))
+                    .bind(i64::from(p.samples))
+                    .bind(p.best_similarity.get())
+                    .bind(p.median_similarity.get())
+                    .bind(p.liveness.get())
+                    .bind(as_i64(event.seq))
+                    .bind(event.event_id.to_string())
+                    .bind(p.embedding.as_ref().map(|e| e.to_base64()))
+                    .bind(
+                        p.track_liveness
+                            .as_ref()
+                            .and_then(|t| serde_json::to_string(t).ok()),
+                    );
+            }
+            query.execute(&mut **tx).await?;
+        }
+        self.presence.clear();
+
+        for chunk in self.states.chunks(ROWS_PER_STATEMENT) {
+            let sql = multi_row(
+                "INSERT INTO device_state (device_id, contiguous_seq, max_seq, duplicates) VALUES",
+                4,
+                chunk.len(),
+                "ON CONFLICT (device_id) DO UPDATE SET contiguous_seq = excluded.contiguous_seq, \
+                 max_seq = excluded.max_seq, duplicates = excluded.duplicates",
+                self.marks,
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (device, state) in chunk {
+                query = query
+                    .bind(*device)
+                    .bind(state.contiguous)
+                    .bind(state.max_seq)
+                    .bind(state.duplicates);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        self.states.clear();
+        Ok(())
+    }
+}
+
+/// What [`store_event`] works with besides the device's state.
+struct EventContext<'c, 'a> {
+    tx: &'c mut Transaction<'static, Any>,
+    pending: &'c mut Pending<'a>,
+    seen: &'c mut Seen,
+    now: i64,
+}
+
+impl EventContext<'_, '_> {
+    /// The transaction, with every pending write done (before reading stored events).
+    async fn reading(&mut self) -> Result<&mut Transaction<'static, Any>, StoreError> {
+        self.pending.flush(self.tx, self.now).await?;
+        Ok(&mut *self.tx)
     }
 }
 
@@ -261,33 +529,52 @@ fn time_refused(event: &Event, violation: &crate::ingest::times::TimeViolation) 
     )
 }
 
-async fn lock_device(
+/// Creates the missing state rows of `devices` and locks them all (on PostgreSQL the upsert takes each
+/// row's lock, in `devices`' sorted order, so collectors sharing the database cannot deadlock; SQLite
+/// already holds the database write lock), returning each device's state.
+async fn lock_devices(
     tx: &mut Transaction<'static, Any>,
-    device: &DeviceId,
-) -> Result<DeviceState, StoreError> {
-    sqlx::query(
-        "INSERT INTO device_state (device_id, contiguous_seq, max_seq, duplicates) \
-         VALUES ($1, 0, 0, 0) ON CONFLICT (device_id) DO NOTHING",
-    )
-    .bind(device.as_str())
-    .execute(&mut **tx)
-    .await?;
-    // Takes the row lock on PostgreSQL; SQLite already holds the database write lock.
-    sqlx::query("UPDATE device_state SET max_seq = max_seq WHERE device_id = $1")
-        .bind(device.as_str())
-        .execute(&mut **tx)
-        .await?;
-    let row = sqlx::query(
-        "SELECT contiguous_seq, max_seq, duplicates FROM device_state WHERE device_id = $1",
-    )
-    .bind(device.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(DeviceState {
-        contiguous: row.try_get(0)?,
-        max_seq: row.try_get(1)?,
-        duplicates: row.try_get(2)?,
-    })
+    devices: &[&DeviceId],
+    marks: Marks,
+) -> Result<HashMap<DeviceId, DeviceState>, StoreError> {
+    let mut states = HashMap::with_capacity(devices.len());
+    for chunk in devices.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (1..=chunk.len())
+            .map(|n| {
+                let mut mark = String::new();
+                marks.push(&mut mark, n);
+                format!("({mark}, 0, 0, 0)")
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO device_state (device_id, contiguous_seq, max_seq, duplicates) VALUES {} \
+             ON CONFLICT (device_id) DO UPDATE SET max_seq = device_state.max_seq \
+             RETURNING device_id, contiguous_seq, max_seq, duplicates",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for device in chunk {
+            query = query.bind(device.as_str());
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let device: String = row.try_get(0)?;
+            let device = device
+                .parse::<DeviceId>()
+                .map_err(|e| StoreError::Corrupt {
+                    what: "device state",
+                    why: e.to_string(),
+                })?;
+            states.insert(
+                device,
+                DeviceState {
+                    contiguous: row.try_get(1)?,
+                    max_seq: row.try_get(2)?,
+                    duplicates: row.try_get(3)?,
+                },
+            );
+        }
+    }
+    Ok(states)
 }
 
 async fn stored_hashes(
@@ -310,16 +597,27 @@ async fn stored_hashes(
     )))
 }
 
-async fn store_event(
-    tx: &mut Transaction<'static, Any>,
+async fn store_event<'a>(
+    ctx: &mut EventContext<'_, 'a>,
     state: &mut DeviceState,
     known: &HashMap<u64, Known>,
-    event: &Event,
+    event: &'a Event,
     raw: &[u8],
-    now: i64,
 ) -> Result<Decision, StoreError> {
     let device = &event.device_id;
-    if let Some((event_id, hash, _)) = stored_hashes(tx, device, event.seq).await? {
+    let now = ctx.now;
+    // Above the highest stored seq nothing is stored at this seq yet; a batch-mate's is in `known`.
+    if let Some(k) = known.get(&event.seq).filter(|k| k.prev_hash.is_some()) {
+        if k.hash == event.hash {
+            state.duplicates += 1;
+            return Ok(Decision::Duplicate);
+        }
+        return Ok(replayed(event));
+    }
+    if as_i64(event.seq) <= state.max_seq
+        && let Some((event_id, hash, _)) =
+            stored_hashes(ctx.reading().await?, device, event.seq).await?
+    {
         if event_id == event.event_id.to_string() && hash == event.hash {
             state.duplicates += 1;
             return Ok(Decision::Duplicate);
@@ -327,7 +625,13 @@ async fn store_event(
         return Ok(replayed(event));
     }
     // The same bytes already quarantined: their first receipt bounds when they can have been sealed.
-    if let Some(first) = first_quarantined(tx, &event.topic().to_string(), raw).await?
+    let digest = quarantine_digest(&event.topic().to_string(), raw);
+    if let Some(first) = ctx
+        .seen
+        .quarantined
+        .get(&digest)
+        .copied()
+        .and_then(Timestamp::from_millis)
         && let Err(violation) = check_first_receipt(event.sent_at, first)
     {
         return Ok(time_refused(event, &violation));
@@ -337,7 +641,9 @@ async fn store_event(
         1 => None,
         seq => match known.get(&(seq - 1)) {
             Some(k) => Some(k.hash),
-            None => neighbour_hashes(tx, device, seq - 1).await?.map(|(h, _)| h),
+            None => neighbour_hashes(ctx.reading().await?, device, seq - 1)
+                .await?
+                .map(|(h, _)| h),
         },
     };
     let fills_gap = as_i64(event.seq) < state.max_seq;
@@ -347,7 +653,7 @@ async fn store_event(
                 prev_hash: Some(prev_hash),
                 ..
             }) => Some(*prev_hash),
-            _ => neighbour_hashes(tx, device, event.seq + 1)
+            _ => neighbour_hashes(ctx.reading().await?, device, event.seq + 1)
                 .await?
                 .map(|(_, p)| p),
         }
@@ -365,10 +671,12 @@ async fn store_event(
             seq: event.seq - 1,
             sent_at: *sent_at,
         }),
-        _ => sealed_neighbour(tx, device, event.seq, Side::Before).await?,
+        // Nothing is stored below seq 1.
+        _ if event.seq <= 1 => None,
+        _ => sealed_neighbour(ctx.reading().await?, device, event.seq, Side::Before).await?,
     };
     let after = if fills_gap {
-        sealed_neighbour(tx, device, event.seq, Side::After).await?
+        sealed_neighbour(ctx.reading().await?, device, event.seq, Side::After).await?
     } else {
         None
     };
@@ -376,37 +684,20 @@ async fn store_event(
         return Ok(time_refused(event, &violation));
     }
     if let Payload::Dropped(dropped) = &event.payload
-        && !dropped_links(tx, device, known, dropped).await?
+        && !dropped_links(ctx.reading().await?, device, known, dropped).await?
     {
         return Ok(chain_broken(event));
     }
 
+    if !ctx.seen.event_ids.insert(event.event_id.to_string()) {
+        // The event_id is taken by another seq: not a resend.
+        return Ok(replayed(event));
+    }
     let body = match std::str::from_utf8(raw) {
         Ok(text) => text.to_owned(),
         Err(_) => String::from_utf8_lossy(&event.to_wire()).into_owned(),
     };
-    let inserted = sqlx::query(
-        "INSERT INTO events (event_id, device_id, seq, kind, institution_code, sent_at_ms, \
-         received_at_ms, prev_hash, hash, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(event.event_id.to_string())
-    .bind(device.as_str())
-    .bind(as_i64(event.seq))
-    .bind(event.payload.topic_kind().as_str())
-    .bind(event.institution_code.as_str())
-    .bind(event.sent_at.millis())
-    .bind(now)
-    .bind(event.prev_hash.to_string())
-    .bind(event.hash.to_string())
-    .bind(body)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        // The event_id is taken by another seq: not a resend.
-        return Ok(replayed(event));
-    }
+    ctx.pending.events.push(EventRow { event, body });
 
     let seq = as_i64(event.seq);
     if seq > state.max_seq + 1 {
@@ -417,7 +708,7 @@ async fn store_event(
         .bind(state.max_seq + 1)
         .bind(seq - 1)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut **ctx.tx)
         .await?;
         tracing::warn!(
             device = %device,
@@ -429,53 +720,10 @@ async fn store_event(
     state.max_seq = state.max_seq.max(seq);
 
     if let Payload::Dropped(dropped) = &event.payload {
-        record_dropped(tx, device, seq, dropped, now).await?;
+        record_dropped(ctx.tx, device, seq, dropped, now).await?;
     }
     if let Payload::Presence(p) = &event.payload {
-        let (psn_no, track_id) = match &p.person {
-            Person::PsnNo(psn) => (Some(psn.as_str()), None),
-            Person::UnknownTrack(track) => (None, Some(track.as_str())),
-        };
-        sqlx::query(
-            "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
-             ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
-             median_similarity, liveness, seq, event_id, embedding, track_liveness) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18) \
-             ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
-             end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
-             best_similarity = excluded.best_similarity, \
-             median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
-             seq = excluded.seq, event_id = excluded.event_id, \
-             embedding = COALESCE(excluded.embedding, presence_intervals.embedding), \
-             track_liveness = COALESCE(excluded.track_liveness, presence_intervals.track_liveness) \
-             WHERE presence_intervals.seq < excluded.seq \
-             AND presence_intervals.device_id = excluded.device_id",
-        )
-        .bind(p.interval_id.to_string())
-        .bind(device.as_str())
-        .bind(event.institution_code.as_str())
-        .bind(p.camera_id.as_str())
-        .bind(p.ward_kind.as_str())
-        .bind(psn_no)
-        .bind(track_id)
-        .bind(p.start.millis())
-        .bind(p.end.millis())
-        .bind(i64::from(p.open))
-        .bind(i64::from(p.samples))
-        .bind(p.best_similarity.get())
-        .bind(p.median_similarity.get())
-        .bind(p.liveness.get())
-        .bind(seq)
-        .bind(event.event_id.to_string())
-        .bind(p.embedding.as_ref().map(|e| e.to_base64()))
-        .bind(
-            p.track_liveness
-                .as_ref()
-                .and_then(|t| serde_json::to_string(t).ok()),
-        )
-        .execute(&mut **tx)
-        .await?;
+        ctx.pending.presence.push((event, p));
     }
     Ok(Decision::Stored)
 }
@@ -524,18 +772,63 @@ async fn sealed_neighbour(
     }))
 }
 
-/// When these bytes on this topic were first quarantined, if ever.
+/// The rows `select` (ending in `… IN`) finds for `keys`, a statement per [`ROWS_PER_STATEMENT`].
+async fn rows_in(
+    tx: &mut Transaction<'static, Any>,
+    select: &str,
+    keys: &[String],
+    marks: Marks,
+) -> Result<Vec<AnyRow>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("{select} ({})", placeholders(chunk.len(), marks));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in chunk {
+            query = query.bind(key.as_str());
+        }
+        rows.extend(query.fetch_all(&mut **tx).await?);
+    }
+    Ok(rows)
+}
+
+/// When each of these digests (of a topic and its bytes) was first quarantined, for those that were.
 async fn first_quarantined(
     tx: &mut Transaction<'static, Any>,
-    topic: &str,
-    raw: &[u8],
-) -> Result<Option<Timestamp>, StoreError> {
-    let first: Option<i64> =
-        sqlx::query_scalar("SELECT first_seen_ms FROM quarantine WHERE digest = $1")
-            .bind(quarantine_digest(topic, raw))
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(first.and_then(Timestamp::from_millis))
+    digests: &[String],
+    marks: Marks,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let select = "SELECT digest, first_seen_ms FROM quarantine WHERE digest IN";
+    rows_in(tx, select, digests, marks)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Which of these event ids are already stored.
+async fn taken_event_ids(
+    tx: &mut Transaction<'static, Any>,
+    event_ids: &[String],
+    marks: Marks,
+) -> Result<HashSet<String>, StoreError> {
+    let select = "SELECT event_id FROM events WHERE event_id IN";
+    rows_in(tx, select, event_ids, marks)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get(0)?))
+        .collect()
+}
+
+/// `$1, $2, …, $n` (or `?, ?, …`).
+fn placeholders(n: usize, marks: Marks) -> String {
+    let mut sql = String::with_capacity(n * 5);
+    for i in 1..=n {
+        if i > 1 {
+            sql.push_str(", ");
+        }
+        marks.push(&mut sql, i);
+    }
+    sql
 }
 
 /// The quarantine's key for a message: the digest of its topic and bytes.
@@ -699,10 +992,12 @@ async fn advance_contiguous(
 
 async fn quarantine(
     tx: &mut Transaction<'static, Any>,
+    seen: &mut Seen,
     rejection: &Rejection,
     now: i64,
 ) -> Result<(), StoreError> {
     let digest = quarantine_digest(&rejection.topic, &rejection.raw);
+    seen.quarantined.entry(digest.clone()).or_insert(now);
     let kept = &rejection.raw[..rejection.raw.len().min(QUARANTINE_RAW_LIMIT)];
     let detail: String = rejection.detail.chars().take(2000).collect();
     let topic: String = rejection.topic.chars().take(512).collect();
