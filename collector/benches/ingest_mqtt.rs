@@ -104,6 +104,7 @@ fn presence(at_ms: i64, n: u64) -> anyhow::Result<Payload> {
         median_similarity: Similarity::try_from(0.72)?,
         liveness: Liveness::try_from(0.97)?,
         embedding: None,
+        track_liveness: None,
     }))
 }
 

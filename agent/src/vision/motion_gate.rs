@@ -108,7 +108,7 @@ impl MotionGate {
                 (c.cells, region)
             })
             .collect();
-        regions.sort_by(|a, b| b.0.cmp(&a.0));
+        regions.sort_by_key(|r| std::cmp::Reverse(r.0));
         Change::Regions(regions.into_iter().map(|(_, r)| r).collect())
     }
 }

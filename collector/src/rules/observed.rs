@@ -307,6 +307,7 @@ mod tests {
             start.millis(),
             start.millis() + 86_400_000,
             15 * 60_000,
+            crate::rules::inputs::Scope::All,
         )
         .await
         .expect("load");
