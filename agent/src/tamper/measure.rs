@@ -4,7 +4,7 @@
 
 use crate::vision::align::RgbView;
 use crate::vision::preprocess::Region;
-use crate::vision::resample::Resampler;
+use crate::vision::resample::{Resampler, grey_levels};
 
 /// Thumbnail width and height (16:9).
 pub const THUMB_W: usize = 64;
@@ -38,11 +38,7 @@ impl Measurer {
         let small = self
             .resampler
             .resample(frame, Region::whole(frame), THUMB_W, THUMB_H)?;
-        let thumbnail: Vec<u8> = small
-            .data
-            .chunks_exact(3)
-            .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) as u8)
-            .collect();
+        let thumbnail: Vec<u8> = grey_levels(small.data).collect();
         let n = thumbnail.len() as f32;
         let mean = thumbnail.iter().map(|&v| v as f32).sum::<f32>() / n;
         let spread = (thumbnail

@@ -9,7 +9,7 @@
 use super::align::RgbView;
 use super::boxes::FaceBox;
 use super::preprocess::Region;
-use super::resample::Resampler;
+use super::resample::{Resampler, grey_levels};
 
 /// What the gate saw on a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,12 +66,7 @@ impl MotionGate {
             return Change::Unknown;
         };
         self.current.clear();
-        self.current.extend(
-            small
-                .data
-                .chunks_exact(3)
-                .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) as u8),
-        );
+        self.current.extend(grey_levels(small.data));
         let known = self.shape == Some(shape) && self.previous.len() == self.current.len();
         std::mem::swap(&mut self.previous, &mut self.current);
         self.shape = Some(shape);

@@ -8,6 +8,12 @@ use super::preprocess::Region;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
+/// The grey level (ITU-R BT.601 luma) of each RGB pixel of `rgb`, e.g. of a resampled thumbnail.
+pub fn grey_levels(rgb: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    rgb.chunks_exact(3)
+        .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32) as u8)
+}
+
 /// A region larger than this many frames' worth of pixels is refused (a corrupt box, not a face).
 const MAX_PADDED_FRAMES: usize = 4;
 

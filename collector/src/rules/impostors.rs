@@ -187,31 +187,27 @@ fn people<'t>(tracks: &[&'t PresenceSpan], rules: &RuleSet) -> Vec<Vec<&'t Prese
     // Each person's tracks and when their last one ended.
     let mut people: Vec<(Vec<&PresenceSpan>, i64)> = Vec::new();
     for &track in tracks {
-        let mut best: Option<(Option<f64>, i64, usize)> = None;
-        for (p, (theirs, end)) in people.iter().enumerate() {
-            if *end > track.start_ms + RETRACK_OVERLAP_MS || track.start_ms - end > max_gap {
-                continue;
-            }
-            let likeness = theirs
-                .iter()
-                .filter_map(|t| t.face_similarity(track))
-                .max_by(f64::total_cmp);
-            if likeness.is_some_and(|s| s < params.same_face_similarity) {
-                continue;
-            }
-            let better = match best {
-                None => true,
-                Some((best_likeness, best_end, _)) => match (likeness, best_likeness) {
-                    (Some(a), Some(b)) => a > b,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => *end > best_end,
-                },
-            };
-            if better {
-                best = Some((likeness, *end, p));
-            }
-        }
+        // (how alike the faces are, when both have one; when the person was last seen; person)
+        let best = people
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, end))| {
+                *end <= track.start_ms + RETRACK_OVERLAP_MS && track.start_ms - end <= max_gap
+            })
+            .filter_map(|(p, (theirs, end))| {
+                let likeness = theirs
+                    .iter()
+                    .filter_map(|t| t.face_similarity(track))
+                    .max_by(f64::total_cmp);
+                match likeness {
+                    Some(s) if s < params.same_face_similarity => None,
+                    _ => Some((likeness, *end, p)),
+                }
+            })
+            .max_by(|a, b| match (a.0, b.0) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (x, y) => x.is_some().cmp(&y.is_some()).then(a.1.cmp(&b.1)),
+            });
         match best {
             Some((_, _, p)) => {
                 people[p].0.push(track);
