@@ -10,7 +10,6 @@ use super::params::{RuleParams, check_range};
 use crate::gallery::Enrolled;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
 use wardwatch_protocol::{InstitutionCode, PsnNo};
 
 /// `duplicate_face` thresholds.
@@ -28,37 +27,10 @@ impl RuleParams for DuplicateFace {
 }
 
 /// The best cosine similarity between any embedding of person a and any of person b, per pair of
-/// persons whose best is at least `threshold`. Embeddings are L2-normalised, so a dot product is the
-/// cosine. Returns (earlier row index, later row index, similarity) per pair, in enrolment order.
+/// persons whose best is at least `threshold`, as (earlier row index, later row index, similarity):
+/// see [`super::face_pairs`], which compares a province's gallery in tiles of matrix products.
 pub fn similar_pairs(enrolled: &[Enrolled], threshold: f32) -> Vec<(usize, usize, f32)> {
-    let mut best: BTreeMap<(&str, &str), (usize, usize, f32)> = BTreeMap::new();
-    for (i, a) in enrolled.iter().enumerate() {
-        for (j, b) in enrolled.iter().enumerate().skip(i + 1) {
-            if a.psn_no == b.psn_no || a.model != b.model || a.embedding.len() != b.embedding.len()
-            {
-                continue;
-            }
-            let cosine: f32 = a
-                .embedding
-                .iter()
-                .zip(&b.embedding)
-                .map(|(x, y)| x * y)
-                .sum();
-            if cosine < threshold {
-                continue;
-            }
-            let key = if a.psn_no < b.psn_no {
-                (a.psn_no.as_str(), b.psn_no.as_str())
-            } else {
-                (b.psn_no.as_str(), a.psn_no.as_str())
-            };
-            let entry = best.entry(key).or_insert((i, j, cosine));
-            if cosine > entry.2 {
-                *entry = (i, j, cosine);
-            }
-        }
-    }
-    best.into_values().collect()
+    super::face_pairs::similar_pairs(enrolled, threshold)
 }
 
 /// Evaluates the rule over the gallery.

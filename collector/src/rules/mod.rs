@@ -22,6 +22,7 @@
 //! | [`cross_institution`] | `cross_institution`: billed or seen at two institutions at once |
 //! | [`weekly`] | `dialysis_over_weekly` |
 //! | [`duplicate_face`] | `duplicate_face`: one face, several insurance numbers |
+//! | [`face_pairs`] | for [`duplicate_face`]: the enrolled faces alike above a threshold, in tiles of matrix products |
 //! | [`outage_alignment`] | `outage_alignment`: an institution whose outages line up with its billing |
 //!
 //! Each rule module owns its thresholds (typed, range-checked) beside its evaluator; [`id`] names the
@@ -35,6 +36,7 @@ pub mod base;
 pub mod bed_holding;
 pub mod cross_institution;
 pub mod duplicate_face;
+pub mod face_pairs;
 pub mod finding;
 #[cfg(test)]
 mod fixtures;

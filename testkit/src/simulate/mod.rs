@@ -319,8 +319,8 @@ pub struct Month {
     pub counts: BTreeMap<&'static str, u64>,
 }
 
-/// splitmix64: small, deterministic, good enough for a simulation.
-struct Random(u64);
+/// splitmix64: small, deterministic, good enough for a simulation (and the benches' own data).
+pub struct Random(pub u64);
 
 impl Random {
     fn next(&mut self) -> u64 {
@@ -340,7 +340,8 @@ impl Random {
     fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
-    fn normal(&mut self) -> f64 {
+    /// A standard normal value (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
         let (u, v) = (self.unit().max(1e-12), self.unit());
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
