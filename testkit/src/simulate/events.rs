@@ -32,6 +32,7 @@ pub(super) fn presence(
         liveness: Liveness::try_from(liveness).ok()?,
         embedding: None,
         track_liveness: None,
+        seat: None,
     }))
 }
 
