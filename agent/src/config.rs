@@ -333,6 +333,15 @@ path = "sightings.jsonl"
             "the installed example watches a live camera"
         );
         assert!(config.source.is_none());
+        // Its seat zones, uncommented, are usable.
+        let seated = text
+            .replace("# [[camera.seats]]", "[[camera.seats]]")
+            .replace("# id = \"chair-", "id = \"chair-")
+            .replace("# rect = [", "rect = [");
+        let config = AgentConfig::parse(Path::new("agent.example.toml"), &seated).unwrap();
+        assert_eq!(config.cameras[0].seats.len(), 2);
+        crate::cameras::seats::check_seats(&config.cameras[0].id, &config.cameras[0].seats)
+            .unwrap();
     }
 
     #[test]
@@ -351,6 +360,22 @@ path = "sightings.jsonl"
         let good = format!("{with_models}{}", camera("cam-1", "max_fps = 5"));
         let config = AgentConfig::load(&write_config(dir.path(), &good)).unwrap();
         assert_eq!(config.cameras[0].id.as_str(), "cam-1");
+        assert!(config.cameras[0].seats.is_empty());
+        let seat =
+            |id: &str, rect: &str| format!("[[camera.seats]]\nid = \"{id}\"\nrect = {rect}\n");
+        let seated = format!(
+            "{with_models}{}{}{}",
+            camera("cam-1", ""),
+            seat("chair-1", "[0.0, 0.3, 0.25, 0.5]"),
+            seat("床2", "[0.25, 0.3, 0.25, 0.5]")
+        );
+        let config = AgentConfig::load(&write_config(dir.path(), &seated)).unwrap();
+        let seats: Vec<&str> = config.cameras[0]
+            .seats
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(seats, ["chair-1", "床2"]);
         let cases = [
             (without_source.clone(), "camera"),
             (
@@ -380,6 +405,31 @@ path = "sightings.jsonl"
                 format!("{without_source}{}", camera("cam-1", ""))
                     .replace("path = \"clip\"", "path = \"missing\""),
                 "camera.source.path",
+            ),
+            (
+                format!(
+                    "{with_models}{}{}",
+                    camera("cam-1", ""),
+                    seat("chair-3", "[0.8, 0.3, 0.25, 0.5]")
+                ),
+                "`camera.seats.rect` of camera cam-1, seat chair-3",
+            ),
+            (
+                format!(
+                    "{with_models}{}{}{}",
+                    camera("cam-1", ""),
+                    seat("chair-3", "[0.0, 0.3, 0.25, 0.5]"),
+                    seat("chair-3", "[0.5, 0.3, 0.25, 0.5]")
+                ),
+                "`camera.seats.id` chair-3 is used twice on camera cam-1",
+            ),
+            (
+                format!(
+                    "{with_models}{}{}",
+                    camera("cam-1", ""),
+                    seat("", "[0.0, 0.3, 0.25, 0.5]")
+                ),
+                "seat id \"\" is invalid: must not be empty",
             ),
         ];
         for (text, key) in cases {

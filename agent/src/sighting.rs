@@ -5,7 +5,7 @@
 
 use crate::tracking::liveness::TrackEvidence;
 use serde::{Deserialize, Serialize};
-use wardwatch_protocol::{CameraId, Liveness, Person, Similarity, Timestamp};
+use wardwatch_protocol::{CameraId, Liveness, Person, SeatId, Similarity, Timestamp};
 
 /// One face, identified (or not), at capture time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,4 +25,7 @@ pub struct Sighting {
     /// recording of sightings made before track liveness).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_evidence: Option<TrackEvidence>,
+    /// The camera's seat zone holding the face's centre (absent: no zones, or none holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<SeatId>,
 }

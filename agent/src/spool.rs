@@ -478,6 +478,7 @@ mod tests {
             liveness: Liveness::try_from(0.9).unwrap(),
             embedding: None,
             track_liveness: None,
+            seat: None,
         })
     }
 

@@ -129,6 +129,7 @@ fn covered_frozen_and_unplugged_are_reported_with_their_times() {
             },
             max_fps: None,
             roi: None,
+            seats: Vec::new(),
         },
         Box::new(source),
         &manifest,

@@ -105,6 +105,7 @@ fn presence(at_ms: i64, n: u64) -> anyhow::Result<Payload> {
         liveness: Liveness::try_from(0.97)?,
         embedding: None,
         track_liveness: None,
+        seat: None,
     }))
 }
 

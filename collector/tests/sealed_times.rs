@@ -83,6 +83,7 @@ impl WardBox {
                 liveness: Liveness::try_from(0.9).expect("score"),
                 embedding: None,
                 track_liveness: None,
+                seat: None,
             }),
         )
     }

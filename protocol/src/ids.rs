@@ -135,6 +135,25 @@ string_id!(
 );
 
 string_id!(
+    /// A seat zone on a camera's picture — a dialysis chair, a bed (e.g. `chair-3`, `床7`): drawn by
+    /// the technician in the ward box's configuration and unique on its camera. 1 to 32 characters,
+    /// none of them a control character (labels in the ward's own words are allowed).
+    SeatId,
+    |v| {
+        if v.is_empty() {
+            return Err(IdError::new("seat id", v, "must not be empty"));
+        }
+        if v.chars().count() > 32 {
+            return Err(IdError::new("seat id", v, "must be at most 32 characters"));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(IdError::new("seat id", v, "must not contain control characters"));
+        }
+        Ok(())
+    }
+);
+
+string_id!(
     /// An insured person's number (人员编号, `psn_no`) on the national platform: 1 to 40 letters or digits.
     PsnNo,
     |v| {
@@ -171,6 +190,17 @@ mod tests {
         assert!("hd-ward3.box_1".parse::<DeviceId>().is_ok());
         for bad in ["", "-x", "a/b", "a+b", "a#", "$sys", "a b", &"x".repeat(65)] {
             assert!(bad.parse::<DeviceId>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn seat_ids() {
+        for good in ["chair-3", "床7", "A 12", &"x".repeat(32), &"床".repeat(32)] {
+            assert!(good.parse::<SeatId>().is_ok(), "{good:?} refused");
+        }
+        for bad in ["", "chair\n3", "tab\there", "\u{7f}", &"x".repeat(33)] {
+            let err = bad.parse::<SeatId>().unwrap_err();
+            assert_eq!(err.kind, "seat id", "{bad:?}");
         }
     }
 

@@ -49,7 +49,7 @@ pub use embedding::FaceEmbedding;
 pub use event::{Event, EventDraft};
 pub use evidence::{EvidenceCrop, EvidenceReason, Jpeg, MAX_EVIDENCE_BYTES};
 pub use gallery::{GalleryDraft, GalleryEntry, GalleryError, SignedGallery};
-pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, TrackId};
+pub use ids::{CameraId, DeviceId, IdError, InstitutionCode, PsnNo, SeatId, TrackId};
 pub use json_lines::{JsonLinesError, read_json_lines};
 pub use payload::{
     CameraHealth, CameraState, CameraStatus, ClockJump, DropReason, DroppedEvent, Health, Liveness,

@@ -2,7 +2,7 @@
 
 use crate::crypto::Digest;
 use crate::embedding::FaceEmbedding;
-use crate::ids::{CameraId, PsnNo, TrackId};
+use crate::ids::{CameraId, PsnNo, SeatId, TrackId};
 use crate::time::Timestamp;
 use crate::topic::TopicKind;
 use serde::{Deserialize, Serialize};
@@ -193,6 +193,11 @@ pub struct Presence {
     /// Absent from older agents and from intervals without samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_liveness: Option<TrackLiveness>,
+    /// The seat zone of the camera (a chair, a bed) that held most of the interval's face centres, when
+    /// the box's technician drew seat zones for the camera and one zone held a majority. Absent from
+    /// older agents, from cameras without zones and from intervals no zone held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<SeatId>,
 }
 
 /// The device's heartbeat.

@@ -43,6 +43,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 liveness: Liveness::try_from(0.97).unwrap(),
                 embedding: None,
                 track_liveness: None,
+                seat: None,
             }),
         ),
         (
@@ -87,6 +88,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                 // A 16-value unit vector keeps the example short; the recogniser's are 512.
                 embedding: Some(FaceEmbedding::try_from(vec![0.25f32; 16]).unwrap()),
                 track_liveness: None,
+                seat: None,
             }),
         ),
         (
@@ -147,6 +149,7 @@ fn golden_events() -> Vec<(&'static str, Event)> {
                     blinks: 1840,
                     verdict: LivenessVerdict::Live,
                 }),
+                seat: None,
             }),
         ),
     ];
@@ -403,4 +406,51 @@ fn track_liveness_is_optional_and_its_values_are_checked() {
     let (_, old) = &events[0];
     let wire = String::from_utf8(old.to_wire()).unwrap();
     assert!(!wire.contains("track_liveness"), "{wire}");
+}
+
+#[test]
+fn a_seat_is_optional_and_checked() {
+    let events = golden_events();
+    let (name, without) = &events[0];
+    assert_eq!(*name, "presence.json");
+    let topic = without.topic().to_string();
+    let limits = Limits::default();
+    // Without the field (the golden bytes, as older agents send them): decodes to no seat.
+    let wire = String::from_utf8(without.to_wire()).unwrap();
+    assert!(!wire.contains("seat"), "{wire}");
+    let decoded = decode_event(&topic, wire.as_bytes(), &limits).unwrap();
+    let Payload::Presence(p) = &decoded.payload else {
+        panic!("not a presence: {decoded:?}")
+    };
+    assert_eq!(p.seat, None);
+    // With it: sealed, sent and decoded back; part of the hash.
+    let Payload::Presence(mut seated) = without.payload.clone() else {
+        panic!("not a presence")
+    };
+    seated.seat = Some("chair-3".parse().unwrap());
+    let with = EventDraft {
+        schema: without.schema,
+        event_id: without.event_id,
+        device_id: without.device_id.clone(),
+        institution_code: without.institution_code.clone(),
+        seq: without.seq,
+        sent_at: without.sent_at,
+        test_mode: false,
+        prev_hash: without.prev_hash,
+        payload: Payload::Presence(seated),
+    }
+    .seal(&device_key());
+    assert_ne!(with.hash, without.hash, "the seat is part of the hash");
+    let wire = String::from_utf8(with.to_wire()).unwrap();
+    assert!(wire.contains(r#""seat":"chair-3""#), "{wire}");
+    let decoded = decode_event(&topic, wire.as_bytes(), &limits).unwrap();
+    assert_eq!(decoded, with);
+    // An unusable seat id is refused, naming the field.
+    let mut bad: serde_json::Value = serde_json::from_str(&wire).unwrap();
+    for value in ["", "chair\u{7}3", &"x".repeat(33)] {
+        bad["payload"]["seat"] = value.into();
+        let err = decode_value(&topic, &bad).unwrap_err();
+        assert_eq!(err.reason(), RejectReason::InvalidField, "{value:?}: {err}");
+        assert!(err.to_string().contains("payload.seat"), "{value:?}: {err}");
+    }
 }

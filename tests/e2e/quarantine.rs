@@ -323,6 +323,7 @@ impl TimedBox {
                 liveness: Liveness::try_from(0.9).expect("score"),
                 embedding: None,
                 track_liveness: None,
+                seat: None,
             }),
         )
     }

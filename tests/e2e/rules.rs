@@ -30,6 +30,7 @@ pub(crate) fn presence(psn: &str, start: &str, end: &str) -> Payload {
         liveness: Liveness::try_from(0.95).expect("score"),
         embedding: None,
         track_liveness: None,
+        seat: None,
     })
 }
 

@@ -1,6 +1,8 @@
 //! `[[camera]]`: the cameras a worker is started for — each one's id, frame source, frame-rate cap and
-//! region of interest — and their checks (unique ids, then each camera in file order).
+//! region of interest and seat zones ([`super::seats`]) — and their checks (unique ids, then each camera
+//! in file order).
 
+use super::seats::{SeatZone, check_seats};
 use crate::setting::InvalidSetting;
 use crate::sources::config::CameraSource;
 use serde::Deserialize;
@@ -20,6 +22,9 @@ pub struct CameraConfig {
     /// Look for faces only inside this rectangle of the frame (the tamper checks see the whole frame).
     #[serde(default)]
     pub roi: Option<Roi>,
+    /// `[[camera.seats]]`: the chairs or beds in the picture (none: intervals carry no seat).
+    #[serde(default)]
+    pub seats: Vec<SeatZone>,
 }
 
 /// A rectangle of the frame, in pixels.
@@ -37,7 +42,8 @@ pub struct Roi {
 }
 
 impl CameraConfig {
-    /// The first unusable setting of this camera: its rate, its region, then its source.
+    /// The first unusable setting of this camera: its rate, its region, its seat zones, then its
+    /// source.
     pub fn check(&self) -> Result<(), InvalidSetting> {
         let id = &self.id;
         if let Some(fps) = self.max_fps
@@ -56,6 +62,7 @@ impl CameraConfig {
                 format!("of camera {id} must have a positive width and height"),
             ));
         }
+        check_seats(id, &self.seats)?;
         self.source.check(id)
     }
 }

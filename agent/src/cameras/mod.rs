@@ -1,9 +1,11 @@
 //! Cameras: one worker thread per `[[camera]]` turns its frames into observations — sightings of
 //! tracked faces, camera-state changes, and ticks of the camera's clock — for the pipeline's presence
 //! stage. A frame travels: [`crate::sources`] → [`worker`] (tamper checks, detection, tracking,
-//! recognition of a few frames per track, liveness, gallery) → [`Observation`]s on a bounded channel.
+//! recognition of a few frames per track, liveness, gallery, the seat zone of each face) → [`Observation`]s
+//! on a bounded channel.
 
 pub mod config;
+pub mod seats;
 pub mod stats;
 pub mod worker;
 

@@ -10,6 +10,7 @@
 
 use super::Observation;
 use super::config::{CameraConfig, Roi};
+use super::seats::seat_at;
 use super::stats::StatsBoard;
 use crate::evidence::{EvidenceConfig, EvidenceKeeper};
 use crate::gallery::SharedGallery;
@@ -20,6 +21,7 @@ use crate::tamper::{CameraWatch, TamperConfig};
 use crate::tracking::vote::Recognition;
 use crate::tracking::{FaceTracker, TrackerConfig};
 use crate::vision::align::RgbView;
+use crate::vision::boxes::FaceBox;
 use crate::vision::config::RecognitionConfig;
 use crate::vision::engine::FaceEngine;
 use crate::vision::gating::Gating;
@@ -277,9 +279,14 @@ impl CameraWorker {
             tracing::warn!(camera = %self.camera.id, %error, "face pipeline failed on a frame");
             self.tracker.update(at, Vec::new());
         } else {
+            let (seats, roi) = (&self.camera.seats, self.camera.roi);
+            let seat_of = |face: &FaceBox| {
+                let (x, y) = centre_in_frame(frame, roi, face);
+                seat_at(seats, x, y).cloned()
+            };
             said.extend(
                 self.tracker
-                    .sightings()
+                    .sightings_seated(seat_of)
                     .into_iter()
                     .map(Observation::Sighting),
             );
@@ -386,6 +393,24 @@ fn unknown_summaries(ended: Vec<crate::tracking::EndedTrack>) -> Vec<Observation
         .collect()
 }
 
+/// The centre of `face` (found in the region of interest `roi`, or the whole frame) as fractions of the
+/// frame's width and height, where seat zones are drawn.
+fn centre_in_frame(frame: &Frame, roi: Option<Roi>, face: &FaceBox) -> (f64, f64) {
+    let (x0, y0) = roi.map_or((0, 0), |r| {
+        (
+            (r.x as usize).min(frame.width),
+            (r.y as usize).min(frame.height),
+        )
+    });
+    let at = |origin: usize, low: f32, high: f32, size: usize| {
+        (origin as f64 + f64::from(low + high) / 2.0) / size.max(1) as f64
+    };
+    (
+        at(x0, face.x1, face.x2, frame.width),
+        at(y0, face.y1, face.y2, frame.height),
+    )
+}
+
 /// The region of interest of `frame`, clipped to the frame, copied into `buffer`.
 fn crop<'a>(frame: &Frame, roi: Roi, buffer: &'a mut Vec<u8>) -> RgbView<'a> {
     let x0 = (roi.x as usize).min(frame.width);
@@ -401,5 +426,37 @@ fn crop<'a>(frame: &Frame, roi: Roi, buffer: &'a mut Vec<u8>) -> RgbView<'a> {
         width: w,
         height: h,
         data: buffer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_face_found_in_the_region_of_interest_is_placed_on_the_whole_frame() {
+        let frame = Frame {
+            camera_id: "cam-1".parse().expect("camera"),
+            captured_at: Timestamp::from_millis(1_790_000_000_000).expect("time"),
+            position: 0,
+            width: 1000,
+            height: 500,
+            pixels: Vec::new(),
+        };
+        let face = FaceBox {
+            x1: 80.0,
+            y1: 40.0,
+            x2: 120.0,
+            y2: 60.0,
+            score: 0.99,
+        };
+        assert_eq!(centre_in_frame(&frame, None, &face), (0.1, 0.1));
+        let roi = Roi {
+            x: 500,
+            y: 200,
+            width: 400,
+            height: 300,
+        };
+        assert_eq!(centre_in_frame(&frame, Some(roi), &face), (0.6, 0.5));
     }
 }

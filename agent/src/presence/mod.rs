@@ -7,6 +7,10 @@
 //! All time here is sighting (capture) time, never the wall clock, so a replay gives the same intervals
 //! however fast it runs. The tracker's state is serialisable and is committed with the spool, so a
 //! restarted agent continues its open intervals instead of splitting them.
+//!
+//! An interval's seat is the camera's seat zone ([`crate::cameras::seats`]) holding the face's centre
+//! in more than half of its sightings; none when no zone holds a majority (the person moved about, or
+//! stood between chairs) or the camera has no zones.
 
 pub mod config;
 pub mod liveness;
@@ -17,9 +21,11 @@ pub use config::PresenceConfig;
 use liveness::{LivenessConfig, LivenessTally};
 use median::Histogram;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 use wardwatch_protocol::{
-    CameraId, FaceEmbedding, Liveness, Person, Presence, Similarity, Timestamp, TrackId, WardKind,
+    CameraId, FaceEmbedding, Liveness, Person, Presence, SeatId, Similarity, Timestamp, TrackId,
+    WardKind,
 };
 
 /// One interval in progress.
@@ -41,6 +47,9 @@ struct OpenInterval {
     /// The landmark evidence of its tracks (absent from checkpoints written before track liveness).
     #[serde(default)]
     track: LivenessTally,
+    /// Sightings per seat zone holding the face's centre (absent from checkpoints written before seats).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    seats: BTreeMap<SeatId, u32>,
 }
 
 impl OpenInterval {
@@ -58,6 +67,7 @@ impl OpenInterval {
             last_report: None,
             embedding: None,
             track: LivenessTally::default(),
+            seats: BTreeMap::new(),
         }
     }
 
@@ -71,6 +81,18 @@ impl OpenInterval {
         if let Some(evidence) = &s.track_evidence {
             self.track.add(evidence);
         }
+        if let Some(seat) = &s.seat {
+            let n = self.seats.entry(seat.clone()).or_default();
+            *n = n.saturating_add(1);
+        }
+    }
+
+    /// The seat zone that held the face in more than half of the interval's sightings.
+    fn seat(&self) -> Option<SeatId> {
+        self.seats
+            .iter()
+            .find(|(_, n)| 2 * u64::from(**n) > u64::from(self.samples))
+            .map(|(seat, _)| seat.clone())
     }
 
     fn report(&self, ward_kind: WardKind, liveness: &LivenessConfig, open: bool) -> Presence {
@@ -95,6 +117,7 @@ impl OpenInterval {
             // Only a final report carries the embedding.
             embedding: if open { None } else { self.embedding.clone() },
             track_liveness: self.track.summary(liveness, model_median),
+            seat: self.seat(),
         }
     }
 }
@@ -252,6 +275,7 @@ mod tests {
             similarity: Similarity::try_from(0.7).unwrap(),
             liveness: Liveness::try_from(0.95).unwrap(),
             track_evidence: None,
+            seat: None,
         }
     }
 
@@ -349,6 +373,47 @@ mod tests {
         assert_eq!(summary.verdict, LivenessVerdict::NotLive);
         assert_eq!(summary.model_median, reports[0].liveness);
         assert!(summary.residual_p90.get() < 0.01, "{summary:?}");
+    }
+
+    #[test]
+    fn the_seat_holding_most_face_centres_is_the_intervals() {
+        let mut t = tracker();
+        let seated = |secs: i64, psn: &str, seat: Option<&str>| Sighting {
+            seat: seat.map(|s| s.parse().expect("seat")),
+            ..sighting(secs, psn)
+        };
+        // p7: 6 of 10 sightings in chair-3, 3 in chair-4, 1 in none → chair-3.
+        // p8: 4 of 10 in chair-3, 4 in chair-4, 2 in none → no seat (no majority).
+        // p9: no zones on the camera → no seat.
+        for s in 0..10 {
+            let p7 = match s {
+                0..6 => Some("chair-3"),
+                6..9 => Some("chair-4"),
+                _ => None,
+            };
+            let p8 = match s {
+                0..4 => Some("chair-3"),
+                4..8 => Some("chair-4"),
+                _ => None,
+            };
+            t.observe(&seated(s * 10, "p7", p7));
+            t.observe(&seated(s * 10, "p8", p8));
+            t.observe(&seated(s * 10, "p9", None));
+        }
+        // A restart in the middle keeps the tally.
+        let mut t: PresenceTracker =
+            serde_json::from_slice(&serde_json::to_vec(&t).unwrap()).unwrap();
+        let reports = t.close_all();
+        let seat_of = |psn: &str| {
+            reports
+                .iter()
+                .find(|r| r.person == Person::PsnNo(psn.parse().unwrap()))
+                .map(|r| r.seat.clone())
+                .expect("reported")
+        };
+        assert_eq!(seat_of("p7"), Some("chair-3".parse().unwrap()));
+        assert_eq!(seat_of("p8"), None);
+        assert_eq!(seat_of("p9"), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use liveness::LandmarkTrail;
 use motion::Motion;
 use shape::Points68;
 use vote::{Recognition, Votes};
-use wardwatch_protocol::{CameraId, Liveness, Person, Similarity, Timestamp, TrackId};
+use wardwatch_protocol::{CameraId, Liveness, Person, SeatId, Similarity, Timestamp, TrackId};
 
 /// How tracks are formed and recognised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +106,8 @@ struct Track {
     first_seen: Timestamp,
     last_seen: Timestamp,
     trail: LandmarkTrail,
+    /// The face's box on the last frame it was matched on.
+    face: FaceBox,
 }
 
 impl Track {
@@ -190,6 +192,7 @@ impl FaceTracker {
             first_seen: at,
             last_seen: at,
             trail: LandmarkTrail::default(),
+            face: *face,
         });
         key
     }
@@ -236,6 +239,7 @@ impl FaceTracker {
                     track.missed = 0;
                     track.since_recognition += 1;
                     track.last_seen = at;
+                    track.face = located.0;
                     track.key
                 }
                 None => self.start(&located.0, at),
@@ -315,8 +319,16 @@ impl FaceTracker {
     }
 
     /// The sightings of this frame: one per track matched on it, confirmed and recognised at least
-    /// once, each with the landmark evidence its track gathered since its previous sighting.
+    /// once, each with the landmark evidence its track gathered since its previous sighting (no seat).
     pub fn sightings(&mut self) -> Vec<Sighting> {
+        self.sightings_seated(|_| None)
+    }
+
+    /// [`FaceTracker::sightings`], each in the seat `seat_of` its face's box on this frame.
+    pub fn sightings_seated(
+        &mut self,
+        seat_of: impl Fn(&FaceBox) -> Option<SeatId>,
+    ) -> Vec<Sighting> {
         let Some(at) = self.last_frame else {
             return Vec::new();
         };
@@ -340,6 +352,7 @@ impl FaceTracker {
                     liveness: Liveness::try_from(f64::from(verdict.liveness).clamp(0.0, 1.0))
                         .ok()?,
                     track_evidence: t.trail.take(),
+                    seat: seat_of(&t.face),
                 })
             })
             .collect()
@@ -421,6 +434,35 @@ mod tests {
         assert_eq!(
             sightings[0].person,
             Person::PsnNo("P001".parse().expect("psn"))
+        );
+    }
+
+    #[test]
+    fn a_sighting_is_seated_where_its_face_is_on_this_frame() {
+        let mut tracker = tracker();
+        let seat_of = |b: &FaceBox| -> Option<SeatId> {
+            let centre = (b.x1 + b.x2) / 2.0;
+            (centre > 145.0).then(|| "chair-2".parse().expect("seat"))
+        };
+        let mut seats = Vec::new();
+        // The face moves 10 px a frame from x = 100 (centre 130) to the right.
+        for k in 0..6 {
+            let a = tracker.update(t(200 * k), vec![face(100.0 + 10.0 * k as f32)]);
+            if a[0].wants_recognition {
+                tracker.record(a[0].track, &known("P001"), &unit(0));
+            }
+            seats.extend(
+                tracker
+                    .sightings_seated(seat_of)
+                    .into_iter()
+                    .map(|s| s.seat),
+            );
+        }
+        let chair: Option<SeatId> = "chair-2".parse().ok();
+        // Frames 1–5 (frame 0 is not a track yet): centres 140, 150, 160, 170, 180.
+        assert_eq!(
+            seats,
+            vec![None, chair.clone(), chair.clone(), chair.clone(), chair]
         );
     }
 

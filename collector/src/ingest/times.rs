@@ -369,6 +369,7 @@ mod tests {
             liveness: Liveness::try_from(0.9).expect("score"),
             embedding: None,
             track_liveness: None,
+            seat: None,
         })
     }
 

@@ -91,6 +91,7 @@ pub fn span(institution: &str, ward_kind: WardKind, start_ms: i64, end_ms: i64) 
         liveness: 0.9,
         embedding: None,
         track_liveness: None,
+        seat: None,
     }
 }
 

@@ -15,16 +15,24 @@
 //!   middle of the stay is not moved by a face missed for the same while at both ends (turned away
 //!   while settling in and while leaving);
 //! - passers-by are not people in chairs: a track shorter than `min_track_share` of a session is not
-//!   matched at all.
+//!   matched at all;
+//! - an impostor sits in the absent patient's chair: where the ward box has seat zones, a person who
+//!   sat in an absent patient's usual seat ([`super::seats`]) goes to that patient's line before any
+//!   line whose patient has no usual seat (or the person no seat), and those before any line whose
+//!   patient usually sits elsewhere; timing orders the pairs within each of these. Without seats every
+//!   pair is "no information" and the matching is by time alone, as before seats.
 //!
 //! A line is `impersonation` when the tracks matched to it cover `min_overlap_share` of one session
 //! within its slot (widened by `slot_margin_minutes`). When a matched track also covered that much
-//! of another absent line's slot, the flag says so (`ambiguous_with`): the match is the best reading
-//! of the shift, not a certainty, and the auditor sees both lines.
+//! of another absent line's slot and the seat did not tell the two lines apart, the flag says so
+//! (`ambiguous_with`): the match is the best reading of the shift, not a certainty, and the auditor
+//! sees both lines. Lines the seat ruled out are named too (`seat_ruled_out`), with the person's seat
+//! and the patient's usual seat.
 
 use super::finding::Finding;
 use super::id::RuleId;
 use super::observed::PresenceSpan;
+use super::seats::{Seat, SeatFit, UsualSeat, person_seat};
 use super::set::RuleSet;
 use super::timeline::{MINUTE_MS, minutes, union};
 use serde_json::json;
@@ -46,6 +54,8 @@ pub struct Absent {
     pub window: (i64, i64),
     /// Unknown tracks overlapping `window`, unclipped.
     pub tracks: Vec<PresenceSpan>,
+    /// Where the billed patient usually sits at the institution in this kind of ward, if known.
+    pub usual_seat: Option<UsualSeat>,
 }
 
 impl Absent {
@@ -73,6 +83,11 @@ impl Absent {
         !tracks.is_empty()
             && minutes(&union(clipped.iter().map(PresenceSpan::span).collect()))
                 >= share * self.per_unit
+    }
+
+    /// How a person who sat in `seat` fits this line's patient's usual seat.
+    fn seat_fit(&self, seat: Option<&Seat>) -> SeatFit {
+        SeatFit::of(seat, self.usual_seat.as_ref())
     }
 
     /// Whether `track` lasts long enough inside this line's window to be someone in the chair.
@@ -142,13 +157,15 @@ fn seat(rules: &RuleSet, absent: &[Absent], lines: &[usize]) -> Vec<(PresenceSpa
     let people = people(&tracks, rules);
     let share = rules.impersonation.params.min_overlap_share;
     let margin = i64::from(rules.impersonation.params.slot_margin_minutes) * MINUTE_MS;
-    // Every (cost, person, line) where the person covers enough of the line's slot to be in its
-    // chair; cost: how far the middle of the person's stay is from the middle of the slot (twice
-    // that, in ms: the signed distances of arrival and departure from the slot's ends, added).
-    let mut pairs: Vec<(i64, usize, usize)> = Vec::new();
+    // Every (seat fit, cost, person, line) where the person covers enough of the line's slot to be
+    // in its chair; seat fit: whether the person sat in the line's patient's usual seat; cost: how far
+    // the middle of the person's stay is from the middle of the slot (twice that, in ms: the signed
+    // distances of arrival and departure from the slot's ends, added).
+    let mut pairs: Vec<(SeatFit, i64, usize, usize)> = Vec::new();
     for (p, person) in people.iter().enumerate() {
         let arrive = person.iter().map(|t| t.start_ms).min().unwrap_or_default();
         let leave = person.iter().map(|t| t.end_ms).max().unwrap_or_default();
+        let seat = person_seat(person.iter().copied());
         for &i in lines {
             let line = &absent[i];
             let sitting: Vec<(i64, i64)> = person
@@ -158,14 +175,15 @@ fn seat(rules: &RuleSet, absent: &[Absent], lines: &[usize]) -> Vec<(PresenceSpa
                 .collect();
             if minutes(&union(sitting)) >= share * line.per_unit {
                 let slot = (line.window.0 + margin, line.window.1 - margin);
-                pairs.push((((arrive - slot.0) + (leave - slot.1)).abs(), p, i));
+                let cost = ((arrive - slot.0) + (leave - slot.1)).abs();
+                pairs.push((line.seat_fit(seat.as_ref()), cost, p, i));
             }
         }
     }
     pairs.sort_unstable();
     let (mut person_seated, mut line_taken) = (vec![false; people.len()], BTreeMap::new());
     let mut out = Vec::new();
-    for (_, p, i) in pairs {
+    for (_, _, p, i) in pairs {
         if person_seated[p] || line_taken.contains_key(&i) {
             continue;
         }
@@ -232,14 +250,24 @@ fn verdict(
     let clipped = a.clip(mine);
     let covered = minutes(&union(clipped.iter().map(PresenceSpan::span).collect()));
     let mut finding = a.finding.clone();
+    if let Some(usual) = &a.usual_seat {
+        finding.evidence["usual_seat"] = json!(usual);
+    }
     if !mine.is_empty() && covered >= share * a.per_unit {
-        let mut ambiguous_with: Vec<&String> = Vec::new();
+        let seat = person_seat(mine);
+        let fit = a.seat_fit(seat.as_ref());
+        // Other absent lines the face sat through too: ambiguous unless the seat preferred this one.
+        let (mut ambiguous_with, mut ruled_out): (Vec<&String>, Vec<&String>) =
+            (Vec::new(), Vec::new());
         for other in all.iter().filter(|o| {
             !std::ptr::eq(*o, a)
                 && o.ward_kind == a.ward_kind
                 && o.finding.institution == a.finding.institution
+                && o.covered_by(mine, share)
         }) {
-            if other.covered_by(mine, share) {
+            if fit < other.seat_fit(seat.as_ref()) {
+                ruled_out.extend(&other.finding.lines);
+            } else {
                 ambiguous_with.extend(&other.finding.lines);
             }
         }
@@ -248,13 +276,20 @@ fn verdict(
         finding.evidence["unknown_face_minutes"] = json!(covered);
         finding.evidence["ambiguous"] = json!(!ambiguous_with.is_empty());
         finding.evidence["ambiguous_with"] = json!(ambiguous_with);
+        if let Some(seat) = &seat {
+            finding.evidence["unknown_face_seat"] = json!(seat);
+        }
+        if !ruled_out.is_empty() {
+            finding.evidence["seat_ruled_out"] = json!(ruled_out);
+        }
     } else {
         let in_slot = a.clip(&a.tracks);
         if !in_slot.is_empty() {
             finding.evidence["unknown_faces_in_slot"] = json!(in_slot);
         }
         // A face seated in another absent line's chair that sat through enough of this slot too: which
-        // of the two patients it replaced is the best reading of the shift, not a certainty.
+        // of the two patients it replaced is the best reading of the shift, not a certainty — unless
+        // the face sat in that patient's usual seat and not in this one's.
         let elsewhere: Vec<&String> = seated
             .iter()
             .enumerate()
@@ -263,6 +298,10 @@ fn verdict(
                     && all[other].ward_kind == a.ward_kind
                     && all[other].finding.institution == a.finding.institution
                     && a.covered_by(theirs, share)
+                    && {
+                        let seat = person_seat(theirs);
+                        all[other].seat_fit(seat.as_ref()) >= a.seat_fit(seat.as_ref())
+                    }
             })
             .flat_map(|(other, _)| &all[other].finding.lines)
             .collect();

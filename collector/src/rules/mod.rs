@@ -18,6 +18,7 @@
 //! |---|---|
 //! | [`sessions`] | per billed session line: `no_presence` (假病人), `impersonation` (冒名), `short_presence`, `billed_above_observed`, `presentation_attack` (疑似照片/屏幕冒充), `unmonitored_billing` (监控缺失, off by default) |
 //! | [`impostors`] | for [`sessions`]: which absent line each unknown face sat in (`impersonation` or `no_presence`) |
+//! | [`seats`] | for [`impostors`]: each patient's usual seat, the seat an unknown person sat in |
 //! | [`bed_holding`] | `bed_holding` (挂床): inpatient days billed while absent N days running |
 //! | [`cross_institution`] | `cross_institution`: billed or seen at two institutions at once |
 //! | [`weekly`] | `dialysis_over_weekly` |
@@ -48,6 +49,7 @@ pub mod observed;
 pub mod outage_alignment;
 pub mod params;
 pub mod run;
+pub mod seats;
 pub mod sessions;
 pub mod set;
 pub mod timeline;

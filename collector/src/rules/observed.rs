@@ -10,7 +10,9 @@ use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
-use wardwatch_protocol::{FaceEmbedding, InstitutionCode, LivenessVerdict, PsnNo, TrackLiveness};
+use wardwatch_protocol::{
+    FaceEmbedding, InstitutionCode, LivenessVerdict, PsnNo, SeatId, TrackLiveness,
+};
 
 /// One stored presence interval as the rules see it: who was seen by which camera from when to when
 /// (a span of time, unlike the agent's instantaneous `Sighting` of a face in one frame).
@@ -39,6 +41,10 @@ pub struct PresenceSpan {
     /// The agent's liveness over the whole track (landmark motion, blinks, verdict), when it sent one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track_liveness: Option<TrackLiveness>,
+    /// The camera's seat zone (chair, bed) that held the face for most of the interval, when the box
+    /// has zones drawn and one held a majority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat: Option<SeatId>,
 }
 
 /// A stored unknown face's embedding (base64 of little-endian f32), typed.
@@ -47,6 +53,18 @@ fn stored_embedding(text: &str) -> Result<FaceEmbedding, StoreError> {
         what: "presence_intervals.embedding",
         why: e.to_string(),
     })
+}
+
+/// A stored seat id (validated at ingest) parsed back.
+fn stored_seat(text: Option<String>) -> Result<Option<SeatId>, StoreError> {
+    text.map(|t| {
+        t.parse()
+            .map_err(|e: wardwatch_protocol::IdError| StoreError::Corrupt {
+                what: "presence_intervals.seat",
+                why: e.to_string(),
+            })
+    })
+    .transpose()
 }
 
 /// A stored `track_liveness` (JSON written at ingest) parsed back.
@@ -117,7 +135,7 @@ impl Observations {
         let mut observed = Observations::default();
         let columns = "institution_code, camera_id, ward_kind, psn_no, track_id, start_ms, end_ms, \
                        median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END, \
-                       track_liveness \
+                       track_liveness, seat \
                        FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2";
         let (sql, values): (String, Vec<String>) = match scope {
             Scope::All => (format!("SELECT {columns}"), Vec::new()),
@@ -154,6 +172,7 @@ impl Observations {
                 liveness: row.try_get(8)?,
                 embedding,
                 track_liveness: stored_track_liveness(row.try_get(10)?)?,
+                seat: stored_seat(row.try_get(11)?)?,
             };
             match psn_no {
                 Some(psn) => observed.by_person.entry(psn).or_default().push(sighting),
@@ -238,7 +257,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_latest_reports_track_liveness_is_stored_and_read_back_for_the_rules() {
+    async fn the_latest_reports_track_liveness_and_seat_are_stored_and_read_back_for_the_rules() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&StoreLocation::DataDir(dir.path().to_path_buf()))
             .await
@@ -275,6 +294,7 @@ mod tests {
                 liveness: Liveness::try_from(0.8).expect("score"),
                 embedding: None,
                 track_liveness: track,
+                seat: (interval == 1).then(|| "chair-3".parse().expect("seat")),
             })
         };
         // Interval 1: a checkpoint scored not live, then a final report scored live (it supersedes);
@@ -322,5 +342,14 @@ mod tests {
             Some(LivenessVerdict::Live)
         );
         assert_eq!(verdict_of("43060000000000000002"), None);
+        // The seat of the latest report is stored and read back; an older agent's report has none.
+        let seat_of = |psn: &str| {
+            observed.by_person[&psn.parse::<PsnNo>().expect("psn")][0]
+                .seat
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+        };
+        assert_eq!(seat_of("43060000000000000001").as_deref(), Some("chair-3"));
+        assert_eq!(seat_of("43060000000000000002"), None);
     }
 }

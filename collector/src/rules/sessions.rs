@@ -26,9 +26,10 @@
 //! - never seen → `no_presence` (假病人), or `impersonation` (冒名) when an unknown face overlapped the
 //!   slot itself (widened by `impersonation.slot_margin_minutes`) for `min_overlap_share` of a session
 //!   (tracks shorter than `min_track_share` of a session are passers-by):
-//!   several absent lines and several unknown faces in one shift are matched one face to one chair,
-//!   by arrival ([`super::impostors`]), and a flag says when its face also overlapped another absent
-//!   line's slot;
+//!   several absent lines and several unknown faces in one shift are matched one face to one chair —
+//!   in the absent patient's usual seat first, when the ward box has seat zones ([`super::seats`]),
+//!   then by arrival ([`super::impostors`]) — and a flag says when its face also overlapped another
+//!   absent line's slot and the seat did not tell the two apart;
 //! - seen too briefly → `short_presence`.
 
 use super::finding::{Evaluation, Finding, NoEvidence};
@@ -37,6 +38,7 @@ use super::impostors::{Absent, match_impostors};
 use super::inputs::{BilledLine, RuleInputs};
 use super::observed::PresenceSpan;
 use super::params::{RuleParams, check_range};
+use super::seats::{UsualSeat, usual_seat};
 use super::set::RuleSet;
 use super::timeline::{
     MINUTE_MS, bouts, clip, earliest_minutes, local_date, minutes, subtract, union,
@@ -126,12 +128,31 @@ pub struct Impersonation {
     /// it existed, which then reads [`default_same_face_similarity`].
     #[serde(default = "default_same_face_similarity")]
     pub same_face_similarity: f64,
+    /// A patient's usual seat (camera and seat zone, [`super::seats`]) at an institution in a ward kind
+    /// is the one holding at least this share of their presence intervals there that carry a seat…
+    #[serde(default = "default_usual_seat_share")]
+    pub usual_seat_share: f64,
+    /// …when at least this many carry one (fewer: no usual seat, and the patient's lines are matched
+    /// by time alone). Both absent from a rules base stored before seats: 0.6 and 5.
+    #[serde(default = "default_usual_seat_min_intervals")]
+    pub usual_seat_min_intervals: u32,
 }
 
 /// 0.3: about the recogniser's equal-error similarity on ORL single photos (0.315); a track's face is
 /// the average of several, so two tracks of one person fall below it far more rarely than two photos.
 pub fn default_same_face_similarity() -> f64 {
     0.3
+}
+
+/// 0.6: a patient sits in their own chair on most sessions; a machine under repair or a swap moves
+/// them now and then, and a share above half leaves one seat at most.
+pub fn default_usual_seat_share() -> f64 {
+    0.6
+}
+
+/// 5: a week and a half of dialysis at three sessions a week, each seen in one or more intervals.
+pub fn default_usual_seat_min_intervals() -> u32 {
+    5
 }
 
 impl RuleParams for Impersonation {
@@ -151,6 +172,14 @@ impl RuleParams for Impersonation {
             self.same_face_similarity,
             -1.0,
             1.0,
+        )?;
+        check_range(rule, "usual_seat_share", self.usual_seat_share, 0.51, 1.0)?;
+        check_range(
+            rule,
+            "usual_seat_min_intervals",
+            f64::from(self.usual_seat_min_intervals),
+            1.0,
+            1000.0,
         )
     }
 }
@@ -215,12 +244,21 @@ pub fn evaluate(inputs: &RuleInputs<'_>, rules: &RuleSet) -> Evaluation {
     let mut absent = Vec::new();
     for ((psn_no, institution, ward_kind), mut lines) in stays {
         lines.sort_by(|a, b| (a.at_ms, &a.feedetl_sn).cmp(&(b.at_ms, &b.feedetl_sn)));
+        let params = &rules.impersonation.params;
+        let usual = usual_seat(
+            inputs
+                .observed
+                .sightings(&psn_no, &institution, ward_kind, i64::MIN, i64::MAX),
+            params.usual_seat_share,
+            params.usual_seat_min_intervals,
+        );
         let judge = Judge {
             inputs,
             rules,
             psn_no: &psn_no,
             institution: &institution,
             ward_kind,
+            usual_seat: &usual,
         };
         let mut credited: Vec<(i64, i64)> = Vec::new();
         for line in lines {
@@ -251,6 +289,8 @@ struct Judge<'a, 'k> {
     psn_no: &'a PsnNo,
     institution: &'a InstitutionCode,
     ward_kind: &'static str,
+    /// Where the patient usually sits there (from all their presence loaded for the run).
+    usual_seat: &'a Option<UsualSeat>,
 }
 
 impl Judge<'_, '_> {
@@ -401,6 +441,7 @@ impl Judge<'_, '_> {
             per_unit,
             window: widened,
             tracks: self.unknown_faces_in(widened),
+            usual_seat: self.usual_seat.clone(),
         })
     }
 

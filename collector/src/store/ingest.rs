@@ -411,8 +411,8 @@ impl Pending<'_> {
             let sql = multi_row(
                 "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
                  ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
-                 median_similarity, liveness, seq, event_id, embedding, track_liveness) VALUES",
-                18,
+                 median_similarity, liveness, seq, event_id, embedding, track_liveness, seat) VALUES",
+                19,
                 chunk.len(),
                 "ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
                  end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
@@ -420,7 +420,8 @@ impl Pending<'_> {
                  median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
                  seq = excluded.seq, event_id = excluded.event_id, \
                  embedding = COALESCE(excluded.embedding, presence_intervals.embedding), \
-                 track_liveness = COALESCE(excluded.track_liveness, presence_intervals.track_liveness) \
+                 track_liveness = COALESCE(excluded.track_liveness, presence_intervals.track_liveness), \
+                 seat = excluded.seat \
                  WHERE presence_intervals.seq < excluded.seq \
                  AND presence_intervals.device_id = excluded.device_id",
                 self.marks,
@@ -453,7 +454,8 @@ impl Pending<'_> {
                         p.track_liveness
                             .as_ref()
                             .and_then(|t| serde_json::to_string(t).ok()),
-                    );
+                    )
+                    .bind(p.seat.as_ref().map(|s| s.as_str()));
             }
             query.execute(&mut **tx).await?;
         }

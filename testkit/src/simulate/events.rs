@@ -1,5 +1,5 @@
 //! What each ward box seals: presence intervals (the patients seen, unknown faces, visitors) with their
-//! similarity and median liveness, camera state changes, a heartbeat every few minutes while the box is
+//! similarity, median liveness and seat ([`super::seats`]), camera state changes, a heartbeat every few minutes while the box is
 //! on, and the forged events; nothing while a box is switched off.
 
 use super::{Builder, MINUTE, SimEvent};
@@ -32,6 +32,7 @@ pub(super) fn presence(
         liveness: Liveness::try_from(liveness).ok()?,
         embedding: None,
         track_liveness: None,
+        seat: None,
     }))
 }
 
@@ -114,6 +115,8 @@ impl Builder {
                 )
             };
         for l in &self.lines {
+            // The chair (bed) of this session: the patient's, or another while their machine is repaired.
+            let seat = self.seats.of_line(l);
             for span in &l.seen {
                 let liveness = if l.photo {
                     0.01 + 0.04 * self.random.unit()
@@ -126,12 +129,14 @@ impl Builder {
                     .ok()
                     .map(Person::PsnNo)
                     .and_then(|p| presence(l.ward, p, *span, liveness));
+                let payload = self.seats.report(l.ward, seat.as_ref(), payload);
                 push(&l.institution, span.1 + 5_000, payload);
             }
             // One person per line's unknown tracks: the impostor, or the patient's own face unrecognised.
             let identity = face_identity(&mut identities);
             for span in &l.unknown {
                 let payload = unknown_face(&mut self.random, l.ward, *span, &identity);
+                let payload = self.seats.report(l.ward, seat.as_ref(), payload);
                 push(&l.institution, span.1 + 5_000, payload);
             }
         }

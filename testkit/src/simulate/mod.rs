@@ -40,7 +40,13 @@
 //! with a few minutes of the patient's face unrecognised (an unknown track); an impostor is seen the same
 //! way as an unknown face; honest median liveness is 0.6–0.99 per interval and a photo's 0.01–0.05;
 //! visitors are unknown faces for 2–12 minutes; each institution has a few camera outages of 30–150
-//! minutes at random times. Every unknown track carries its face as the box sends it (an average
+//! minutes at random times. Seats ([`seats`]): each dialysis patient has a regular chair (patients of
+//! one shift never share one; two spare chairs a ward) and each psychiatric inpatient a bed; on 5% of
+//! dialysis sessions the machine is under repair and whoever comes sits in another chair of the ward
+//! drawn at random, otherwise whoever comes — the patient or an impostor in their place — sits in the
+//! patient's chair; a dialysis interval carries its chair 90% of the time (else no zone held the face
+//! for most of it), a psychiatric one the patient's bed 50% of the time (else they were about the
+//! ward); rehabilitation (a gym) and visitors have no seat. Every unknown track carries its face as the box sends it (an average
 //! embedding, 128 values): one face for all the unknown tracks of one line (its impostor, or its
 //! patient unrecognised) and one per visitor, each track the face plus noise (two tracks of one person
 //! about 0.67 alike, two people about 0), drawn from their own random streams so the rest of the month
@@ -55,6 +61,7 @@ mod load;
 pub mod province;
 mod refunds;
 mod score;
+mod seats;
 mod ward;
 
 pub use load::{LoadReport, load};
@@ -404,6 +411,8 @@ struct Builder {
     visitors: Vec<(String, WardKind, (i64, i64))>,
     /// Forged events per institution.
     forged: Vec<(String, SimEvent)>,
+    /// Dialysis chairs and psychiatric beds, and who sits where (their own random stream).
+    seats: seats::Seats,
     month: Month,
 }
 
@@ -583,6 +592,7 @@ pub fn generate(spec: &MonthSpec) -> Month {
         silent: BTreeMap::new(),
         visitors: Vec::new(),
         forged: Vec::new(),
+        seats: seats::Seats::new(spec.seed),
         month: Month::default(),
     };
     let first = b.local(spec.start, 0, 0);

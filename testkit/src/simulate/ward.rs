@@ -107,6 +107,16 @@ impl Builder {
     /// (12:30) shift, starts staggered over 45 minutes; each session its own outpatient encounter.
     fn dialysis(&mut self) {
         for (i, (institution, _)) in self.inst.clone().iter().take(2).enumerate() {
+            // Patients of one shift (the same days, the same half of the day) each have their chair.
+            let shifts: Vec<Vec<String>> = (0..4)
+                .map(|shift| {
+                    (0..self.spec.dialysis_patients)
+                        .filter(|p| p % 4 == shift)
+                        .map(|p| self.psn(i + 1, p))
+                        .collect()
+                })
+                .collect();
+            self.seats.chairs(institution, &shifts);
             for p in 0..self.spec.dialysis_patients {
                 let psn = self.psn(i + 1, p);
                 let (hour, minute) = if p % 4 < 2 { (7, 30) } else { (12, 30) };
@@ -197,6 +207,10 @@ impl Builder {
         let (Some(first), Some(last)) = (dates.first().copied(), dates.last().copied()) else {
             return;
         };
+        let patients = (0..self.spec.psych_patients)
+            .map(|p| self.psn(4, p))
+            .collect();
+        self.seats.beds(institution, patients);
         for p in 0..self.spec.psych_patients {
             let psn = self.psn(4, p);
             let mdtrt = self.mdtrt();

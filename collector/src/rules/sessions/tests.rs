@@ -684,3 +684,119 @@ fn a_third_face_in_the_shift_fills_the_third_chair() {
         ]
     );
 }
+
+/// `span` with a seat zone of `cam-1`.
+fn in_seat(mut presence: PresenceSpan, seat: Option<&str>) -> PresenceSpan {
+    presence.seat = seat.map(|s| s.parse().expect("seat"));
+    presence
+}
+
+/// A crowded shift on 10 November: A (P1) billed 08:00 and B (P2) 08:03, nobody saw either; one
+/// unknown person 08:00–11:58, sitting in `their_seat`. Each patient was seen on `days_seen` earlier
+/// days in their own chair (P1 `chair-1`, P2 `chair-2`), when `seats` is on.
+fn crowded_shift_three_minutes_apart(their_seat: Option<&str>, days_seen: [u32; 2]) -> Evaluation {
+    let item = dialysis();
+    let mut inputs = inputs(vec![
+        line("A", &item, H1, P1, at(10, 8, 0), 1.0),
+        line("B", &item, H1, P2, at(10, 8, 3), 1.0),
+    ]);
+    for ((patient, chair), days) in [(P1, "chair-1"), (P2, "chair-2")]
+        .into_iter()
+        .zip(days_seen)
+    {
+        for day in 1..=days {
+            let usual = span(H1, Haemodialysis, at(day, 8, 0), at(day, 12, 0));
+            seen(&mut inputs, patient, in_seat(usual, Some(chair)));
+        }
+    }
+    let person = span(H1, Haemodialysis, at(10, 8, 0), at(10, 11, 58));
+    unknown(&mut inputs, "u-1", in_seat(person, their_seat));
+    evaluate(&inputs, &default_rules())
+}
+
+fn evidence_of<'e>(got: &'e Evaluation, sn: &str) -> &'e serde_json::Value {
+    match got.findings.iter().find(|f| f.lines == vec![sn.to_owned()]) {
+        Some(f) => &f.evidence,
+        None => panic!("no finding on {sn}: {:?}", verdicts(got)),
+    }
+}
+
+#[test]
+fn a_crowded_shift_three_minutes_apart_is_decided_by_the_seat() {
+    // By timing the person fits A (arrived with A's slot, left 2 minutes before its end); they sat in
+    // chair-2, P2's usual chair: B's.
+    let got = crowded_shift_three_minutes_apart(Some("chair-2"), [6, 6]);
+    assert_eq!(
+        verdicts(&got),
+        vec![
+            (RuleId::NoPresence, "A".into()),
+            (RuleId::Impersonation, "B".into())
+        ]
+    );
+    let b = evidence_of(&got, "B");
+    assert_eq!(b["ambiguous"], false, "the seat decided: {b}");
+    assert_eq!(b["seat_ruled_out"], serde_json::json!(["A"]));
+    assert_eq!(b["unknown_face_seat"]["seat"], "chair-2");
+    assert_eq!(b["usual_seat"]["seat"], "chair-2");
+    assert_eq!(b["usual_seat"]["camera_id"], "cam-1");
+    assert_eq!(b["usual_seat"]["intervals"], 6);
+    let a = evidence_of(&got, "A");
+    assert_eq!(a["usual_seat"]["seat"], "chair-1");
+    assert!(
+        a.get("ambiguous").is_none(),
+        "the face sat in B's chair, not A's: {a}"
+    );
+}
+
+#[test]
+fn without_seats_a_crowded_shift_is_matched_by_timing_as_before() {
+    // The same shift, no seat zones anywhere: timing gives the person to A, and both flags say the
+    // match is ambiguous.
+    let got = crowded_shift_three_minutes_apart(None, [0, 0]);
+    assert_eq!(
+        verdicts(&got),
+        vec![
+            (RuleId::NoPresence, "B".into()),
+            (RuleId::Impersonation, "A".into())
+        ]
+    );
+    let (a, b) = (evidence_of(&got, "A"), evidence_of(&got, "B"));
+    assert_eq!(a["ambiguous"], true);
+    assert_eq!(a["ambiguous_with"], serde_json::json!(["B"]));
+    assert_eq!(b["ambiguous"], true);
+    for key in ["usual_seat", "unknown_face_seat", "seat_ruled_out"] {
+        assert!(a.get(key).is_none() && b.get(key).is_none(), "{key}");
+    }
+    // Usual seats known but the person's seat not (no zone held them): timing too.
+    let got = crowded_shift_three_minutes_apart(None, [6, 6]);
+    assert_eq!(evidence_of(&got, "A")["ambiguous"], true);
+    assert_eq!(evidence_of(&got, "A")["usual_seat"]["seat"], "chair-1");
+}
+
+#[test]
+fn a_patient_seen_too_few_times_in_a_seat_has_no_usual_seat_and_timing_decides() {
+    // Four earlier sessions each, five needed: no usual seat for either, so chair-2 says nothing.
+    let got = crowded_shift_three_minutes_apart(Some("chair-2"), [4, 4]);
+    assert_eq!(
+        verdicts(&got),
+        vec![
+            (RuleId::NoPresence, "B".into()),
+            (RuleId::Impersonation, "A".into())
+        ]
+    );
+    let a = evidence_of(&got, "A");
+    assert_eq!(a["ambiguous"], true);
+    assert!(a.get("usual_seat").is_none(), "{a}");
+    assert_eq!(a["unknown_face_seat"]["seat"], "chair-2");
+    // P1's usual seat is chair-1 and P2 has none: the person in chair-2 is not in A's chair, so they
+    // go to B, whose patient's seat is unknown, before A, whose patient usually sits elsewhere.
+    let got = crowded_shift_three_minutes_apart(Some("chair-2"), [6, 4]);
+    assert_eq!(
+        verdicts(&got),
+        vec![
+            (RuleId::NoPresence, "A".into()),
+            (RuleId::Impersonation, "B".into())
+        ]
+    );
+    assert_eq!(evidence_of(&got, "B")["ambiguous"], false);
+}
