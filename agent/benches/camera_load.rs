@@ -67,6 +67,14 @@ fn cpu_secs() -> anyhow::Result<f64> {
     Ok(ticks / 100.0)
 }
 
+/// The machine's load averages over 1, 5 and 15 minutes (/proc/loadavg), to say how busy it was.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// The CPU's model name from /proc/cpuinfo, with whether it has AVX-512.
 fn cpu_model() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -600,8 +608,14 @@ fn main() -> anyhow::Result<()> {
             let g = run.stats;
             println!(
                 "    looked: {} frames, {} whole-frame searches ({} at every size), {} windows, {} \
-                 tracked boxes refined",
-                g.frames, g.full_frames, g.full_pyramids, g.windows, g.refined
+                 tracked boxes refined, {} faces found in change windows; load average {}",
+                g.frames,
+                g.full_frames,
+                g.full_pyramids,
+                g.windows,
+                g.refined,
+                g.moved,
+                load_average()
             );
             if gating {
                 let arrivals = arrivals(&scene, &run.named);

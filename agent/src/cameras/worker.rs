@@ -225,6 +225,7 @@ impl CameraWorker {
             full_pyramids = g.full_pyramids,
             windows = g.windows,
             refined = g.refined,
+            moved = g.moved,
             "where faces were looked for"
         );
     }
@@ -305,10 +306,10 @@ impl CameraWorker {
         };
         let at = frame.captured_at;
         let tracked = self.tracker.predicted(at);
-        let located = self
+        let found = self
             .gating
-            .locate(&mut self.engine, view, at.millis(), &tracked)?;
-        let assignments = self.tracker.update(at, located);
+            .locate(self.engine.detector(), view, at.millis(), &tracked)?;
+        let assignments = self.tracker.update(at, found);
         if let Some(model) = &mut self.landmarks {
             for assigned in &assignments {
                 if self.tracker.wants_landmarks(assigned.track, at) {

@@ -1,9 +1,13 @@
 //! Tracking: the same face followed from frame to frame on one camera, SORT-style — each track's box
-//! is predicted forward ([`motion`]), detections are matched to tracks greedily by overlap (IoU), and
-//! unmatched detections start tracks. A track is recognised a few times, not every frame: on its first
-//! frames, then every `embed_every` matched frames; its identity and liveness are voted over those
-//! recognitions ([`vote`]). A recognition far from the track's own average face ends the track and
-//! starts a new one, so one patient leaving and another sitting in the same chair are two tracks.
+//! is predicted forward ([`motion`]), detections are matched to tracks greedily by overlap (IoU); a
+//! detection the motion gate saw move ([`Found::moved`]) that matched nothing may then continue the
+//! nearest track that lost its face on this frame, if it lies within a walking person's reach of it
+//! (a walker whose speed the prediction did not know yet), and that face is recognised at once to
+//! check it is the same person; the remaining detections start tracks. A track is recognised a few
+//! times, not every frame: on its first frames, then every `embed_every` matched frames; its identity
+//! and liveness are voted over those recognitions ([`vote`]). A recognition far from the track's own
+//! average face ends the track and starts a new one, so one patient leaving and another sitting in
+//! the same chair are two tracks.
 //!
 //! The tracker knows nothing of models: the camera worker asks it which faces want an embedding,
 //! recognises those, and [`FaceTracker::record`]s the result; likewise which want landmarks (a few
@@ -18,6 +22,7 @@ pub mod vote;
 use crate::sighting::Sighting;
 use crate::vision::boxes::FaceBox;
 use crate::vision::detector::Located;
+use crate::vision::gating::Found;
 use liveness::LandmarkTrail;
 use motion::Motion;
 use shape::Points68;
@@ -44,6 +49,12 @@ pub struct TrackerConfig {
     pub split_below: f32,
     /// Milliseconds between a track's landmark samples (0: none).
     pub landmarks_every_ms: i64,
+    /// A moved detection continues a track that lost its face when its centre lies within this many
+    /// of the track's face widths per second since the track was last seen, from where the track was
+    /// predicted (someone walking briskly crosses about ten widths of their face a second)…
+    pub reach_faces_per_sec: f32,
+    /// …and its width is within this factor of the track's either way.
+    pub reach_size_ratio: f32,
 }
 
 impl Default for TrackerConfig {
@@ -57,6 +68,8 @@ impl Default for TrackerConfig {
             embed_every: 10,
             split_below: 0.2,
             landmarks_every_ms: 0,
+            reach_faces_per_sec: 10.0,
+            reach_size_ratio: 1.5,
         }
     }
 }
@@ -100,6 +113,9 @@ struct Track {
     hits: u32,
     missed: u32,
     matched_now: bool,
+    /// Continued by a moved detection beyond its predicted box: the next recognition checks it is
+    /// still the same face even before the track has the votes a split normally needs.
+    unverified: bool,
     since_recognition: u32,
     votes: Votes,
     embedding_sum: Vec<f32>,
@@ -145,6 +161,19 @@ pub fn iou(a: &FaceBox, b: &FaceBox) -> f32 {
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
+/// How far `face` lies from `predicted`, in widths of the predicted face (centre to centre), when it
+/// is within `reach` widths and of a width within `size_ratio` of it either way; `None` otherwise.
+fn within_reach(predicted: &FaceBox, face: &FaceBox, reach: f32, size_ratio: f32) -> Option<f32> {
+    let (pw, fw) = (predicted.x2 - predicted.x1, face.x2 - face.x1);
+    if !(pw > 0.0 && fw > 0.0 && fw <= pw * size_ratio && pw <= fw * size_ratio) {
+        return None;
+    }
+    let dx = (face.x1 + face.x2 - predicted.x1 - predicted.x2) / 2.0;
+    let dy = (face.y1 + face.y2 - predicted.y1 - predicted.y2) / 2.0;
+    let widths = dx.hypot(dy) / pw;
+    (widths <= reach).then_some(widths)
+}
+
 impl FaceTracker {
     /// No tracks yet.
     pub fn new(camera: CameraId, config: TrackerConfig) -> FaceTracker {
@@ -186,6 +215,7 @@ impl FaceTracker {
             hits: 1,
             missed: 0,
             matched_now: true,
+            unverified: false,
             since_recognition: 0,
             votes: Votes::default(),
             embedding_sum: Vec::new(),
@@ -198,7 +228,7 @@ impl FaceTracker {
     }
 
     /// One frame's detections: matches them to tracks, ages the rest, starts new tracks.
-    pub fn update(&mut self, at: Timestamp, detections: Vec<Located>) -> Vec<Assignment> {
+    pub fn update(&mut self, at: Timestamp, detections: Vec<Found>) -> Vec<Assignment> {
         self.last_frame = Some(at);
         let predicted: Vec<FaceBox> = self
             .tracks
@@ -207,8 +237,8 @@ impl FaceTracker {
             .collect();
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (t, p) in predicted.iter().enumerate() {
-            for (d, (face, _)) in detections.iter().enumerate() {
-                let overlap = iou(p, face);
+            for (d, found) in detections.iter().enumerate() {
+                let overlap = iou(p, &found.face.0);
                 if overlap >= self.config.iou_match {
                     pairs.push((overlap, t, d));
                 }
@@ -223,6 +253,34 @@ impl FaceTracker {
                 track_of[d] = Some(t);
             }
         }
+        // Then moved detections left over continue the nearest track that lost its face, within reach.
+        let mut near: Vec<(f32, usize, usize)> = Vec::new();
+        for (t, p) in predicted.iter().enumerate() {
+            if taken[t] {
+                continue;
+            }
+            let away_secs =
+                (at.millis() - self.tracks[t].last_seen.millis()).max(0) as f32 / 1000.0;
+            let reach = self.config.reach_faces_per_sec * away_secs;
+            for (d, found) in detections.iter().enumerate() {
+                if !found.moved || track_of[d].is_some() {
+                    continue;
+                }
+                if let Some(widths) =
+                    within_reach(p, &found.face.0, reach, self.config.reach_size_ratio)
+                {
+                    near.push((widths, t, d));
+                }
+            }
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (_, t, d) in near {
+            if !taken[t] && track_of[d].is_none() {
+                taken[t] = true;
+                track_of[d] = Some(t);
+                self.tracks[t].unverified = true;
+            }
+        }
         for (t, track) in self.tracks.iter_mut().enumerate() {
             track.matched_now = taken[t];
             if !taken[t] {
@@ -230,7 +288,8 @@ impl FaceTracker {
             }
         }
         let mut assignments = Vec::with_capacity(detections.len());
-        for (d, located) in detections.into_iter().enumerate() {
+        for (d, found) in detections.into_iter().enumerate() {
+            let located = found.face;
             let key = match track_of[d] {
                 Some(t) => {
                     let track = &mut self.tracks[t];
@@ -245,7 +304,8 @@ impl FaceTracker {
                 None => self.start(&located.0, at),
             };
             let wants_recognition = self.tracks.iter().find(|t| t.key == key).is_some_and(|t| {
-                (t.votes.count() as u32) < self.config.embed_first
+                t.unverified
+                    || (t.votes.count() as u32) < self.config.embed_first
                     || t.since_recognition >= self.config.embed_every
             });
             assignments.push(Assignment {
@@ -267,6 +327,7 @@ impl FaceTracker {
     }
 
     /// Records a recognition of `track`'s face with its embedding. A face unlike the track's average
+    /// (once it has three recognitions, or at once after a continuation beyond its predicted box)
     /// ends the track and starts a new one at the same place. Returns the key the face now belongs to
     /// (the new track's after a split), or `None` for a track that no longer exists.
     pub fn record(
@@ -277,7 +338,7 @@ impl FaceTracker {
     ) -> Option<TrackKey> {
         let index = self.tracks.iter().position(|t| t.key == track)?;
         let t = &self.tracks[index];
-        let unlike = t.votes.count() >= 3
+        let unlike = (t.votes.count() >= 3 || t.unverified)
             && t.mean_embedding().is_some_and(|mean| {
                 crate::vision::engine::cosine(&mean, embedding) < self.config.split_below
             });
@@ -301,6 +362,7 @@ impl FaceTracker {
             *sum += weight * v;
         }
         t.since_recognition = 0;
+        t.unverified = false;
         Some(t.key)
     }
 
@@ -375,8 +437,9 @@ impl FaceTracker {
 mod tests {
     use super::*;
 
-    fn face(x: f32) -> Located {
-        (
+    /// A face found in place, 60 px wide, at `x`.
+    fn face(x: f32) -> Found {
+        Found::still((
             FaceBox {
                 x1: x,
                 y1: 100.0,
@@ -385,7 +448,15 @@ mod tests {
                 score: 0.99,
             },
             [[0.0; 2]; 5],
-        )
+        ))
+    }
+
+    /// The same face, found in a change window.
+    fn moved(x: f32) -> Found {
+        Found {
+            moved: true,
+            ..face(x)
+        }
     }
 
     fn t(ms: i64) -> Timestamp {
@@ -576,5 +647,90 @@ mod tests {
         let b = tracker.update(t(200), vec![face(402.0), face(101.0)]);
         assert_eq!(b[0].track, a[1].track);
         assert_eq!(b[1].track, a[0].track);
+    }
+
+    #[test]
+    fn a_walker_found_where_the_picture_changed_continues_the_track_that_lost_them() {
+        let mut tracker = tracker();
+        let first = tracker.update(t(0), vec![face(100.0)]);
+        tracker.record(first[0].track, &known("P001"), &unit(0));
+        // Next frame: 90 px further (1.5 face widths) — no overlap with where the still track was
+        // predicted; the window's detection continues the track, which is confirmed on this frame.
+        let second = tracker.update(t(200), vec![moved(190.0)]);
+        assert_eq!(second[0].track, first[0].track);
+        assert!(
+            second[0].wants_recognition,
+            "a continuation is checked at once"
+        );
+        assert_eq!(tracker.live_tracks(), 1);
+        assert_eq!(
+            tracker.sightings().len(),
+            1,
+            "confirmed on its second frame"
+        );
+        // Its speed is known now: the next frame, 90 px on, matches by overlap.
+        let third = tracker.update(t(400), vec![face(280.0)]);
+        assert_eq!(third[0].track, first[0].track);
+    }
+
+    #[test]
+    fn only_a_moved_face_within_reach_and_of_a_like_size_continues_a_lost_track() {
+        let far_or_unlike = [
+            // The same place as a moved face, but found in place: no evidence it moved there.
+            face(190.0),
+            // Moved, but 4 face widths in one frame: beyond a walker's 10 widths a second.
+            moved(340.0),
+            // Moved and near, but twice the size.
+            Found {
+                face: (
+                    FaceBox {
+                        x1: 150.0,
+                        y1: 80.0,
+                        x2: 270.0,
+                        y2: 220.0,
+                        score: 0.99,
+                    },
+                    [[0.0; 2]; 5],
+                ),
+                moved: true,
+            },
+        ];
+        for detection in far_or_unlike {
+            let mut tracker = tracker();
+            let first = tracker.update(t(0), vec![face(100.0)])[0].track;
+            let second = tracker.update(t(200), vec![detection])[0].track;
+            assert_ne!(second, first, "{detection:?} starts its own track");
+            assert_eq!(tracker.live_tracks(), 2);
+        }
+        // A track matched by overlap is not taken over by a moved face next to it; the nearest of two
+        // lost tracks is continued.
+        let mut tracker = tracker();
+        let a = tracker.update(t(0), vec![face(100.0), face(400.0), face(700.0)]);
+        let b = tracker.update(t(200), vec![face(101.0), moved(470.0), moved(160.0)]);
+        assert_eq!(b[0].track, a[0].track);
+        assert_eq!(b[1].track, a[1].track, "1.2 widths from the second track");
+        assert!(
+            b[2].track != a[0].track && b[2].track != a[2].track,
+            "the first track is matched, the third is 9 widths away"
+        );
+    }
+
+    #[test]
+    fn a_continuation_by_someone_else_is_split_off_at_its_first_recognition() {
+        let mut tracker = tracker();
+        let first = tracker.update(t(0), vec![face(100.0)])[0].track;
+        tracker.record(first, &known("P001"), &unit(0));
+        let second = tracker.update(t(200), vec![moved(190.0)]);
+        assert_eq!(second[0].track, first);
+        // The face recognised there is another person's: one recognition is enough to split.
+        let now = tracker.record(first, &known("P002"), &unit(1));
+        assert!(now.is_some_and(|key| key != first), "{now:?}");
+        assert_eq!(tracker.take_ended().len(), 1);
+        // An ordinary young track is not split on its second recognition.
+        let mut tracker = self::tracker();
+        let a = tracker.update(t(0), vec![face(100.0)])[0].track;
+        tracker.record(a, &known("P001"), &unit(0));
+        tracker.update(t(200), vec![face(101.0)]);
+        assert_eq!(tracker.record(a, &known("P002"), &unit(1)), Some(a));
     }
 }

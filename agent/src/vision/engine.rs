@@ -65,19 +65,9 @@ impl FaceEngine {
         self.detector.set_min_face_size(pixels);
     }
 
-    /// Limits the detector to faces `lo..=hi` pixels wide (`None`: every size), where it can.
-    pub fn set_face_range(&mut self, range: Option<(f32, f32)>) {
-        self.detector.set_face_range(range);
-    }
-
-    /// The faces at or near `boxes` without a whole-frame search, when the detector can (`None`: it
-    /// cannot).
-    pub fn refine(
-        &mut self,
-        frame: RgbView<'_>,
-        boxes: &[FaceBox],
-    ) -> Option<Result<Vec<Located>, DetectorError>> {
-        self.detector.refine(frame, boxes)
+    /// The detector itself (for searches the engine does not choose, such as the camera's gating).
+    pub fn detector(&mut self) -> &mut dyn FaceDetector {
+        self.detector.as_mut()
     }
 
     /// Every face's box and five landmarks, best detection first.

@@ -4,21 +4,24 @@
 //! - faces already tracked are found again at their predicted boxes by the detector's later stages
 //!   alone ([`super::detector::FaceDetector::refine`]: MTCNN's refinement and landmark networks, no
 //!   proposal pyramid);
-//! - the [`super::motion_gate`] says where the frame changed outside those faces, and only there — in a
-//!   fixed-size window around each change — is the whole pyramid run (a person walking in);
+//! - then the [`super::motion_gate`] says where the frame changed outside the zones of the faces found
+//!   so far on *this* frame (a tracked face the refinement lost leaves its zone open: a walker whose
+//!   prediction was wrong), and only there — in a fixed-size window around each change — is the whole
+//!   pyramid run; a face found there is marked [`Found::moved`], so the tracker may let it continue a
+//!   nearby track that lost its face ([`crate::tracking`]);
 //! - the refresh limits the pyramid to the face sizes this camera has shown ([`super::face_sizes`]), and
 //!   runs the whole pyramid again every `full_pyramid_every_secs`.
 //!
 //! The bound: a face that can be detected is looked for over the whole frame at least every
 //! `full_frame_every_secs` of capture time (with the learnt sizes, and at every size at least every
-//! `full_pyramid_every_secs`), and at every size on the first frame where the gate sees it arrive.
+//! `full_pyramid_every_secs`), and at every size on the first frame where the gate sees it arrive or
+//! move without being found in place.
 
 use super::align::RgbView;
 use super::boxes::{FaceBox, Overlap, suppress};
-use super::detector::Located;
-use super::engine::FaceEngine;
+use super::detector::{FaceDetector, Located};
 use super::face_sizes::FaceSizes;
-use super::motion_gate::{Change, MotionGate};
+use super::motion_gate::MotionGate;
 use super::preprocess::Region;
 use super::single_pass::DetectorError;
 use crate::setting::InvalidSetting;
@@ -31,9 +34,9 @@ pub const WINDOW_PX: usize = 480;
 /// A tracked box is grown by this factor (about its centre) before the refinement network sees it,
 /// so a face that moved a little since the prediction is still inside.
 const REFINE_GROW: f32 = 1.15;
-/// Changes in a tracked face's zone are that person moving, not someone new: the zone reaches this
-/// many face widths either side of the face and this many face heights above and below it (the body
-/// sits below). Someone new inside a zone is found by the refresh.
+/// Changes in the zone of a face found on the frame are that person moving, not someone new: the zone
+/// reaches this many face widths either side of the face and this many face heights above and below
+/// it (the body sits below). Someone new inside a zone is found by the refresh.
 const ZONE_SIDE: f32 = 1.5;
 /// How far above a tracked face its zone reaches, in face heights.
 const ZONE_ABOVE: f32 = 1.0;
@@ -41,6 +44,8 @@ const ZONE_ABOVE: f32 = 1.0;
 const ZONE_BELOW: f32 = 3.0;
 /// The learnt face sizes are widened by this factor both ways.
 const SIZE_MARGIN: f32 = 1.5;
+/// Two detections are the same face when this share of the smaller box is shared.
+const DUPLICATE_OVERLAP: f32 = 0.5;
 /// Windows covering more than this share of the frame are replaced by one whole-frame search.
 const MAX_WINDOW_SHARE: f32 = 0.5;
 
@@ -147,6 +152,25 @@ pub struct GatingStats {
     pub windows: u64,
     /// Tracked boxes refined without a search.
     pub refined: u64,
+    /// Faces found in change windows (someone arriving, or a tracked face the refinement lost).
+    pub moved: u64,
+}
+
+/// A face found on a frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Found {
+    /// Its box and five landmarks.
+    pub face: Located,
+    /// Found in a change window: the picture changed there outside every face found in place, so
+    /// this is someone who arrived or moved further than their track predicted.
+    pub moved: bool,
+}
+
+impl Found {
+    /// A face found in place (by a refresh or the refinement of a tracked box).
+    pub fn still(face: Located) -> Found {
+        Found { face, moved: false }
+    }
 }
 
 /// One camera's choice of where to look, frame by frame.
@@ -173,7 +197,7 @@ fn grown(b: &FaceBox, factor: f32) -> FaceBox {
     }
 }
 
-/// The zone where changes are a tracked face's own person moving.
+/// The zone where changes are a found face's own person moving.
 fn zone(b: &FaceBox) -> FaceBox {
     let (w, h) = (b.x2 - b.x1, b.y2 - b.y1);
     FaceBox {
@@ -244,52 +268,56 @@ impl Gating {
 
     /// The faces on `frame` (captured at `at_ms`), where `tracked` are the boxes the camera's tracks
     /// predict for it; best detection first.
+    ///
+    /// Order matters: first the faces the frame is known to hold are found (on a refresh, the whole
+    /// frame at the learnt sizes; otherwise the tracked boxes, refined in place), and only then is the
+    /// gate asked where the picture changed outside *their* zones — so a tracked face that was not
+    /// found where predicted leaves its zone open to the change search.
     pub fn locate(
         &mut self,
-        engine: &mut FaceEngine,
+        detector: &mut dyn FaceDetector,
         frame: RgbView<'_>,
         at_ms: i64,
         tracked: &[FaceBox],
-    ) -> Result<Vec<Located>, DetectorError> {
+    ) -> Result<Vec<Found>, DetectorError> {
         self.stats.frames += 1;
         if !self.config.enabled {
-            return self.whole_frame(engine, frame, at_ms, true);
+            return self.whole_frame(detector, frame, at_ms);
         }
-        let ignore: Vec<FaceBox> = tracked.iter().map(zone).collect();
-        let change = self.gate.observe(frame, &ignore);
-        let regions = match change {
-            Change::Unknown => return self.whole_frame(engine, frame, at_ms, true),
-            Change::Regions(regions) => regions,
-        };
+        let compared = self.gate.observe(frame);
         let refresh = due(self.last_full_ms, at_ms, self.config.full_frame_every_secs);
         let pyramid = due(
             self.last_pyramid_ms,
             at_ms,
             self.config.full_pyramid_every_secs,
         ) || self.sizes.range(SIZE_MARGIN).is_none();
-        if refresh && pyramid {
-            return self.whole_frame(engine, frame, at_ms, true);
+        if !compared || (refresh && pyramid) {
+            return self.whole_frame(detector, frame, at_ms);
         }
-        let Some(windows) = windows(&regions, frame.width, frame.height) else {
-            return self.whole_frame(engine, frame, at_ms, true);
-        };
-        let mut found: Vec<Located> = Vec::new();
-        if refresh {
+        let in_place = if refresh {
             // At the learnt sizes; a change is still searched at every size in its window below.
-            found = self.search_whole(engine, frame, at_ms, false)?;
-        } else if !tracked.is_empty() {
+            self.search_whole(detector, frame, at_ms, false)?
+        } else if tracked.is_empty() {
+            Vec::new()
+        } else {
             let boxes: Vec<FaceBox> = tracked.iter().map(|b| grown(b, REFINE_GROW)).collect();
-            match engine.refine(frame, &boxes) {
+            match detector.refine(frame, &boxes) {
                 Some(refined) => {
                     self.stats.refined += boxes.len() as u64;
-                    found.extend(refined?);
+                    refined?
                 }
                 // A detector without a refinement stage searches the whole frame.
-                None => return self.whole_frame(engine, frame, at_ms, true),
+                None => return self.whole_frame(detector, frame, at_ms),
             }
-        }
+        };
+        let zones: Vec<FaceBox> = in_place.iter().map(|(b, _)| zone(b)).collect();
+        let regions = self.gate.regions(&zones);
+        let Some(windows) = windows(&regions, frame.width, frame.height) else {
+            return self.whole_frame(detector, frame, at_ms);
+        };
+        let mut found: Vec<Found> = in_place.into_iter().map(Found::still).collect();
         if !windows.is_empty() {
-            engine.set_face_range(None);
+            detector.set_face_range(None);
         }
         for (wx, wy) in windows {
             self.stats.windows += 1;
@@ -300,8 +328,8 @@ impl Gating {
                 data: &self.window,
             };
             let (dx, dy) = (wx as f32, wy as f32);
-            found.extend(engine.locate(view)?.into_iter().map(|(b, marks)| {
-                (
+            found.extend(detector.locate(view)?.into_iter().map(|(b, marks)| Found {
+                face: (
                     FaceBox {
                         x1: b.x1 + dx,
                         y1: b.y1 + dy,
@@ -310,28 +338,30 @@ impl Gating {
                         score: b.score,
                     },
                     marks.map(|[x, y]| [x + dx, y + dy]),
-                )
+                ),
+                moved: true,
             }));
         }
-        Ok(self.learn(dedupe(found)))
-    }
-
-    /// The whole frame, at every face size (`pyramid`) or at the learnt ones; the sizes found learnt.
-    fn whole_frame(
-        &mut self,
-        engine: &mut FaceEngine,
-        frame: RgbView<'_>,
-        at_ms: i64,
-        pyramid: bool,
-    ) -> Result<Vec<Located>, DetectorError> {
-        let found = self.search_whole(engine, frame, at_ms, pyramid)?;
+        let found = dedupe(found);
+        self.stats.moved += found.iter().filter(|f| f.moved).count() as u64;
         Ok(self.learn(found))
     }
 
-    /// [`Gating::whole_frame`]'s search.
+    /// The whole frame at every face size; the sizes found learnt.
+    fn whole_frame(
+        &mut self,
+        detector: &mut dyn FaceDetector,
+        frame: RgbView<'_>,
+        at_ms: i64,
+    ) -> Result<Vec<Found>, DetectorError> {
+        let found = self.search_whole(detector, frame, at_ms, true)?;
+        Ok(self.learn(found.into_iter().map(Found::still).collect()))
+    }
+
+    /// The whole frame, at every face size (`pyramid`) or at the learnt ones.
     fn search_whole(
         &mut self,
-        engine: &mut FaceEngine,
+        detector: &mut dyn FaceDetector,
         frame: RgbView<'_>,
         at_ms: i64,
         pyramid: bool,
@@ -342,28 +372,40 @@ impl Gating {
             self.stats.full_pyramids += 1;
             self.last_pyramid_ms = Some(at_ms);
             self.sizes.reset();
-            engine.set_face_range(None);
+            detector.set_face_range(None);
         } else {
-            engine.set_face_range(self.sizes.range(SIZE_MARGIN));
+            detector.set_face_range(self.sizes.range(SIZE_MARGIN));
         }
-        engine.locate(frame)
+        detector.locate(frame)
     }
 
     /// Records the faces' widths and passes them on.
-    fn learn(&mut self, found: Vec<Located>) -> Vec<Located> {
-        for (b, _) in &found {
-            self.sizes.record(b.x2 - b.x1);
+    fn learn(&mut self, found: Vec<Found>) -> Vec<Found> {
+        for f in &found {
+            self.sizes.record(f.face.0.x2 - f.face.0.x1);
         }
         found
     }
 }
 
-/// One detection per face where a refined box and a window's search found the same one.
-fn dedupe(found: Vec<Located>) -> Vec<Located> {
-    let boxes: Vec<FaceBox> = found.iter().map(|(b, _)| *b).collect();
-    suppress(&boxes, 0.5, Overlap::Min)
+/// One detection per face where a refined box and a window's search found the same one (the best
+/// scored kept); a face counts as moved only when none of the detections it stands for was found in
+/// place.
+fn dedupe(found: Vec<Found>) -> Vec<Found> {
+    let boxes: Vec<FaceBox> = found.iter().map(|f| f.face.0).collect();
+    let same = |a: &FaceBox, b: &FaceBox| {
+        let smaller = a.area().min(b.area());
+        smaller > 0.0 && a.intersection(b) / smaller > DUPLICATE_OVERLAP
+    };
+    suppress(&boxes, DUPLICATE_OVERLAP, Overlap::Min)
         .into_iter()
-        .map(|i| found[i])
+        .map(|i| Found {
+            moved: found[i].moved
+                && !found
+                    .iter()
+                    .any(|other| !other.moved && same(&other.face.0, &boxes[i])),
+            ..found[i]
+        })
         .collect()
 }
 
@@ -434,5 +476,215 @@ mod tests {
             ..GatingConfig::default()
         };
         assert_eq!(bad.check().unwrap_err().key, "recognition.gating.cell_px");
+    }
+
+    /// A synthetic face's colour (far brighter than the background, in grey too).
+    const FACE: [u8; 3] = [250, 250, 40];
+    /// The synthetic frames' size.
+    const W: usize = 1280;
+    const H: usize = 720;
+
+    /// A 1280×720 grey frame with faces painted as squares (left, top, side).
+    fn picture(faces: &[(usize, usize, usize)]) -> Vec<u8> {
+        let mut data = vec![90u8; W * H * 3];
+        for &(x, y, side) in faces {
+            for row in y..y + side {
+                let from = (row * W + x) * 3;
+                for pixel in data[from..from + side * 3].chunks_exact_mut(3) {
+                    pixel.copy_from_slice(&FACE);
+                }
+            }
+        }
+        data
+    }
+
+    fn view(data: &[u8]) -> RgbView<'_> {
+        RgbView {
+            width: W,
+            height: H,
+            data,
+        }
+    }
+
+    /// The painted squares in `view` (a square cut by the view's edge: its visible part).
+    fn squares(view: RgbView<'_>) -> Vec<FaceBox> {
+        let face = |x: usize, y: usize| {
+            let i = (y * view.width + x) * 3;
+            view.data.get(i..i + 3) == Some(&FACE[..])
+        };
+        let mut found: Vec<FaceBox> = Vec::new();
+        for y in 0..view.height {
+            for x in 0..view.width {
+                let (fx, fy) = (x as f32, y as f32);
+                let known = found
+                    .iter()
+                    .any(|b| fx >= b.x1 && fx < b.x2 && fy >= b.y1 && fy < b.y2);
+                if known || !face(x, y) {
+                    continue;
+                }
+                let right = (x..view.width).find(|&c| !face(c, y)).unwrap_or(view.width);
+                let bottom = (y..view.height)
+                    .find(|&r| !face(x, r))
+                    .unwrap_or(view.height);
+                found.push(FaceBox {
+                    x1: fx,
+                    y1: fy,
+                    x2: right as f32,
+                    y2: bottom as f32,
+                    score: 0.99,
+                });
+            }
+        }
+        found
+    }
+
+    /// A detector for painted squares: `locate` finds every square in the view it is given; `refine`
+    /// only those mostly inside one of the boxes (MTCNN's refinement networks see only their crop).
+    struct Squares;
+
+    impl FaceDetector for Squares {
+        fn locate(&mut self, frame: RgbView<'_>) -> Result<Vec<Located>, DetectorError> {
+            Ok(squares(frame)
+                .into_iter()
+                .map(|b| (b, [[0.0; 2]; 5]))
+                .collect())
+        }
+
+        fn refine(
+            &mut self,
+            frame: RgbView<'_>,
+            boxes: &[FaceBox],
+        ) -> Option<Result<Vec<Located>, DetectorError>> {
+            let inside = |face: &FaceBox| {
+                boxes
+                    .iter()
+                    .any(|b| b.intersection(face) >= 0.6 * face.area())
+            };
+            Some(Ok(squares(frame)
+                .into_iter()
+                .filter(inside)
+                .map(|b| (b, [[0.0; 2]; 5]))
+                .collect()))
+        }
+    }
+
+    fn square(x: f32, y: f32, side: f32) -> FaceBox {
+        FaceBox {
+            x1: x,
+            y1: y,
+            x2: x + side,
+            y2: y + side,
+            score: 0.99,
+        }
+    }
+
+    /// Found boxes as (left, top, moved), sorted.
+    fn summary(found: &[Found]) -> Vec<(f32, f32, bool)> {
+        let mut out: Vec<(f32, f32, bool)> = found
+            .iter()
+            .map(|f| (f.face.0.x1, f.face.0.y1, f.moved))
+            .collect();
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+
+    /// `gating` on a frame holding 80-px `faces` (left, top) at `at_ms`, with tracks predicting
+    /// 80-px faces at `tracked` (left, top).
+    fn look(
+        gating: &mut Gating,
+        faces: &[(usize, usize)],
+        at_ms: i64,
+        tracked: &[(f32, f32)],
+    ) -> Vec<Found> {
+        let faces: Vec<(usize, usize, usize)> = faces.iter().map(|&(x, y)| (x, y, 80)).collect();
+        let tracked: Vec<FaceBox> = tracked.iter().map(|&(x, y)| square(x, y, 80.0)).collect();
+        gating
+            .locate(&mut Squares, view(&picture(&faces)), at_ms, &tracked)
+            .expect("the squares detector does not fail")
+    }
+
+    #[test]
+    fn a_tracked_face_the_refinement_lost_leaves_its_zone_open_to_the_change_search() {
+        let mut gating = Gating::new(GatingConfig::default());
+        let found = look(&mut gating, &[(200, 200), (600, 300)], 0, &[]);
+        assert_eq!(
+            summary(&found),
+            vec![(200.0, 200.0, false), (600.0, 300.0, false)]
+        );
+        // The walker moves 120 px (1.5 face widths); their track, whose speed is not known yet,
+        // predicts them where they were, and the refinement there finds nothing.
+        let found = look(
+            &mut gating,
+            &[(200, 200), (720, 300)],
+            200,
+            &[(200.0, 200.0), (600.0, 300.0)],
+        );
+        let stats = gating.stats();
+        assert_eq!((stats.full_frames, stats.refined), (1, 2), "{stats:?}");
+        assert!(stats.windows >= 1, "the lost walker's change is searched");
+        assert_eq!(
+            summary(&found),
+            vec![(200.0, 200.0, false), (720.0, 300.0, true)],
+            "the seated face refined in place, the walker found in a change window"
+        );
+        assert_eq!(stats.moved, 1);
+    }
+
+    #[test]
+    fn a_face_refined_in_place_masks_its_own_movement_but_not_an_arrival() {
+        let mut gating = Gating::new(GatingConfig::default());
+        look(&mut gating, &[(200, 200), (600, 300)], 0, &[]);
+        // Both move a little and are refined where predicted: their change costs no search.
+        let found = look(
+            &mut gating,
+            &[(204, 202), (612, 300)],
+            200,
+            &[(200.0, 200.0), (600.0, 300.0)],
+        );
+        assert_eq!(gating.stats().windows, 0, "{:?}", gating.stats());
+        assert_eq!(
+            summary(&found),
+            vec![(204.0, 202.0, false), (612.0, 300.0, false)]
+        );
+        // Someone new walks in far from both: one window, and they are marked as moved there.
+        let found = look(
+            &mut gating,
+            &[(204, 202), (612, 300), (1100, 60)],
+            400,
+            &[(204.0, 202.0), (612.0, 300.0)],
+        );
+        assert_eq!(gating.stats().windows, 1, "{:?}", gating.stats());
+        assert_eq!(
+            summary(&found),
+            vec![
+                (204.0, 202.0, false),
+                (612.0, 300.0, false),
+                (1100.0, 60.0, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_face_found_both_in_place_and_in_a_window_is_one_face_found_in_place() {
+        let place = |x: f32, moved: bool| Found {
+            face: (
+                FaceBox {
+                    score: if moved { 0.99 } else { 0.9 },
+                    ..square(x, 100.0, 80.0)
+                },
+                [[0.0; 2]; 5],
+            ),
+            moved,
+        };
+        let found = dedupe(vec![
+            place(100.0, false),
+            place(104.0, true),
+            place(400.0, true),
+        ]);
+        assert_eq!(
+            summary(&found),
+            vec![(104.0, 100.0, false), (400.0, 100.0, true)],
+            "the better-scored box kept, as found in place"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! The motion gate: where a frame changed since the previous one, from a cheap difference of
 //! downscaled grey frames. The frame is area-averaged to one grey value per `cell_px × cell_px` cell
 //! (a 1920×1080 frame at 12 px is a 160×90 grid, about 1 ms); a cell changed when its grey level moved by
-//! at least `threshold`; changed cells inside the boxes the caller already follows are ignored; the rest
-//! are grouped into connected regions (8-neighbourhood), each returned as a rectangle in frame pixels.
+//! at least `threshold`. Comparing ([`MotionGate::observe`]) and asking where ([`MotionGate::regions`])
+//! are two steps, so the caller can first find the people it already follows on the frame and then
+//! have the changed cells inside their zones ignored; the rest are grouped into connected regions
+//! (8-neighbourhood), each returned as a rectangle in frame pixels.
 //! Averaging over a cell drowns sensor noise (±3 grey levels per pixel is ±0.3 over a 12×12 cell), so a
 //! still ward gives no region and a person walking in gives one around them.
 
@@ -10,16 +12,6 @@ use super::align::RgbView;
 use super::boxes::FaceBox;
 use super::preprocess::Region;
 use super::resample::{Resampler, grey_levels};
-
-/// What the gate saw on a frame.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// No previous frame of this size to compare with (the first frame, or the size changed): look
-    /// everywhere.
-    Unknown,
-    /// The changed regions outside the ignored boxes, largest first (empty: nothing new moved).
-    Regions(Vec<Region>),
-}
 
 /// Compares each frame with the previous one on a coarse grey grid.
 pub struct MotionGate {
@@ -31,6 +23,8 @@ pub struct MotionGate {
     current: Vec<u8>,
     /// The frame size and grid size `previous` was made for.
     shape: Option<(usize, usize, usize, usize)>,
+    /// Per cell of the last observed frame: whether it changed (empty when it was not compared).
+    changed: Vec<bool>,
 }
 
 impl MotionGate {
@@ -45,17 +39,22 @@ impl MotionGate {
             previous: Vec::new(),
             current: Vec::new(),
             shape: None,
+            changed: Vec::new(),
         }
     }
 
-    /// Forgets the previous frame (the next one reads as [`Change::Unknown`]).
+    /// Forgets the previous frame (the next one cannot be compared).
     pub fn reset(&mut self) {
         self.shape = None;
+        self.changed.clear();
     }
 
-    /// Where `frame` differs from the previous frame, ignoring changes whose cell centre lies inside
-    /// one of `ignore` (faces already followed). The frame becomes the next one's previous frame.
-    pub fn observe(&mut self, frame: RgbView<'_>, ignore: &[FaceBox]) -> Change {
+    /// Compares `frame` with the previous frame: `false` when there was none of this size to compare
+    /// with (the first frame, or the size changed: look everywhere). The frame becomes the next one's
+    /// previous frame; [`MotionGate::regions`] then says where it changed, outside whatever the caller
+    /// found on it meanwhile.
+    pub fn observe(&mut self, frame: RgbView<'_>) -> bool {
+        self.changed.clear();
         let (gw, gh) = (
             frame.width.div_ceil(self.cell_px),
             frame.height.div_ceil(self.cell_px),
@@ -63,7 +62,7 @@ impl MotionGate {
         let shape = (frame.width, frame.height, gw, gh);
         let Some(small) = self.resampler.resample(frame, Region::whole(frame), gw, gh) else {
             self.shape = None;
-            return Change::Unknown;
+            return false;
         };
         self.current.clear();
         self.current.extend(grey_levels(small.data));
@@ -71,26 +70,43 @@ impl MotionGate {
         std::mem::swap(&mut self.previous, &mut self.current);
         self.shape = Some(shape);
         if !known {
-            return Change::Unknown;
+            return false;
+        }
+        let threshold = self.threshold;
+        self.changed.extend(
+            self.current
+                .iter()
+                .zip(&self.previous)
+                .map(|(&old, &new)| (f32::from(new) - f32::from(old)).abs() >= threshold),
+        );
+        true
+    }
+
+    /// Where the last observed frame changed, ignoring changes whose cell centre lies inside one of
+    /// `ignore` (people already found on it): the connected regions in frame pixels, largest first
+    /// (empty when nothing new moved, or the frame could not be compared).
+    pub fn regions(&self, ignore: &[FaceBox]) -> Vec<Region> {
+        let Some((width, height, gw, gh)) = self.shape else {
+            return Vec::new();
+        };
+        if self.changed.len() != gw * gh {
+            return Vec::new();
         }
         // Cell size in frame pixels (the grid covers the frame exactly).
-        let (cw, ch) = (
-            frame.width as f32 / gw as f32,
-            frame.height as f32 / gh as f32,
-        );
-        let changed: Vec<bool> = (0..gw * gh)
-            .map(|i| {
-                let (old, new) = (self.current[i] as f32, self.previous[i] as f32);
-                if (new - old).abs() < self.threshold {
-                    return false;
-                }
+        let (cw, ch) = (width as f32 / gw as f32, height as f32 / gh as f32);
+        let outside: Vec<bool> = self
+            .changed
+            .iter()
+            .enumerate()
+            .map(|(i, &changed)| {
                 let (x, y) = (((i % gw) as f32 + 0.5) * cw, ((i / gw) as f32 + 0.5) * ch);
-                !ignore
-                    .iter()
-                    .any(|b| x >= b.x1 && x <= b.x2 && y >= b.y1 && y <= b.y2)
+                changed
+                    && !ignore
+                        .iter()
+                        .any(|b| x >= b.x1 && x <= b.x2 && y >= b.y1 && y <= b.y2)
             })
             .collect();
-        let mut regions: Vec<(usize, Region)> = components(&changed, gw, gh)
+        let mut regions: Vec<(usize, Region)> = components(&outside, gw, gh)
             .into_iter()
             .filter(|c| c.cells >= self.min_cells)
             .map(|c| {
@@ -104,7 +120,7 @@ impl MotionGate {
             })
             .collect();
         regions.sort_by_key(|r| std::cmp::Reverse(r.0));
-        Change::Regions(regions.into_iter().map(|(_, r)| r).collect())
+        regions.into_iter().map(|(_, r)| r).collect()
     }
 }
 
@@ -196,23 +212,23 @@ mod tests {
     #[test]
     fn the_first_frame_is_unknown_and_a_still_noisy_scene_has_no_region() {
         let mut gate = MotionGate::new(12, 12.0, 2);
-        assert_eq!(gate.observe(view(&frame(1, None)), &[]), Change::Unknown);
+        assert!(!gate.observe(view(&frame(1, None))));
+        assert_eq!(gate.regions(&[]), Vec::new());
         for seed in 2..6 {
-            assert_eq!(
-                gate.observe(view(&frame(seed, None)), &[]),
-                Change::Regions(Vec::new())
-            );
+            assert!(gate.observe(view(&frame(seed, None))));
+            assert_eq!(gate.regions(&[]), Vec::new());
         }
     }
 
     #[test]
     fn an_arrival_is_one_region_around_it_and_ignored_inside_a_followed_box() {
         let mut gate = MotionGate::new(12, 12.0, 2);
-        gate.observe(view(&frame(1, None)), &[]);
-        let Change::Regions(regions) = gate.observe(view(&frame(2, Some((240, 96, 60)))), &[])
-        else {
-            panic!("a second frame of the same size is compared");
-        };
+        gate.observe(view(&frame(1, None)));
+        assert!(
+            gate.observe(view(&frame(2, Some((240, 96, 60))))),
+            "a second frame of the same size is compared"
+        );
+        let regions = gate.regions(&[]);
         assert_eq!(regions.len(), 1, "{regions:?}");
         let r = regions[0];
         assert!(
@@ -228,16 +244,14 @@ mod tests {
             y2: 200.0,
             score: 1.0,
         };
-        assert_eq!(
-            gate.observe(view(&frame(3, Some((264, 96, 60)))), &[followed]),
-            Change::Regions(Vec::new())
-        );
+        gate.observe(view(&frame(3, Some((264, 96, 60)))));
+        assert_eq!(gate.regions(&[followed]), Vec::new());
+        // The same change with nothing followed there is seen: ignoring is the caller's choice,
+        // made after comparing.
+        assert!(!gate.regions(&[]).is_empty());
         // A second arrival elsewhere is still seen.
-        let Change::Regions(regions) =
-            gate.observe(view(&frame(4, Some((12, 12, 48)))), &[followed])
-        else {
-            panic!("compared");
-        };
+        gate.observe(view(&frame(4, Some((12, 12, 48)))));
+        let regions = gate.regions(&[followed]);
         assert_eq!(
             regions.len(),
             1,
@@ -249,14 +263,15 @@ mod tests {
     #[test]
     fn a_new_size_starts_over_and_components_are_eight_connected() {
         let mut gate = MotionGate::new(12, 12.0, 1);
-        gate.observe(view(&frame(1, None)), &[]);
+        gate.observe(view(&frame(1, None)));
         let small = vec![100u8; 240 * 135 * 3];
         let small_view = RgbView {
             width: 240,
             height: 135,
             data: &small,
         };
-        assert_eq!(gate.observe(small_view, &[]), Change::Unknown);
+        assert!(!gate.observe(small_view));
+        assert_eq!(gate.regions(&[]), Vec::new());
         let grid = [
             true, false, false, //
             false, true, false, //
