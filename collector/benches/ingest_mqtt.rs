@@ -2,9 +2,10 @@
 //!
 //! A fleet of ward boxes (default 2,000 device identities in 20 institutions), each registered with its
 //! own Ed25519 key, seals a chain of presence events (real hashes, signatures and `prev_hash` links).
-//! One MQTT connection per box publishes them at QoS 1 to a Mosquitto 2 started by the bench with the
-//! queue settings of `deploy/mosquitto/wardwatch.conf` (persistence on, `max_queued_messages 100000`,
-//! `max_inflight_messages 500`) on a free loopback port.
+//! One MQTT connection per box publishes them at QoS 1 to a Mosquitto 2 started by the bench on a free
+//! loopback port, persistence on, with the queue, in-flight and size lines read from the shipped
+//! `deploy/mosquitto/wardwatch.conf` (printed at the start). `WARDWATCH_BENCH_BROKER_LOG=FILE` keeps
+//! Mosquitto's log (drops, keep-alive timeouts, connections) in FILE.
 //!
 //! 1. **Raw** (the peer): a subscriber that discards what it gets; the same payloads, the same
 //!    publishers, the same broker. Rate = messages / (first publish → last delivery).
@@ -176,6 +177,25 @@ fn seal_stream(b: &WardBox, stream: Stream) -> anyhow::Result<Vec<Message>> {
     Ok(messages)
 }
 
+/// The queue, in-flight, size and autosave lines of the shipped `deploy/mosquitto/wardwatch.conf`, so
+/// that the bench measures the broker settings a deployment gets.
+fn shipped_queue_settings() -> String {
+    const SHIPPED: &str = include_str!("../../deploy/mosquitto/wardwatch.conf");
+    const KEYS: [&str; 6] = [
+        "max_queued_messages",
+        "max_queued_bytes",
+        "max_inflight_messages",
+        "max_inflight_bytes",
+        "message_size_limit",
+        "autosave_interval",
+    ];
+    SHIPPED
+        .lines()
+        .filter(|l| KEYS.contains(&l.split_whitespace().next().unwrap_or("")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// A Mosquitto of the bench's own, with the shipped queue settings; killed when dropped.
 struct Mosquitto {
     child: Child,
@@ -188,16 +208,21 @@ impl Mosquitto {
         let data = dir.join("mosquitto-data");
         std::fs::create_dir_all(&data)?;
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n\
-                 persistence true\npersistence_location {data}/\nautosave_interval 60\n\
-                 max_queued_messages 100000\nmax_inflight_messages 500\nmessage_size_limit 4194304\n",
-                port = addr.port(),
-                data = data.display()
-            ),
-        )?;
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n\
+             persistence true\npersistence_location {data}/\n{shipped}",
+            port = addr.port(),
+            data = data.display(),
+            shipped = shipped_queue_settings(),
+        );
+        if let Some(log) = std::env::var_os("WARDWATCH_BENCH_BROKER_LOG") {
+            text.push_str(&format!(
+                "log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n\
+                 log_type information\nlog_timestamp_format %H:%M:%S\n",
+                Path::new(&log).display()
+            ));
+        }
+        std::fs::write(&conf, text)?;
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -607,6 +632,7 @@ async fn collector_rate(
 /// The backlog burst: `boxes` reconnect at once, each sending its day's spool as the agent does.
 async fn burst(
     broker: &Mosquitto,
+    store: &Store,
     boxes: &[WardBox],
     streams: &Arc<Vec<Vec<Message>>>,
     ack_key: &SigningKey,
@@ -684,9 +710,18 @@ async fn burst(
             drained.fetch_add(1, Ordering::Relaxed);
         }));
     }
+    let progress = tokio::spawn(report_progress(
+        tag.to_owned(),
+        store.clone(),
+        streams.iter().map(Vec::len).sum(),
+        boxes.len(),
+        drained.clone(),
+        resends.clone(),
+    ));
     for t in tasks {
         let _ = tokio::time::timeout(PHASE_TIMEOUT, t).await;
     }
+    progress.abort();
     let secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         drained.load(Ordering::Relaxed) == boxes.len(),
@@ -696,6 +731,28 @@ async fn burst(
     );
     close(conns);
     Ok((secs, resends.load(Ordering::Relaxed)))
+}
+
+/// Prints every 10 s how far the burst got: events stored, boxes drained, events re-sent so far.
+async fn report_progress(
+    tag: String,
+    store: Store,
+    total: usize,
+    boxes: usize,
+    drained: Arc<AtomicUsize>,
+    resends: Arc<AtomicU64>,
+) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let stored = stored_events(&store).await.unwrap_or(-1);
+        println!(
+            "  [{tag} +{:.0}s] stored {stored} of {total} events, {} of {boxes} boxes drained, {} events re-sent",
+            started.elapsed().as_secs_f64(),
+            drained.load(Ordering::Relaxed),
+            resends.load(Ordering::Relaxed)
+        );
+    }
 }
 
 fn seal_all(boxes: &[WardBox], stream: Stream) -> anyhow::Result<Arc<Vec<Vec<Message>>>> {
@@ -738,11 +795,12 @@ async fn main() -> anyhow::Result<()> {
     let bytes: usize = streams.iter().flatten().map(|m| m.payload.len()).sum();
     println!(
         "ingest_mqtt: {devices} boxes in {} institutions, {per_device} presence events each: {total} signed \
-         events ({:.0} bytes average), sealed in {:.1} s; mosquitto {} (shipped queue settings)",
+         events ({:.0} bytes average), sealed in {:.1} s; mosquitto {} with the shipped {}",
         devices.div_ceil(BOXES_PER_INSTITUTION),
         bytes as f64 / total as f64,
         started.elapsed().as_secs_f64(),
-        broker.addr
+        broker.addr,
+        shipped_queue_settings().trim_end().replace('\n', ", ")
     );
 
     let mut summary = Vec::new();
@@ -825,7 +883,7 @@ async fn main() -> anyhow::Result<()> {
         let tag = format!("burst-{backend}");
         let collectors =
             start_collectors(&broker, std::slice::from_ref(&store), &ack_key, &tag).await?;
-        let (secs, resent) = burst(&broker, &burst_boxes, &day, &ack_key, &tag).await?;
+        let (secs, resent) = burst(&broker, &store, &burst_boxes, &day, &ack_key, &tag).await?;
         collectors.stop().await;
         let check = check_exactly_once(&store, burst_total).await?;
         let line = format!(
