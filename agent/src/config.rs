@@ -319,7 +319,7 @@ path = "sightings.jsonl"
         let text = text.replace("<wardwatch-collector ack-key show>", ACK_KEY);
         let config = AgentConfig::parse(Path::new("agent.example.toml"), &text).unwrap();
         assert_eq!(config.broker.ack_public_key.keys().len(), 1);
-        assert_eq!(config.broker.window, 500);
+        assert_eq!(config.broker.window, 100);
         assert_eq!(config.recognition.detector, DetectorKind::Mtcnn);
         assert_eq!(config.recognition.min_face_px, 40.0);
         assert_eq!(config.cameras.len(), 1);

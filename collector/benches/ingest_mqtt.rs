@@ -2,9 +2,10 @@
 //!
 //! A fleet of ward boxes (default 2,000 device identities in 20 institutions), each registered with its
 //! own Ed25519 key, seals a chain of presence events (real hashes, signatures and `prev_hash` links).
-//! One MQTT connection per box publishes them at QoS 1 to a Mosquitto 2 started by the bench with the
-//! queue settings of `deploy/mosquitto/wardwatch.conf` (persistence on, `max_queued_messages 100000`,
-//! `max_inflight_messages 500`) on a free loopback port.
+//! One MQTT connection per box publishes them at QoS 1 to a Mosquitto 2 started by the bench on a free
+//! loopback port, persistence on, with the queue, in-flight and size lines read from the shipped
+//! `deploy/mosquitto/wardwatch.conf` (printed at the start). `WARDWATCH_BENCH_BROKER_LOG=FILE` keeps
+//! Mosquitto's log (drops, keep-alive timeouts, connections) in FILE.
 //!
 //! 1. **Raw** (the peer): a subscriber that discards what it gets; the same payloads, the same
 //!    publishers, the same broker. Rate = messages / (first publish → last delivery).
@@ -17,10 +18,11 @@
 //! 3. **Scale-out** (PostgreSQL): 1, 2 and 3 collectors (each its own ingest loop, connection pool and
 //!    MQTT session, in this process) in one secret `$share` group.
 //! 4. **Backlog burst** (both databases): 500 boxes reconnect at once, each with a day's spool (health
-//!    every 5 min and ~100 presence intervals, ~390 events), and send it as the agent does: at most
-//!    `window` (500) events beyond the collector's signed ack, everything unacknowledged again after
-//!    `resend_after` (30 s) without progress. Time until every box holds an ack for its last event;
-//!    then the database is counted: nothing lost, nothing twice.
+//!    every 5 min and a presence interval every 15 min from 07:00 to 19:00: 336 events), and send it
+//!    as the agent does: at most `window` (100) events beyond the collector's signed ack, everything
+//!    unacknowledged again after `resend_after` (30 s) without progress, then after ever longer waits
+//!    (the agent's [`ResendClock`]). Time until every box holds an ack for its last event; then the
+//!    database is counted: nothing lost, nothing twice.
 //!
 //! `cargo bench --workspace --profile dev --bench ingest_mqtt [-- DEVICES EVENTS_PER_DEVICE]`
 //! (default 2000 25). PostgreSQL: `WARDWATCH_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/test`),
@@ -44,6 +46,7 @@ use wardwatch_collector::ingest::{IngestSettings, run_ingest};
 use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_link::BrokerUrl;
+use wardwatch_link::resend::ResendClock;
 use wardwatch_protocol::{
     Ack, CameraHealth, CameraState, DeviceId, Digest, EventDraft, Health, InstitutionCode,
     Liveness, Payload, Person, PinnedKeys, Presence, PublicKey, SigningKey, Similarity, SourceKind,
@@ -54,9 +57,11 @@ use wardwatch_protocol::{
 const BOXES_PER_INSTITUTION: usize = 100;
 /// Boxes in the backlog burst.
 const BURST_BOXES: usize = 500;
-/// The agent's defaults (agent/src/publish/config.rs).
-const AGENT_WINDOW: u64 = 500;
+/// The agent's defaults (agent/src/publish/config.rs) and its longest wait between re-sends
+/// (`RESEND_MAX_FACTOR` × `resend_after`, agent/src/publish/mod.rs).
+const AGENT_WINDOW: u64 = 100;
 const AGENT_RESEND_AFTER: Duration = Duration::from_secs(30);
+const AGENT_RESEND_MAX: Duration = Duration::from_secs(300);
 /// The longest any phase may take.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -177,6 +182,25 @@ fn seal_stream(b: &WardBox, stream: Stream) -> anyhow::Result<Vec<Message>> {
     Ok(messages)
 }
 
+/// The queue, in-flight, size and autosave lines of the shipped `deploy/mosquitto/wardwatch.conf`, so
+/// that the bench measures the broker settings a deployment gets.
+fn shipped_queue_settings() -> String {
+    const SHIPPED: &str = include_str!("../../deploy/mosquitto/wardwatch.conf");
+    const KEYS: [&str; 6] = [
+        "max_queued_messages",
+        "max_queued_bytes",
+        "max_inflight_messages",
+        "max_inflight_bytes",
+        "message_size_limit",
+        "autosave_interval",
+    ];
+    SHIPPED
+        .lines()
+        .filter(|l| KEYS.contains(&l.split_whitespace().next().unwrap_or("")))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// A Mosquitto of the bench's own, with the shipped queue settings; killed when dropped.
 struct Mosquitto {
     child: Child,
@@ -189,16 +213,21 @@ impl Mosquitto {
         let data = dir.join("mosquitto-data");
         std::fs::create_dir_all(&data)?;
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n\
-                 persistence true\npersistence_location {data}/\nautosave_interval 60\n\
-                 max_queued_messages 100000\nmax_inflight_messages 500\nmessage_size_limit 4194304\n",
-                port = addr.port(),
-                data = data.display()
-            ),
-        )?;
+        let mut text = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n\
+             persistence true\npersistence_location {data}/\n{shipped}",
+            port = addr.port(),
+            data = data.display(),
+            shipped = shipped_queue_settings(),
+        );
+        if let Some(log) = std::env::var_os("WARDWATCH_BENCH_BROKER_LOG") {
+            text.push_str(&format!(
+                "log_dest file {}\nlog_type error\nlog_type warning\nlog_type notice\n\
+                 log_type information\nlog_timestamp_format %H:%M:%S\n",
+                Path::new(&log).display()
+            ));
+        }
+        std::fs::write(&conf, text)?;
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -608,6 +637,7 @@ async fn collector_rate(
 /// The backlog burst: `boxes` reconnect at once, each sending its day's spool as the agent does.
 async fn burst(
     broker: &Mosquitto,
+    store: &Store,
     boxes: &[WardBox],
     streams: &Arc<Vec<Vec<Message>>>,
     ack_key: &SigningKey,
@@ -651,11 +681,17 @@ async fn burst(
         let pinned = pinned.clone();
         let resends = resends.clone();
         let drained = drained.clone();
+        let client_id = format!("bench-burst-{tag}-{i}");
         tasks.push(tokio::spawn(async move {
             let stream = &streams[i];
             let last = stream.len() as u64;
             let (mut acked, mut cursor) = (0u64, 0u64);
-            let mut progress = Instant::now();
+            let mut clock = ResendClock::new(
+                AGENT_RESEND_AFTER,
+                AGENT_RESEND_MAX,
+                &client_id,
+                Instant::now(),
+            );
             while acked < last {
                 while cursor < last && cursor < acked + AGENT_WINDOW {
                     let m = &stream[cursor as usize];
@@ -670,24 +706,32 @@ async fn burst(
                             && ack.acked_seq > acked
                         {
                             acked = ack.acked_seq.min(last);
-                            progress = Instant::now();
+                            clock.progress(Instant::now());
                         }
                     }
                     Ok(None) => return,
                     Err(_) => {}
                 }
-                if acked < cursor && progress.elapsed() >= AGENT_RESEND_AFTER {
+                if acked < cursor && clock.due(Instant::now()) {
                     resends.fetch_add(cursor - acked, Ordering::Relaxed);
                     cursor = acked;
-                    progress = Instant::now();
                 }
             }
             drained.fetch_add(1, Ordering::Relaxed);
         }));
     }
+    let progress = tokio::spawn(report_progress(
+        tag.to_owned(),
+        store.clone(),
+        streams.iter().map(Vec::len).sum(),
+        boxes.len(),
+        drained.clone(),
+        resends.clone(),
+    ));
     for t in tasks {
         let _ = tokio::time::timeout(PHASE_TIMEOUT, t).await;
     }
+    progress.abort();
     let secs = started.elapsed().as_secs_f64();
     anyhow::ensure!(
         drained.load(Ordering::Relaxed) == boxes.len(),
@@ -697,6 +741,28 @@ async fn burst(
     );
     close(conns);
     Ok((secs, resends.load(Ordering::Relaxed)))
+}
+
+/// Prints every 10 s how far the burst got: events stored, boxes drained, events re-sent so far.
+async fn report_progress(
+    tag: String,
+    store: Store,
+    total: usize,
+    boxes: usize,
+    drained: Arc<AtomicUsize>,
+    resends: Arc<AtomicU64>,
+) {
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let stored = stored_events(&store).await.unwrap_or(-1);
+        println!(
+            "  [{tag} +{:.0}s] stored {stored} of {total} events, {} of {boxes} boxes drained, {} events re-sent",
+            started.elapsed().as_secs_f64(),
+            drained.load(Ordering::Relaxed),
+            resends.load(Ordering::Relaxed)
+        );
+    }
 }
 
 fn seal_all(boxes: &[WardBox], stream: Stream) -> anyhow::Result<Arc<Vec<Vec<Message>>>> {
@@ -739,11 +805,12 @@ async fn main() -> anyhow::Result<()> {
     let bytes: usize = streams.iter().flatten().map(|m| m.payload.len()).sum();
     println!(
         "ingest_mqtt: {devices} boxes in {} institutions, {per_device} presence events each: {total} signed \
-         events ({:.0} bytes average), sealed in {:.1} s; mosquitto {} (shipped queue settings)",
+         events ({:.0} bytes average), sealed in {:.1} s; mosquitto {} with the shipped {}",
         devices.div_ceil(BOXES_PER_INSTITUTION),
         bytes as f64 / total as f64,
         started.elapsed().as_secs_f64(),
-        broker.addr
+        broker.addr,
+        shipped_queue_settings().trim_end().replace('\n', ", ")
     );
 
     let mut summary = Vec::new();
@@ -826,12 +893,12 @@ async fn main() -> anyhow::Result<()> {
         let tag = format!("burst-{backend}");
         let collectors =
             start_collectors(&broker, std::slice::from_ref(&store), &ack_key, &tag).await?;
-        let (secs, resent) = burst(&broker, &burst_boxes, &day, &ack_key, &tag).await?;
+        let (secs, resent) = burst(&broker, &store, &burst_boxes, &day, &ack_key, &tag).await?;
         collectors.stop().await;
         let check = check_exactly_once(&store, burst_total).await?;
         let line = format!(
             "burst {backend}: {BURST_BOXES} boxes x a day's spool ({burst_total} events) drained in {secs:.1} s \
-             ({:.0} events/s), {resent} events re-sent after {}s without ack progress; {check}",
+             ({:.0} events/s), {resent} events re-sent (first after {}s without ack progress, then backing off); {check}",
             burst_total as f64 / secs,
             AGENT_RESEND_AFTER.as_secs()
         );
@@ -840,7 +907,11 @@ async fn main() -> anyhow::Result<()> {
         store.close().await;
         drop_pg(pg).await;
     }
-    println!("--- summary (peak RSS {:.0} MiB)", support::peak_rss_mib());
+    println!(
+        "--- summary (peak RSS {:.0} MiB; Mosquitto's {:.0} MiB)",
+        support::peak_rss_mib(),
+        support::peak_rss_mib_of(broker.child.id())
+    );
     for line in summary {
         println!("{line}");
     }

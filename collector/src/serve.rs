@@ -132,7 +132,7 @@ pub async fn serve(
     let settings = options.ingest_settings(url)?;
     tracing::info!(
         broker = %settings.url,
-        subscription = %settings.subscription(),
+        subscriptions = %settings.subscriptions().filters.join(" "),
         devices_filter = %Topic::all_devices_filter(),
         "collector serving"
     );

@@ -7,12 +7,14 @@
 //! | [`client_options`] | builds `rumqttc::MqttOptions` (persistent session, packet limits, TLS on ring) |
 //! | [`Backoff`] | reconnection back-off (rumqttc has none of its own) |
 //! | [`event_loop`] | drives rumqttc's event loop in a task, reporting connects, outages and messages |
+//! | [`resend`] | when a publisher re-sends what the collector has not acknowledged (back-off, spread) |
 //! | [`process`] | logging set-up and shutdown on Ctrl-C/SIGTERM for the binaries |
 //!
 //! There is exactly one TLS stack: rustls 0.23 on the `ring` provider, no OpenSSL and no aws-lc.
 
 pub mod event_loop;
 pub mod process;
+pub mod resend;
 
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;

@@ -26,7 +26,8 @@ pub struct BrokerConfig {
     /// MQTT client id; default `wardwatch-agent-{device_id}`. Must be stable: the broker keeps the
     /// persistent session under it.
     pub client_id: Option<String>,
-    /// Re-send everything unacknowledged when the collector's ack has not advanced for this long.
+    /// Re-send everything unacknowledged when the collector's ack has not advanced for this long; the
+    /// wait doubles after each re-send without progress (up to ten times this).
     #[serde(default = "default_resend_after_secs")]
     pub resend_after_secs: f64,
     /// At most this many events published beyond the last acknowledged one.
@@ -41,8 +42,10 @@ fn default_resend_after_secs() -> f64 {
     30.0
 }
 
+/// 100 events beyond the ack: a day's spool goes in a few round trips, and a bureau's broker queue for
+/// the collector holds every box's window at once (boxes x window; deploy/mosquitto/wardwatch.conf).
 fn default_window() -> u64 {
-    500
+    100
 }
 
 fn default_keep_alive_secs() -> u64 {

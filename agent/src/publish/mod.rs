@@ -7,7 +7,10 @@
 //!   (signed by a pinned collector ack key, for this device, forward, within the spool's tip).
 //! - If the ack does not advance for `resend_after` while events are outstanding, or the broker lost the
 //!   session, everything unacknowledged is sent again (the collector drops duplicates by `event_id`).
-//!   This covers brokers that drop queued messages or restart without persistence.
+//!   This covers brokers that drop queued messages or restart without persistence. Each re-send that
+//!   brings no progress doubles the wait (up to [`RESEND_MAX_FACTOR`] × `resend_after`), stretched per
+//!   box ([`wardwatch_link::resend`]), so a fleet reconnecting together does not re-send its windows
+//!   together again and again.
 //! - The MQTT event loop runs in its own task ([`connection`]), reconnecting with back-off.
 //! - On each connection the agent says `online` on `…/status` (retained); its last will says `offline`.
 //!   Heartbeats (`health`) are published retained, so the latest is always on the broker.
@@ -24,9 +27,10 @@ use connection::Connection;
 use rumqttc::{ClientError, QoS};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 use tokio::sync::watch;
-use tokio::time::Instant;
 use wardwatch_link::event_loop::LinkEvent;
+use wardwatch_link::resend::ResendClock;
 use wardwatch_link::{BrokerUrl, LinkError, TlsFiles};
 use wardwatch_protocol::{
     DeviceId, DeviceStatus, InstitutionCode, PinnedKeys, Timestamp, Topic, TopicKind,
@@ -54,6 +58,9 @@ pub struct PublishSettings {
     /// The collector's ack key(s): only acks they signed retire events.
     pub ack_keys: PinnedKeys,
 }
+
+/// The longest wait between re-sends without progress, as a multiple of `resend_after`.
+pub const RESEND_MAX_FACTOR: u32 = 10;
 
 /// The publisher stopped on an error it cannot ride out.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +123,12 @@ pub async fn run_publisher(
     acked_out.send_replace(acked);
     let mut cursor = acked + 1;
     let mut connected = false;
-    let mut last_progress = Instant::now();
+    let mut resend = ResendClock::new(
+        settings.resend_after,
+        settings.resend_after.saturating_mul(RESEND_MAX_FACTOR),
+        &settings.client_id,
+        Instant::now(),
+    );
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -144,7 +156,7 @@ pub async fn run_publisher(
                         tracing::info!(from = acked + 1, "broker has no session for us: re-sending unacknowledged events");
                         cursor = acked + 1;
                     }
-                    last_progress = Instant::now();
+                    resend.restart(Instant::now());
                 }
                 Some(LinkEvent::Disconnected) => connected = false,
                 Some(LinkEvent::Message(message)) => {
@@ -163,7 +175,7 @@ pub async fn run_publisher(
                         Ok(AckDecision::Advance(seq)) => {
                             acked = spool.ack(seq)?;
                             acked_out.send_replace(acked);
-                            last_progress = Instant::now();
+                            resend.progress(Instant::now());
                             cursor = cursor.max(acked + 1);
                         }
                         Ok(AckDecision::Unchanged) => {}
@@ -175,15 +187,15 @@ pub async fn run_publisher(
             },
             _ = tip.changed() => {}
             _ = ticker.tick() => {
-                if cursor > acked + 1 && last_progress.elapsed() >= settings.resend_after {
+                let waited = resend.wait();
+                if cursor > acked + 1 && resend.due(Instant::now()) {
                     tracing::info!(
                         from = acked + 1,
                         to = cursor - 1,
-                        "no acknowledgement for {:?}: re-sending",
-                        settings.resend_after
+                        next_wait = ?resend.wait(),
+                        "no acknowledgement for {waited:?}: re-sending"
                     );
                     cursor = acked + 1;
-                    last_progress = Instant::now();
                 }
             }
         }
@@ -191,7 +203,7 @@ pub async fn run_publisher(
             let head = *tip.borrow();
             if cursor == acked + 1 && cursor <= head {
                 // Nothing was outstanding: the resend clock starts now.
-                last_progress = Instant::now();
+                resend.restart(Instant::now());
             }
             cursor = send_pending(
                 &connection,

@@ -3,7 +3,16 @@
 
 /// The process's peak resident set size (VmHWM in /proc/self/status) in KiB, if the platform tells.
 pub fn peak_rss_kib() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_kib_at("/proc/self/status")
+}
+
+/// Another process's peak RSS in MiB (NaN when unknown), e.g. a broker the bench started.
+pub fn peak_rss_mib_of(pid: u32) -> f64 {
+    peak_rss_kib_at(&format!("/proc/{pid}/status")).map_or(f64::NAN, |kb| kb as f64 / 1024.0)
+}
+
+fn peak_rss_kib_at(status: &str) -> Option<u64> {
+    std::fs::read_to_string(status)
         .ok()?
         .lines()
         .find(|l| l.starts_with("VmHWM:"))?

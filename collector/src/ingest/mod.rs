@@ -1,6 +1,7 @@
 //! Ingest: from the broker to committed rows, then acknowledgements both ways.
 //!
-//! 1. Subscribe (QoS 1, persistent session, manual acks) to the device topics — or to
+//! 1. Subscribe (QoS 1, persistent session, manual acks) to the device topics, one filter per kind
+//!    devices publish ([`subscription`]: not the collector's own acks and galleries) — or to
 //!    `$share/{group}/…` so several collectors share the load, the group a secret
 //!    ([`share_group`]) — again on every (re)connection.
 //! 2. Gather messages into a batch (up to `batch_max`, waiting at most `linger` for more).
@@ -21,13 +22,14 @@
 //! for their times ([`times`]) behave like those refused for their chain (`chain_broken`).
 
 pub mod share_group;
+pub mod subscription;
 pub mod test_data;
 pub mod times;
 pub mod verify;
 
 use crate::store::ingest::{ChainCache, Fate, Incoming};
 use crate::store::{Store, StoreError};
-use rumqttc::{AsyncClient, Publish, QoS};
+use rumqttc::{AsyncClient, Publish, QoS, SubscribeFilter};
 use share_group::ShareGroup;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -81,12 +83,10 @@ impl IngestSettings {
         }
     }
 
-    /// The filter actually subscribed to (with the `$share/` prefix when a group is set).
-    pub fn subscription(&self) -> String {
-        match &self.share_group {
-            Some(group) => format!("$share/{}/{}", group.as_str(), self.topic_filter),
-            None => self.topic_filter.clone(),
-        }
+    /// The filters actually subscribed to (with the `$share/` prefix when a group is set), and the
+    /// catch-all they replace ([`subscription`]).
+    pub fn subscriptions(&self) -> subscription::Subscriptions {
+        subscription::subscriptions(&self.topic_filter, self.share_group.as_ref())
     }
 }
 
@@ -305,14 +305,21 @@ async fn gather_and_verify(
     out: mpsc::Sender<Verified>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let subscription = settings.subscription();
+    let subscriptions = settings.subscriptions();
     let subscribe = async |client: &AsyncClient| {
         // Always re-subscribe: a broker restarted without persistence forgot us.
-        if let Err(e) = client
-            .subscribe(subscription.as_str(), QoS::AtLeastOnce)
-            .await
-        {
+        let filters = subscriptions
+            .filters
+            .iter()
+            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        if let Err(e) = client.subscribe_many(filters).await {
             tracing::error!(error = %e, "could not queue the subscription");
+        }
+        // A session an older collector left holds the catch-all, which would deliver all twice.
+        if let Some(replaced) = &subscriptions.replaced
+            && let Err(e) = client.unsubscribe(replaced.as_str()).await
+        {
+            tracing::error!(error = %e, "could not queue the unsubscription");
         }
     };
     let mut registry = Registry::new();
