@@ -3,11 +3,11 @@
 //! `min_similarity` is a finding. The flag goes to the institution that enrolled the later of the two,
 //! with that identity's fee lines billed in the run's window (what it claimed under the second number).
 
+use super::face_pairs::{FacePair, similar_pairs};
 use super::finding::Finding;
 use super::id::RuleId;
 use super::inputs::{BilledLine, RuleInputs};
 use super::params::{RuleParams, check_range};
-use crate::gallery::Enrolled;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use wardwatch_protocol::{InstitutionCode, PsnNo};
@@ -26,25 +26,19 @@ impl RuleParams for DuplicateFace {
     }
 }
 
-/// The best cosine similarity between any embedding of person a and any of person b, per pair of
-/// persons whose best is at least `threshold`, as (earlier row index, later row index, similarity):
-/// see [`super::face_pairs`], which compares a province's gallery in tiles of matrix products.
-pub fn similar_pairs(enrolled: &[Enrolled], threshold: f32) -> Vec<(usize, usize, f32)> {
-    super::face_pairs::similar_pairs(enrolled, threshold)
-}
-
 /// Evaluates the rule over the gallery.
 pub fn evaluate(inputs: &RuleInputs<'_>, params: &DuplicateFace) -> Vec<Finding> {
     let pairs = similar_pairs(&inputs.enrolled, params.min_similarity as f32);
     evaluate_pairs(inputs, params, &pairs)
 }
 
-/// The findings for `pairs` ([`similar_pairs`] of `inputs.enrolled`), with the billed lines in
+/// The findings for `pairs` ([`similar_pairs`] of `inputs.enrolled`: each pair of persons' best
+/// embedding pair at or above the threshold), with the billed lines in
 /// `inputs` (a run loads only the later enrolments' patients' lines).
 pub fn evaluate_pairs(
     inputs: &RuleInputs<'_>,
     params: &DuplicateFace,
-    pairs: &[(usize, usize, f32)],
+    pairs: &[FacePair],
 ) -> Vec<Finding> {
     let enrolled = &inputs.enrolled;
     let mut findings = Vec::new();
@@ -93,6 +87,7 @@ pub fn evaluate_pairs(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gallery::Enrolled;
 
     fn person(id: i64, psn: &str, e: Vec<f32>) -> Enrolled {
         let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -128,6 +123,7 @@ mod tests {
 #[cfg(test)]
 mod evaluate_tests {
     use super::*;
+    use crate::gallery::Enrolled;
     use crate::rules::fixtures::*;
 
     fn enrolled(id: i64, institution: &str, psn: &str, e: [f32; 2]) -> Enrolled {

@@ -18,7 +18,7 @@ use super::id::RuleId;
 use super::inputs::{RuleInputs, Scope, known_codes, placeholders};
 use super::monitoring::Monitoring;
 use super::set::RuleSet;
-use super::{InstitutionCoverage, RulesError, RulesReport, duplicate_face};
+use super::{InstitutionCoverage, RulesError, RulesReport, duplicate_face, face_pairs};
 use crate::flags::store::{NewFlag, stored_institution, stored_psn_no};
 use crate::knowledge::Knowledge;
 use crate::store::Store;
@@ -101,7 +101,7 @@ pub async fn gallery(
 ) -> Result<Evaluation, RulesError> {
     let params = &rules.duplicate_face.params;
     let enrolled = store.gallery().await?;
-    let pairs = duplicate_face::similar_pairs(&enrolled, params.min_similarity as f32);
+    let pairs = face_pairs::similar_pairs(&enrolled, params.min_similarity as f32);
     let named: BTreeSet<PsnNo> = pairs
         .iter()
         .filter_map(|(_, later, _)| enrolled[*later].psn_no.parse().ok())
