@@ -800,3 +800,20 @@ fn a_patient_seen_too_few_times_in_a_seat_has_no_usual_seat_and_timing_decides()
     );
     assert_eq!(evidence_of(&got, "B")["ambiguous"], false);
 }
+
+#[test]
+fn whatever_seat_the_box_reports_both_absent_lines_stay_flagged() {
+    // The institution draws the zones on its own box: a seat may only decide which absent line the
+    // face replaced, never remove a flag or its amount.
+    for their_seat in [None, Some("chair-1"), Some("chair-2"), Some("chair-9")] {
+        let got = crowded_shift_three_minutes_apart(their_seat, [6, 6]);
+        let mut lines: Vec<String> = verdicts(&got).into_iter().map(|(_, sn)| sn).collect();
+        lines.sort();
+        assert_eq!(lines, vec!["A", "B"], "seat {their_seat:?}");
+        assert_eq!(
+            got.findings.iter().map(|f| f.amount_fen).sum::<i64>(),
+            2 * got.findings[0].amount_fen,
+            "seat {their_seat:?}"
+        );
+    }
+}
