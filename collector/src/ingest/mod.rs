@@ -1,9 +1,10 @@
 //! Ingest: from the broker to committed rows, then acknowledgements both ways.
 //!
-//! 1. Subscribe (QoS 1, persistent session, manual acks) to the device topics, one filter per kind
-//!    devices publish ([`subscription`]: not the collector's own acks and galleries) — or to
-//!    `$share/{group}/…` so several collectors share the load, the group a secret
-//!    ([`share_group`]) — again on every (re)connection.
+//! 1. Subscribe (QoS 1, manual acks) to the device topics, one filter per kind devices publish
+//!    ([`subscription`]: not the collector's own acks and galleries) — or to `$share/{group}/…` so
+//!    several collectors share the load, the group a secret ([`share_group`]) — again on every
+//!    (re)connection. Alone, the collector keeps a persistent session (the broker queues for it while
+//!    it restarts); in a share group it does not ([`IngestSettings::mqtt_options`]).
 //! 2. Gather messages into a batch (up to `batch_max`, waiting at most `linger` for more).
 //! 3. [`verify`] each one (including what it says about time, [`times`]), then write the batch in one
 //!    transaction ([`crate::store::ingest`]). The two overlap: the next batch is gathered and verified
@@ -88,6 +89,30 @@ impl IngestSettings {
     pub fn subscriptions(&self) -> subscription::Subscriptions {
         subscription::subscriptions(&self.topic_filter, self.share_group.as_ref())
     }
+
+    /// The MQTT options ingest connects with: manual acks (PUBACK only after the commit), and a
+    /// persistent session only for a collector on its own.
+    ///
+    /// In a `$share` group a persistent session is a trap: Mosquitto (and EMQX) go on handing a
+    /// disconnected member's persistent session its turn of the group's messages, queued until it
+    /// returns. A SIGKILLed or crashed collector then swallows every third message of a three-member
+    /// group; the boxes re-send what is not acknowledged, but the broker's round robin can hand the
+    /// same message to the dead session on every resend (seen on CI: the last 24 events of a box
+    /// re-sent for minutes, never stored). With a clean session the broker drops a member from the
+    /// group the moment its connection ends and the survivors take everything; what the dead member
+    /// held unacknowledged is re-sent by the boxes, which keep every event until it is acknowledged.
+    pub fn mqtt_options(&self) -> Result<rumqttc::MqttOptions, LinkError> {
+        let mut options = client_options(
+            &self.client_id,
+            &self.url,
+            &self.tls,
+            Duration::from_secs(30),
+        )?;
+        options
+            .set_manual_acks(true)
+            .set_clean_session(self.share_group.is_some());
+        Ok(options)
+    }
 }
 
 /// Ingest could not start.
@@ -147,13 +172,7 @@ pub async fn run_ingest(
     store: Store,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<IngestCounts, IngestError> {
-    let mut options = client_options(
-        &settings.client_id,
-        &settings.url,
-        &settings.tls,
-        Duration::from_secs(30),
-    )?;
-    options.set_manual_acks(true);
+    let options = settings.mqtt_options()?;
     let (client, eventloop) = AsyncClient::new(options, 4096);
     // The connection's task must never wait for us to take a message: while it waits it stops
     // polling, sends no keep-alive, and the broker drops the collector (measured: with two collectors
@@ -403,4 +422,34 @@ async fn verify_batch(
         }
     }
     Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> IngestSettings {
+        let url: BrokerUrl = "mqtt://127.0.0.1:1883".parse().expect("url");
+        IngestSettings::new(url, SigningKey::from_bytes(&[7; 32]))
+    }
+
+    #[test]
+    fn a_collector_on_its_own_keeps_a_persistent_session() {
+        let options = settings().mqtt_options().expect("options");
+        assert!(!options.clean_session());
+        assert!(options.manual_acks());
+    }
+
+    #[test]
+    fn a_share_group_member_keeps_no_session_a_dead_member_could_swallow_messages_into() {
+        let mut settings = settings();
+        settings.share_group = Some(
+            "0123456789abcdef0123456789abcdef"
+                .parse()
+                .expect("share group"),
+        );
+        let options = settings.mqtt_options().expect("options");
+        assert!(options.clean_session());
+        assert!(options.manual_acks());
+    }
 }
