@@ -11,7 +11,8 @@ use crate::ingest::{IngestError, IngestSettings, run_ingest};
 use crate::retention::{RetentionPeriods, run_daily};
 use crate::schedule::{ScheduleSettings, owner_id, run_rules_job, run_scheduler};
 use crate::signing_keys::{self, KeyRole};
-use crate::store::Store;
+use crate::store::partitions::{MAINTENANCE_EVERY, keep_month_partitions};
+use crate::store::{Backend, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -179,9 +180,19 @@ pub async fn serve(
             shutdown.clone(),
         ))
     });
+    let partitions = (store.backend() == Backend::Postgres).then(|| {
+        tokio::spawn(keep_month_partitions(
+            store.clone(),
+            MAINTENANCE_EVERY,
+            shutdown.clone(),
+        ))
+    });
     run_ingest(settings, store.clone(), shutdown).await?;
     if let Some(retention) = retention {
         retention.abort();
+    }
+    if let Some(partitions) = partitions {
+        partitions.abort();
     }
     if let Some(mut scheduler) = scheduler {
         // A job in progress gets a moment to finish; past that it is dropped, its lease expires and

@@ -2,80 +2,29 @@
 //! a full spool (the ack moves past them, the gap closes, the chain is bridged) only when its hashes
 //! link to what is stored; connection status is recorded per device, once per change.
 
-use wardwatch_collector::store::ingest::{ChainCache, Fate, Incoming};
+use wardwatch_collector::store::ingest::{ChainCache, Fate};
 use wardwatch_collector::store::{Store, StoreLocation};
 use wardwatch_protocol::{
-    DeviceId, DeviceStatus, Digest, DropReason, DroppedEvent, Event, EventDraft, Health,
-    InstitutionCode, Payload, RejectReason, SigningKey, SpoolDropped, Timestamp,
+    DeviceId, DeviceStatus, Digest, DropReason, DroppedEvent, Event, Payload, RejectReason,
+    SpoolDropped, Timestamp,
 };
+use wardwatch_testkit::ward_box::{WardBox, incoming};
 
-struct WardBox {
-    key: SigningKey,
-    device: DeviceId,
-    institution: InstitutionCode,
-    chain: Vec<Event>,
-}
-
-impl WardBox {
-    fn new() -> WardBox {
-        WardBox {
-            key: SigningKey::from_bytes(&[7; 32]),
-            device: "box-1".parse().expect("device id"),
-            institution: "H43060200175".parse().expect("institution"),
-            chain: Vec::new(),
-        }
-    }
-
-    /// Seals the next event of the chain.
-    fn seal(&mut self, payload: Payload) -> Event {
-        let prev = self.chain.last().map(|e| e.hash).unwrap_or(Digest([0; 32]));
-        let seq = self.chain.len() as u64 + 1;
-        let event = EventDraft::new(
-            self.device.clone(),
-            self.institution.clone(),
-            seq,
-            prev,
-            payload,
-        )
-        .seal(&self.key);
-        self.chain.push(event.clone());
-        event
-    }
-
-    fn health(&mut self) -> Event {
-        let n = self.chain.len() as u64;
-        self.seal(Payload::Health(Health {
-            agent_version: "test".into(),
-            spool_depth: n,
-            uptime_secs: n,
-            gallery_version: None,
-            cameras: Vec::new(),
-        }))
-    }
-
-    /// A `dropped` record for the given events, as the agent writes it.
-    fn dropped(&mut self, events: &[Event]) -> Event {
-        let events = events
-            .iter()
-            .map(|e| DroppedEvent {
-                seq: e.seq,
-                hash: e.hash,
-                prev_hash: e.prev_hash,
-                interval_id: uuid::Uuid::from_u128(u128::from(e.seq)),
-            })
-            .collect();
-        self.seal(Payload::Dropped(SpoolDropped {
-            reason: DropReason::SpoolFull,
-            events,
-        }))
-    }
-}
-
-fn incoming(event: &Event) -> Incoming {
-    Incoming::Event {
-        event: Box::new(event.clone()),
-        raw: event.to_wire(),
-    }
+/// A `dropped` record for the given events, as the agent writes it.
+fn dropped(ward: &mut WardBox, events: &[Event]) -> Event {
+    let events = events
+        .iter()
+        .map(|e| DroppedEvent {
+            seq: e.seq,
+            hash: e.hash,
+            prev_hash: e.prev_hash,
+            interval_id: uuid::Uuid::from_u128(u128::from(e.seq)),
+        })
+        .collect();
+    ward.seal(Payload::Dropped(SpoolDropped {
+        reason: DropReason::SpoolFull,
+        events,
+    }))
 }
 
 async fn store() -> (tempfile::TempDir, Store) {
@@ -90,7 +39,7 @@ async fn store() -> (tempfile::TempDir, Store) {
 async fn a_dropped_record_that_links_closes_the_gap_and_moves_the_ack() {
     let (_dir, store) = store().await;
     let cache = ChainCache::new();
-    let mut agent = WardBox::new();
+    let mut agent = WardBox::new(7, "box-1");
     let kept: Vec<Event> = (0..2).map(|_| agent.health()).collect();
     let lost: Vec<Event> = (0..3).map(|_| agent.health()).collect();
     let after = agent.health();
@@ -106,7 +55,7 @@ async fn a_dropped_record_that_links_closes_the_gap_and_moves_the_ack() {
     assert_eq!(outcome.acks[0].1, 2, "the ack stops before the gap");
     assert_eq!(store.stats().await.expect("stats").gaps.open, 1);
 
-    let report = agent.dropped(&lost);
+    let report = dropped(&mut agent, &lost);
     let outcome = store
         .ingest_batch(&[incoming(&report)], &cache)
         .await
@@ -136,7 +85,7 @@ async fn a_dropped_record_that_links_closes_the_gap_and_moves_the_ack() {
 async fn a_dropped_record_that_does_not_link_is_quarantined_and_the_gap_stays() {
     let (_dir, store) = store().await;
     let cache = ChainCache::new();
-    let mut agent = WardBox::new();
+    let mut agent = WardBox::new(7, "box-1");
     let first = agent.health();
     let lost = agent.health();
     let after = agent.health();
@@ -148,7 +97,7 @@ async fn a_dropped_record_that_does_not_link_is_quarantined_and_the_gap_stays() 
     // The box claims it dropped seq 2 but lies about its hash (a real event it wants to hide).
     let mut forged = lost.clone();
     forged.hash = Digest([9; 32]);
-    let report = agent.dropped(&[forged]);
+    let report = dropped(&mut agent, &[forged]);
     let outcome = store
         .ingest_batch(&[incoming(&report)], &cache)
         .await

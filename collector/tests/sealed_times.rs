@@ -6,94 +6,19 @@
 
 use wardwatch_collector::ingest::times::TimeChecks;
 use wardwatch_collector::ingest::verify::{Registry, Verdict, verify};
-use wardwatch_collector::store::devices::{Device, DevicePurpose};
 use wardwatch_collector::store::ingest::{ChainCache, Fate, Incoming};
 use wardwatch_collector::store::{Store, StoreLocation};
-use wardwatch_protocol::{
-    DeviceId, Digest, Event, EventDraft, Health, InstitutionCode, Limits, Liveness, Payload,
-    Person, Presence, PublicKey, RejectReason, SigningKey, Similarity, Timestamp, WardKind,
-};
+use wardwatch_protocol::{Event, Limits, RejectReason, Timestamp};
+use wardwatch_testkit::ward_box::{WardBox, incoming};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
 
-/// A ward box that seals the next event of its chain at whatever time it is told.
-struct WardBox {
-    key: SigningKey,
-    device: DeviceId,
-    institution: InstitutionCode,
-    chain: Vec<Event>,
-}
-
-impl WardBox {
-    fn new() -> WardBox {
-        WardBox {
-            key: SigningKey::from_bytes(&[11; 32]),
-            device: "box-t".parse().expect("device id"),
-            institution: "H43060200175".parse().expect("institution"),
-            chain: Vec::new(),
-        }
-    }
-
-    fn seal(&mut self, sent_at: Timestamp, payload: Payload) -> Event {
-        let prev = self.chain.last().map(|e| e.hash).unwrap_or(Digest::GENESIS);
-        let mut draft = EventDraft::new(
-            self.device.clone(),
-            self.institution.clone(),
-            self.chain.len() as u64 + 1,
-            prev,
-            payload,
-        );
-        draft.sent_at = sent_at;
-        let event = draft.seal(&self.key);
-        self.chain.push(event.clone());
-        event
-    }
-
-    fn health(&mut self, sent_at: Timestamp) -> Event {
-        self.seal(
-            sent_at,
-            Payload::Health(Health {
-                agent_version: "test".into(),
-                spool_depth: 0,
-                uptime_secs: 0,
-                gallery_version: None,
-                cameras: Vec::new(),
-            }),
-        )
-    }
-
-    /// A final presence report of `start..end`, sealed at `sent_at`.
-    fn presence(&mut self, sent_at: Timestamp, start: Timestamp, end: Timestamp) -> Event {
-        let n = self.chain.len() as u128 + 1;
-        self.seal(
-            sent_at,
-            Payload::Presence(Presence {
-                interval_id: uuid::Uuid::from_u128(n),
-                camera_id: "cam-1".parse().expect("camera"),
-                ward_kind: WardKind::Haemodialysis,
-                person: Person::PsnNo("43060000000000000001".parse().expect("psn")),
-                start,
-                end,
-                open: false,
-                samples: 10,
-                best_similarity: Similarity::try_from(0.8).expect("score"),
-                median_similarity: Similarity::try_from(0.7).expect("score"),
-                liveness: Liveness::try_from(0.9).expect("score"),
-                embedding: None,
-                track_liveness: None,
-                seat: None,
-            }),
-        )
-    }
-}
-
-fn incoming(event: &Event) -> Incoming {
-    Incoming::Event {
-        event: Box::new(event.clone()),
-        raw: event.to_wire(),
-    }
+/// A final presence report of `start..end`, sealed at `sent_at`, for an interval of its own.
+fn presence(ward: &mut WardBox, sent_at: Timestamp, start: Timestamp, end: Timestamp) -> Event {
+    let n = ward.chain.len() as u128 + 1;
+    ward.presence_at(sent_at, n, start, end, false)
 }
 
 async fn store(ward: &WardBox) -> (tempfile::TempDir, Store) {
@@ -102,12 +27,7 @@ async fn store(ward: &WardBox) -> (tempfile::TempDir, Store) {
         .await
         .expect("open store");
     store
-        .add_device(&Device {
-            device_id: ward.device.clone(),
-            institution_code: ward.institution.clone(),
-            public_key: PublicKey::of(&ward.key),
-            purpose: DevicePurpose::Production,
-        })
+        .add_device(&ward.registration())
         .await
         .expect("register");
     (dir, store)
@@ -151,22 +71,28 @@ async fn verdict(store: &Store, event: &Event, checks: &TimeChecks) -> Option<Re
 
 #[tokio::test]
 async fn verify_refuses_the_future_a_reversed_and_an_overlong_interval_but_not_age() {
-    let mut ward = WardBox::new();
+    let mut ward = WardBox::new(11, "box-t");
     let (_dir, store) = store(&ward).await;
     let checks = TimeChecks::default();
     let now = Timestamp::now();
 
-    let future = ward.health(now.plus_millis(2 * HOUR));
+    let future = ward.health_at(now.plus_millis(2 * HOUR));
     assert_eq!(
         verdict(&store, &future, &checks).await,
         Some(RejectReason::SealedInFuture)
     );
-    let reversed = ward.presence(now, now.plus_millis(-HOUR), now.plus_millis(-2 * HOUR));
+    let reversed = presence(
+        &mut ward,
+        now,
+        now.plus_millis(-HOUR),
+        now.plus_millis(-2 * HOUR),
+    );
     assert_eq!(
         verdict(&store, &reversed, &checks).await,
         Some(RejectReason::IntervalReversed)
     );
-    let after_seal = ward.presence(
+    let after_seal = presence(
+        &mut ward,
         now.plus_millis(-DAY),
         now.plus_millis(-HOUR),
         now.plus_millis(-MIN),
@@ -175,7 +101,8 @@ async fn verify_refuses_the_future_a_reversed_and_an_overlong_interval_but_not_a
         verdict(&store, &after_seal, &checks).await,
         Some(RejectReason::IntervalInFuture)
     );
-    let days24 = ward.presence(
+    let days24 = presence(
+        &mut ward,
         now,
         now.plus_millis(-24 * DAY - HOUR),
         now.plus_millis(-HOUR),
@@ -185,7 +112,8 @@ async fn verify_refuses_the_future_a_reversed_and_an_overlong_interval_but_not_a
         Some(RejectReason::IntervalTooLong)
     );
     // Late is not forged: sealed five weeks ago, right after the sighting.
-    let late = ward.presence(
+    let late = presence(
+        &mut ward,
         now.plus_millis(-35 * DAY),
         now.plus_millis(-35 * DAY - 4 * HOUR),
         now.plus_millis(-35 * DAY - MIN),
@@ -195,25 +123,26 @@ async fn verify_refuses_the_future_a_reversed_and_an_overlong_interval_but_not_a
 
 #[tokio::test]
 async fn an_event_sealed_earlier_than_its_stored_predecessor_is_quarantined_and_holds_the_ack() {
-    let mut ward = WardBox::new();
+    let mut ward = WardBox::new(11, "box-t");
     let (_dir, store) = store(&ward).await;
     let cache = ChainCache::new();
     let t = Timestamp::now().plus_millis(-3 * DAY);
 
-    let first = ward.health(t);
-    let second = ward.health(t.plus_millis(MIN));
+    let first = ward.health_at(t);
+    let second = ward.health_at(t.plus_millis(MIN));
     // The box's clock set back a day: "yesterday's" presence, sealed after today's events.
-    let back = ward.presence(
+    let back = presence(
+        &mut ward,
         t.plus_millis(-DAY),
         t.plus_millis(-DAY - 4 * HOUR),
         t.plus_millis(-DAY - MIN),
     );
     // Consistent with the refused one, but not with the stored chain: refused too.
-    let still_back = ward.health(t.plus_millis(-DAY + MIN));
+    let still_back = ward.health_at(t.plus_millis(-DAY + MIN));
     // The clock set right again: stored.
-    let later = ward.health(t.plus_millis(2 * MIN));
+    let later = ward.health_at(t.plus_millis(2 * MIN));
     // A correction within the tolerance is a clock being set right: stored.
-    let corrected = ward.health(t.plus_millis(2 * MIN - 4 * MIN));
+    let corrected = ward.health_at(t.plus_millis(2 * MIN - 4 * MIN));
 
     let outcome = store
         .ingest_batch(
@@ -279,14 +208,19 @@ async fn an_event_sealed_earlier_than_its_stored_predecessor_is_quarantined_and_
 
 #[tokio::test]
 async fn an_event_filling_a_gap_sealed_after_its_stored_successor_is_quarantined() {
-    let mut ward = WardBox::new();
+    let mut ward = WardBox::new(11, "box-t");
     let (_dir, store) = store(&ward).await;
     let cache = ChainCache::new();
     let t = Timestamp::now().plus_millis(-DAY);
-    let first = ward.health(t);
+    let first = ward.health_at(t);
     // Sealed (and chained) an hour after the event that follows it on the chain.
-    let forged = ward.presence(t.plus_millis(HOUR), t.plus_millis(MIN), t.plus_millis(HOUR));
-    let third = ward.health(t.plus_millis(10 * MIN));
+    let forged = presence(
+        &mut ward,
+        t.plus_millis(HOUR),
+        t.plus_millis(MIN),
+        t.plus_millis(HOUR),
+    );
+    let third = ward.health_at(t.plus_millis(10 * MIN));
     let outcome = store
         .ingest_batch(&[incoming(&first), incoming(&third)], &cache)
         .await
@@ -308,12 +242,12 @@ async fn an_event_filling_a_gap_sealed_after_its_stored_successor_is_quarantined
 
 #[tokio::test]
 async fn bytes_quarantined_before_their_seal_time_stay_in_the_future_when_sent_again() {
-    let mut ward = WardBox::new();
+    let mut ward = WardBox::new(11, "box-t");
     let (_dir, store) = store(&ward).await;
     let checks = TimeChecks::default();
     let now = Timestamp::now();
     // First receipt, two hours ago, of an event that says it was sealed an hour ago.
-    let event = ward.health(now.plus_millis(-HOUR));
+    let event = ward.health_at(now.plus_millis(-HOUR));
     let first = Incoming::Rejected(wardwatch_collector::store::ingest::Rejection {
         reason: RejectReason::SealedInFuture,
         detail: "first receipt".into(),

@@ -16,6 +16,7 @@ mod gallery;
 mod import;
 mod metrics;
 mod mtls;
+mod partitions;
 mod quarantine;
 mod retention;
 mod rules;

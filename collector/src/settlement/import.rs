@@ -19,6 +19,7 @@ use super::rows::{ParsedRow, parse_table_row};
 use super::source::{ReadError, ReadOptions, open};
 use crate::rules::timeline::local_date;
 use crate::schedule::due::{days_between, touched_by_import};
+use crate::store::partitions::MonthsMade;
 use crate::store::{Store, StoreError, now_ms};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -276,6 +277,7 @@ impl Store {
         let mut deferred: Vec<(u64, Record)> = Vec::new();
         let mut problems: Vec<RowProblem> = Vec::new();
         let mut touched: BTreeSet<NaiveDate> = BTreeSet::new();
+        let mut months = MonthsMade::default();
         for row in table.rows {
             match parse_table_row(&header, row, options.zone) {
                 ParsedRow::Blank => continue,
@@ -297,6 +299,7 @@ impl Store {
                 self.store_batch(
                     import_id,
                     rows,
+                    &mut months,
                     &mut report,
                     &mut problems,
                     Some(&mut deferred),
@@ -308,6 +311,7 @@ impl Store {
         self.store_batch(
             import_id,
             batch,
+            &mut months,
             &mut report,
             &mut problems,
             Some(&mut deferred),
@@ -317,8 +321,15 @@ impl Store {
         while !deferred.is_empty() {
             let rows: Vec<(u64, Record)> =
                 deferred.drain(..deferred.len().min(BATCH_ROWS)).collect();
-            self.store_batch(import_id, rows, &mut report, &mut problems, None)
-                .await?;
+            self.store_batch(
+                import_id,
+                rows,
+                &mut months,
+                &mut report,
+                &mut problems,
+                None,
+            )
+            .await?;
         }
         progress(report.rows_read);
         let mut tx = self.pool().begin().await?;
@@ -355,10 +366,20 @@ impl Store {
         &self,
         import_id: i64,
         batch: Vec<(u64, Record)>,
+        months: &mut MonthsMade,
         report: &mut ImportReport,
         problems: &mut Vec<RowProblem>,
         deferred: Option<&mut Vec<(u64, Record)>>,
     ) -> Result<(), ImportError> {
+        // PostgreSQL: the batch's months get their partitions first, outside the batch's transaction
+        // (which would hold the partition lock until it commits).
+        let times = batch.iter().filter_map(|(_, record)| match record {
+            Record::FeeLine(line) => Some(line.fee_ocur_time_ms),
+            Record::Settlement(_) => None,
+        });
+        if let (Some(from), Some(to)) = (times.clone().min(), times.max()) {
+            months.ensure(self, from, to).await?;
+        }
         let mut tx = self.pool().begin().await?;
         let batch = check_fee_lines(&mut tx, batch, report, problems, deferred).await?;
         let rows: Vec<(u64, Record, String)> = batch
@@ -647,7 +668,9 @@ async fn insert_chunk(
              hilist_name, med_list_codg, cnt, pric, det_item_fee_sumamt_fen, bilg_dept_codg, \
              fixmedins_code, init_feedetl_sn, row_sha, import_id, source_row) VALUES ",
             16,
-            "feedetl_sn",
+            // No conflict target: on PostgreSQL fee_lines is partitioned by month (migration 0022) and
+            // a trigger skips a line whose feedetl_sn is taken (fee_line_keys), as DO NOTHING does.
+            "",
         ),
     };
     let mut sql = String::from(head);
@@ -662,7 +685,11 @@ async fn insert_chunk(
         sql.push_str(&params.join(", "));
         sql.push(')');
     }
-    sql.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+    if key.is_empty() {
+        sql.push_str(" ON CONFLICT DO NOTHING");
+    } else {
+        sql.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+    }
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (row_no, record, digest) in chunk {
         query = match record {

@@ -309,6 +309,157 @@ impl Marks {
     }
 }
 
+/// A presence interval's columns, in the order [`bind_presence`] binds them.
+const PRESENCE_COLUMNS: &str = "interval_id, device_id, institution_code, camera_id, ward_kind, psn_no, \
+     track_id, start_ms, end_ms, is_open, samples, best_similarity, median_similarity, liveness, seq, \
+     event_id, embedding, track_liveness, seat";
+
+/// How many columns [`PRESENCE_COLUMNS`] names.
+const PRESENCE_COLUMN_COUNT: usize = 19;
+
+/// What a later report of a stored interval changes: everything but its identity (id, device, camera,
+/// person), the embedding and track liveness only when the report has them. `{v}` is the report's row.
+fn presence_updates(v: &str, stored: &str) -> String {
+    format!(
+        "start_ms = {v}.start_ms, end_ms = {v}.end_ms, is_open = {v}.is_open, samples = {v}.samples, \
+         best_similarity = {v}.best_similarity, median_similarity = {v}.median_similarity, \
+         liveness = {v}.liveness, seq = {v}.seq, event_id = {v}.event_id, \
+         embedding = COALESCE({v}.embedding, {stored}.embedding), \
+         track_liveness = COALESCE({v}.track_liveness, {stored}.track_liveness), seat = {v}.seat"
+    )
+}
+
+/// Binds one interval's [`PRESENCE_COLUMNS`].
+fn bind_presence<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    event: &Event,
+    p: &Presence,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    let (psn_no, track_id) = match &p.person {
+        Person::PsnNo(psn) => (Some(psn.as_str().to_owned()), None),
+        Person::UnknownTrack(track) => (None, Some(track.as_str().to_owned())),
+    };
+    query
+        .bind(p.interval_id.to_string())
+        .bind(event.device_id.as_str().to_owned())
+        .bind(event.institution_code.as_str().to_owned())
+        .bind(p.camera_id.as_str().to_owned())
+        .bind(p.ward_kind.as_str().to_owned())
+        .bind(psn_no)
+        .bind(track_id)
+        .bind(p.start.millis())
+        .bind(p.end.millis())
+        .bind(i64::from(p.open))
+        .bind(i64::from(p.samples))
+        .bind(p.best_similarity.get())
+        .bind(p.median_similarity.get())
+        .bind(p.liveness.get())
+        .bind(as_i64(event.seq))
+        .bind(event.event_id.to_string())
+        .bind(p.embedding.as_ref().map(|e| e.to_base64()))
+        .bind(
+            p.track_liveness
+                .as_ref()
+                .and_then(|t| serde_json::to_string(t).ok()),
+        )
+        .bind(p.seat.as_ref().map(|s| s.as_str().to_owned()))
+}
+
+/// Stores or updates `chunk` (no interval twice) in one upsert: an interval already stored is updated
+/// by a report with a later `seq` from the same device, and only then.
+async fn upsert_presence(
+    tx: &mut Transaction<'static, Any>,
+    chunk: &[(&Event, &Presence)],
+    marks: Marks,
+) -> Result<(), StoreError> {
+    let sql = multi_row(
+        &format!("INSERT INTO presence_intervals ({PRESENCE_COLUMNS}) VALUES"),
+        PRESENCE_COLUMN_COUNT,
+        chunk.len(),
+        &format!(
+            "ON CONFLICT (interval_id) DO UPDATE SET {} \
+             WHERE presence_intervals.seq < excluded.seq \
+             AND presence_intervals.device_id = excluded.device_id",
+            presence_updates("excluded", "presence_intervals")
+        ),
+        marks,
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (event, p) in chunk {
+        query = bind_presence(query, event, p);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// [`upsert_presence`] on PostgreSQL, where `presence_intervals` is partitioned by month (migration
+/// 0022) and has no unique key on `interval_id` alone for `ON CONFLICT` to use. The ids are claimed in
+/// `presence_interval_keys` first, in a statement of their own: a claim another collector holds waits
+/// for its transaction, and the next statements' snapshot then sees the row it stored. The claimed
+/// intervals are inserted, the others updated under the same condition as the upsert (a later `seq`
+/// from the same device); an update that moves an interval's start into another month moves its row.
+async fn upsert_presence_partitioned(
+    tx: &mut Transaction<'static, Any>,
+    chunk: &[(&Event, &Presence)],
+    marks: Marks,
+) -> Result<(), StoreError> {
+    let sql = multi_row(
+        "INSERT INTO presence_interval_keys (interval_id) VALUES",
+        1,
+        chunk.len(),
+        "ON CONFLICT DO NOTHING RETURNING interval_id",
+        marks,
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (_, p) in chunk {
+        query = query.bind(p.interval_id.to_string());
+    }
+    let claimed: HashSet<String> = query
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    let (new, known): (Vec<_>, Vec<_>) = chunk
+        .iter()
+        .partition(|(_, p)| claimed.contains(&p.interval_id.to_string()));
+    if !new.is_empty() {
+        let sql = multi_row(
+            &format!("INSERT INTO presence_intervals ({PRESENCE_COLUMNS}) VALUES"),
+            PRESENCE_COLUMN_COUNT,
+            new.len(),
+            "",
+            marks,
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event, p) in &new {
+            query = bind_presence(query, event, p);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    if !known.is_empty() {
+        let sql = multi_row(
+            &format!(
+                "UPDATE presence_intervals AS p SET {} FROM (VALUES",
+                presence_updates("v", "p")
+            ),
+            PRESENCE_COLUMN_COUNT,
+            known.len(),
+            &format!(
+                ") AS v ({PRESENCE_COLUMNS}) WHERE p.interval_id = v.interval_id \
+                 AND p.seq < v.seq AND p.device_id = v.device_id"
+            ),
+            marks,
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event, p) in &known {
+            query = bind_presence(query, event, p);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// `INSERT INTO … VALUES ($1, …, $k), (…), …` for `rows` rows of `columns` values, then `tail`.
 fn multi_row(head: &str, columns: usize, rows: usize, tail: &str, marks: Marks) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 6);
@@ -408,56 +559,10 @@ impl Pending<'_> {
                 .count();
             let (chunk, tail) = rest.split_at(take);
             rest = tail;
-            let sql = multi_row(
-                "INSERT INTO presence_intervals (interval_id, device_id, institution_code, camera_id, \
-                 ward_kind, psn_no, track_id, start_ms, end_ms, is_open, samples, best_similarity, \
-                 median_similarity, liveness, seq, event_id, embedding, track_liveness, seat) VALUES",
-                19,
-                chunk.len(),
-                "ON CONFLICT (interval_id) DO UPDATE SET start_ms = excluded.start_ms, \
-                 end_ms = excluded.end_ms, is_open = excluded.is_open, samples = excluded.samples, \
-                 best_similarity = excluded.best_similarity, \
-                 median_similarity = excluded.median_similarity, liveness = excluded.liveness, \
-                 seq = excluded.seq, event_id = excluded.event_id, \
-                 embedding = COALESCE(excluded.embedding, presence_intervals.embedding), \
-                 track_liveness = COALESCE(excluded.track_liveness, presence_intervals.track_liveness), \
-                 seat = excluded.seat \
-                 WHERE presence_intervals.seq < excluded.seq \
-                 AND presence_intervals.device_id = excluded.device_id",
-                self.marks,
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (event, p) in chunk {
-                let (psn_no, track_id) = match &p.person {
-                    Person::PsnNo(psn) => (Some(psn.as_str()), None),
-                    Person::UnknownTrack(track) => (None, Some(track.as_str())),
-                };
-                query = query
-                    .bind(p.interval_id.to_string())
-                    .bind(event.device_id.as_str())
-                    .bind(event.institution_code.as_str())
-                    .bind(p.camera_id.as_str())
-                    .bind(p.ward_kind.as_str())
-                    .bind(psn_no)
-                    .bind(track_id)
-                    .bind(p.start.millis())
-                    .bind(p.end.millis())
-                    .bind(i64::from(p.open))
-                    .bind(i64::from(p.samples))
-                    .bind(p.best_similarity.get())
-                    .bind(p.median_similarity.get())
-                    .bind(p.liveness.get())
-                    .bind(as_i64(event.seq))
-                    .bind(event.event_id.to_string())
-                    .bind(p.embedding.as_ref().map(|e| e.to_base64()))
-                    .bind(
-                        p.track_liveness
-                            .as_ref()
-                            .and_then(|t| serde_json::to_string(t).ok()),
-                    )
-                    .bind(p.seat.as_ref().map(|s| s.as_str()));
+            match self.marks {
+                Marks::Anonymous => upsert_presence(tx, chunk, self.marks).await?,
+                Marks::Numbered => upsert_presence_partitioned(tx, chunk, self.marks).await?,
             }
-            query.execute(&mut **tx).await?;
         }
         self.presence.clear();
 

@@ -10,6 +10,7 @@
 //! | [`ingest`] | `events`, `presence_intervals`, `device_state`, `gaps`, `quarantine`: one ingest batch per transaction |
 //! | [`lifecycle`] | `devices` revocation and key periods, `device_retired_keys`: what a device's events are checked against |
 //! | [`log_chain`] | `log_chain_heads` and the chain columns of `flag_events` and `access_log`: appending, verifying, heads |
+//! | [`partitions`] | PostgreSQL only: the month partitions of `events`, `presence_intervals`, `fee_lines` (migration 0022) |
 //! | [`stats`] | read-only counts for `wardwatch-collector stats` |
 
 pub mod backup;
@@ -19,6 +20,7 @@ pub mod evidence;
 pub mod ingest;
 pub mod lifecycle;
 pub mod log_chain;
+pub mod partitions;
 pub mod stats;
 
 use sqlx::AnyPool;
@@ -163,6 +165,8 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
         let store = Store { pool, backend };
+        // PostgreSQL: this month's partitions and the next ones exist before any row arrives.
+        store.ensure_months_around_now().await?;
         // Once after migration 0013: chain the log rows written before the chains existed.
         for log in log_chain::ChainedLog::ALL {
             log_chain::chain_existing_rows(&store, log).await?;
