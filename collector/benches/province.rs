@@ -17,8 +17,8 @@
 //! - **load**: each group regenerated from the same seed (deterministic) and its ward boxes, events,
 //!   presence intervals and gallery written straight into the collector's tables
 //!   (`province::load_group`: not through MQTT, whose cost the ingest bench measures);
-//! - **rules**: `run_rules` over the whole month (the rules base with `duplicate_face` switched off: it
-//!   compares every pair of enrolled faces, quadratic in the province's gallery): wall time, peak RSS;
+//! - **rules**: `run_rules` over the whole month with the default rules base (`duplicate_face`
+//!   included: exact tiled products over the gallery, `rules::face_pairs`): wall time, peak RSS;
 //! - **peer**: the `no_presence` check as one plain SQL query over the same tables (billed session lines
 //!   of a known item with no presence of the patient at the institution overlapping the slot; no
 //!   refunds, outages, silent boxes or liveness), timed in the same run; the ratio rules/peer;
@@ -33,7 +33,6 @@ use std::process::Command;
 use std::time::Instant;
 use support::peak_rss_kib;
 use wardwatch_collector::knowledge::Unit;
-use wardwatch_collector::rules::base::{DEFAULT_RULES, RulesFile};
 use wardwatch_collector::rules::run_rules;
 use wardwatch_collector::settlement::import::ImportOptions;
 use wardwatch_collector::store::{Store, StoreLocation};
@@ -184,18 +183,6 @@ async fn child_import(store: &str, files: &[String]) -> anyhow::Result<()> {
 async fn child_load(store: &str, dir: &Path) -> anyhow::Result<()> {
     let spec = read_spec(dir)?;
     let store = Store::open(&location(store)).await?;
-    // duplicate_face off (see the module doc).
-    let marker = "id = \"duplicate_face\"";
-    let at = DEFAULT_RULES
-        .find(marker)
-        .ok_or_else(|| anyhow::anyhow!("no duplicate_face in the default rules"))?;
-    let (head, tail) = DEFAULT_RULES.split_at(at);
-    let body = format!(
-        "{head}{}",
-        tail.replacen("enabled = true", "enabled = false", 1)
-    );
-    let file = RulesFile::parse("province bench", &body)?;
-    store.import_rules(&file, "province bench", &body).await?;
     let started = Instant::now();
     let (mut boxes, mut events, mut presence) = (0, 0, 0);
     for g in 0..spec.groups() {

@@ -230,7 +230,12 @@ pub struct ProvinceWriter {
 
 const FEE_HEADER: &str = "feedetl_sn,mdtrt_id,psn_no,fee_ocur_time,hilist_code,hilist_name,cnt,pric,det_item_fee_sumamt,fixmedins_code,init_feedetl_sn";
 /// `presence.csv`'s header: the `presence_intervals` columns.
-pub const PRESENCE_HEADER: &str = "interval_id,device_id,institution_code,camera_id,ward_kind,psn_no,track_id,start_ms,end_ms,is_open,samples,best_similarity,median_similarity,liveness,seq,event_id";
+pub const PRESENCE_HEADER: &str = "interval_id,device_id,institution_code,camera_id,ward_kind,psn_no,track_id,start_ms,end_ms,is_open,samples,best_similarity,median_similarity,liveness,seq,event_id,seat";
+
+/// The `presence_intervals` columns [`load_group`] fills: `presence.csv`'s, and the unknown faces'
+/// embeddings and the track-level liveness summaries (left out of the CSV for their size), as ingest
+/// stores them.
+const LOADED_PRESENCE_COLUMNS: &str = "embedding,track_liveness";
 
 impl ProvinceWriter {
     /// Creates the files in `dir` (which must exist), with their headers.
@@ -311,7 +316,7 @@ impl ProvinceWriter {
                 };
                 writeln!(
                     self.presence,
-                    "{},{},{},{},{},{psn},{track},{},{},0,{},{},{},{},{},",
+                    "{},{},{},{},{},{psn},{track},{},{},0,{},{},{},{},{},,{}",
                     row_id(&wb.device_id, seq as u64 + 1),
                     wb.device_id,
                     wb.institution,
@@ -324,6 +329,7 @@ impl ProvinceWriter {
                     p.median_similarity.get(),
                     p.liveness.get(),
                     seq + 1,
+                    p.seat.as_ref().map_or("", |seat| seat.as_str()),
                 )?;
                 self.written.presence += 1;
             }
@@ -506,6 +512,16 @@ pub async fn load_group(
                     Cell::Real(p.liveness.get()),
                     Cell::Int(seq as i64),
                     Cell::Text(id),
+                    p.seat
+                        .as_ref()
+                        .map_or(Cell::Null, |seat| Cell::Text(seat.as_str().to_owned())),
+                    p.embedding
+                        .as_ref()
+                        .map_or(Cell::Null, |e| Cell::Text(e.to_base64())),
+                    match &p.track_liveness {
+                        Some(t) => Cell::Text(serde_json::to_string(t)?),
+                        None => Cell::Null,
+                    },
                 ]);
             }
         }
@@ -531,7 +547,10 @@ pub async fn load_group(
         insert_rows(
             pool,
             "presence_intervals",
-            &PRESENCE_HEADER.split(',').collect::<Vec<_>>(),
+            &PRESENCE_HEADER
+                .split(',')
+                .chain(LOADED_PRESENCE_COLUMNS.split(','))
+                .collect::<Vec<_>>(),
             &presence,
             400,
         )
