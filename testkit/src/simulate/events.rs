@@ -145,19 +145,29 @@ impl Builder {
             let payload = unknown_face(&mut self.random, *ward, *span, &identity);
             push(inst, span.1 + 5_000, payload);
         }
+        // One camera has one state at a time: where outages overlap, the one begun last decides, and
+        // the camera is ok again only when none is on (an "ok" at the end of one outage inside another
+        // would tell the collector the ward was watched while the truth says it was not).
         for (inst, outages) in &self.outages {
-            for (s, e, state) in outages {
-                for (at, state) in [(*s, *state), (*e, CameraState::Ok)] {
-                    let payload = match ("cam-1".parse(), Timestamp::from_millis(at)) {
-                        (Ok(camera_id), Some(since)) => Some(Payload::Camera(CameraStatus {
-                            camera_id,
-                            state,
-                            since,
-                        })),
-                        _ => None,
-                    };
-                    push(inst, at + 1_000, payload);
+            let mut changes: Vec<i64> = outages.iter().flat_map(|(s, e, _)| [*s, *e]).collect();
+            changes.sort_unstable();
+            changes.dedup();
+            let mut last = CameraState::Ok;
+            for at in changes {
+                let state = camera_state_at(outages, at);
+                if state == last {
+                    continue;
                 }
+                last = state;
+                let payload = match ("cam-1".parse(), Timestamp::from_millis(at)) {
+                    (Ok(camera_id), Some(since)) => Some(Payload::Camera(CameraStatus {
+                        camera_id,
+                        state,
+                        since,
+                    })),
+                    _ => None,
+                };
+                push(inst, at + 1_000, payload);
             }
         }
         let every = i64::from(self.spec.heartbeat_minutes.max(1)) * MINUTE;
@@ -173,10 +183,7 @@ impl Builder {
                     at = *end + 30_000;
                     continue;
                 }
-                let state = outages
-                    .iter()
-                    .find(|(s, e, _)| *s <= at && at < *e)
-                    .map_or(CameraState::Ok, |(_, _, state)| *state);
+                let state = camera_state_at(&outages, at);
                 push(inst, at, heartbeat(state, ((at - booted) / 1000) as u64));
                 at += every;
             }
@@ -201,5 +208,34 @@ impl Builder {
             events.values().map(|l| l.len() as u64).sum(),
         );
         self.month.events = events;
+    }
+}
+
+/// The camera's state at `at` under `outages` (start, end, state): the state of the outage begun last
+/// among those still on, else ok.
+fn camera_state_at(outages: &[(i64, i64, CameraState)], at: i64) -> CameraState {
+    outages
+        .iter()
+        .filter(|(s, e, _)| *s <= at && at < *e)
+        .max_by_key(|(s, _, _)| *s)
+        .map_or(CameraState::Ok, |(_, _, state)| *state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_is_ok_again_only_when_no_outage_is_on() {
+        // Covered from 0 to 100, switched off from 10 to 50 meanwhile.
+        let outages = [
+            (0, 100, CameraState::Obstructed),
+            (10, 50, CameraState::Offline),
+        ];
+        assert_eq!(camera_state_at(&outages, 5), CameraState::Obstructed);
+        assert_eq!(camera_state_at(&outages, 20), CameraState::Offline);
+        // The end of the inner outage is not the end of the outer one.
+        assert_eq!(camera_state_at(&outages, 50), CameraState::Obstructed);
+        assert_eq!(camera_state_at(&outages, 100), CameraState::Ok);
     }
 }
