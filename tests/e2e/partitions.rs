@@ -1,8 +1,9 @@
 //! PostgreSQL's month partitions (migration 0022) as ingest, the import and retention use them: every
 //! key stays unique across months (the key tables), an interval whose start moves into the month before
 //! moves partition and stays one row, a box's spool delivered months late lands in the default partition
-//! until `serve`'s maintenance gives its month a partition, a month's query reads one partition, and a
-//! database with data from before the migration keeps every row. Only with `WARDWATCH_TEST_PG`.
+//! until `serve`'s maintenance gives its month a partition (but a month decades back never gets one), a
+//! month's query reads one partition, and a database with data from before the migration keeps every
+//! row. Only with `WARDWATCH_TEST_PG`.
 
 use sqlx::Row;
 use wardwatch_collector::store::ingest::{ChainCache, Fate, Incoming};
@@ -222,6 +223,36 @@ async fn month_partitions_keep_keys_unique_move_intervals_and_fold_late_rows() {
     assert!(plan.contains("presence_intervals_y2026m09"), "{plan}");
     assert!(!plan.contains("presence_intervals_y2026m10"), "{plan}");
     assert!(!plan.contains("presence_intervals_default"), "{plan}");
+
+    // Only months from ten years back to three months ahead get partitions: a box holding its key
+    // can seal events in any month, and a thousand months must not make a thousand partitions.
+    // Such rows are stored all the same, in the default partition.
+    let inserted = sqlx::query(
+        "INSERT INTO events (event_id, device_id, seq, kind, institution_code, sent_at_ms, \
+         received_at_ms, prev_hash, hash, body) VALUES ('ancient', 'box-partitions', 77, 'health', \
+         'H43060200175', $1, $1, 'p', 'h', '{}') ON CONFLICT DO NOTHING",
+    )
+    .bind(at("1990-05-01T10:00:00").millis())
+    .execute(store.pool())
+    .await
+    .expect("insert")
+    .rows_affected();
+    assert_eq!(inserted, 1);
+    assert_eq!(
+        store
+            .ensure_months(
+                at("1900-01-01T00:00:00").millis(),
+                at("1999-12-31T00:00:00").millis()
+            )
+            .await
+            .expect("months"),
+        0
+    );
+    assert_eq!(store.fold_default_partitions().await.expect("fold"), 0);
+    assert_eq!(
+        partition_of(&store, "events", "event_id", "ancient").await,
+        "events_default"
+    );
     store.close().await;
     db.cleanup().await;
 }

@@ -47,8 +47,22 @@ CREATE FUNCTION wardwatch_partition_key(parent TEXT) RETURNS TEXT LANGUAGE sql I
     END
 $$;
 
+-- The months that get partitions of their own: from ten years back to three months ahead. A box holds
+-- its key and can seal an event at any date ("late is not forged", so the collector stores it), and a
+-- settlement file can carry any date: without a window, events sealed in a thousand different months
+-- would make a thousand partitions per table, and every query that cannot prune would plan over all of
+-- them. Rows outside the window stay in the default partition: stored, only not partitioned.
+CREATE FUNCTION wardwatch_partition_floor() RETURNS BIGINT LANGUAGE sql STABLE AS $$
+    SELECT wardwatch_month_start((EXTRACT(EPOCH FROM now() - INTERVAL '10 years') * 1000)::BIGINT)
+$$;
+
+CREATE FUNCTION wardwatch_partition_ceiling() RETURNS BIGINT LANGUAGE sql STABLE AS $$
+    SELECT wardwatch_next_month_start((EXTRACT(EPOCH FROM now() + INTERVAL '3 months') * 1000)::BIGINT)
+$$;
+
 -- Makes sure `parent` has the partition of the month holding `at_ms` (named like events_y2026m12), moving
--- that month's rows out of the default partition first. Returns the partition's name.
+-- that month's rows out of the default partition first. Returns the partition's name, or NULL for a month
+-- outside the window above (its rows stay in the default partition).
 CREATE FUNCTION wardwatch_month_partition(parent TEXT, at_ms BIGINT) RETURNS TEXT LANGUAGE plpgsql AS $$
 DECLARE
     key TEXT := wardwatch_partition_key(parent);
@@ -58,6 +72,9 @@ DECLARE
 BEGIN
     IF key IS NULL THEN
         RAISE EXCEPTION 'wardwatch_month_partition: % is not partitioned by month', parent;
+    END IF;
+    IF lo < wardwatch_partition_floor() OR lo >= wardwatch_partition_ceiling() THEN
+        RETURN NULL;
     END IF;
     -- One collector at a time adds partitions; the others wait here, then find them made.
     PERFORM pg_advisory_xact_lock(hashtext('wardwatch_month_partition'));
@@ -77,7 +94,8 @@ BEGIN
 END
 $$;
 
--- Every month from `from_ms` to `to_ms` for the three tables. Returns how many partitions it made.
+-- Every month from `from_ms` to `to_ms` inside the window for the three tables. Returns how many
+-- partitions it made.
 CREATE FUNCTION wardwatch_month_partitions(from_ms BIGINT, to_ms BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
 DECLARE
     parent TEXT;
@@ -85,8 +103,8 @@ DECLARE
     made INTEGER := 0;
 BEGIN
     FOREACH parent IN ARRAY ARRAY['events', 'presence_intervals', 'fee_lines'] LOOP
-        month := wardwatch_month_start(from_ms);
-        WHILE month <= to_ms LOOP
+        month := wardwatch_month_start(greatest(from_ms, wardwatch_partition_floor()));
+        WHILE month <= to_ms AND month < wardwatch_partition_ceiling() LOOP
             IF to_regclass(parent || to_char(to_timestamp(month / 1000.0) AT TIME ZONE 'Asia/Shanghai',
                                              '"_y"YYYY"m"MM')) IS NULL THEN
                 PERFORM wardwatch_month_partition(parent, month);
@@ -99,8 +117,8 @@ BEGIN
 END
 $$;
 
--- A partition for every month with rows in a default partition, the rows moved into it. Returns how many
--- partitions it made.
+-- A partition for every month inside the window with rows in a default partition, the rows moved into it.
+-- Returns how many partitions it made.
 CREATE FUNCTION wardwatch_fold_default_partitions() RETURNS INTEGER LANGUAGE plpgsql AS $$
 DECLARE
     parent TEXT;
@@ -108,8 +126,10 @@ DECLARE
     made INTEGER := 0;
 BEGIN
     FOREACH parent IN ARRAY ARRAY['events', 'presence_intervals', 'fee_lines'] LOOP
-        FOR month IN EXECUTE format('SELECT DISTINCT wardwatch_month_start(%I) FROM %I',
-                                    wardwatch_partition_key(parent), parent || '_default') LOOP
+        FOR month IN EXECUTE format('SELECT DISTINCT wardwatch_month_start(%I) FROM %I WHERE %I >= $1 AND %I < $2',
+                                    wardwatch_partition_key(parent), parent || '_default',
+                                    wardwatch_partition_key(parent), wardwatch_partition_key(parent))
+                     USING wardwatch_partition_floor(), wardwatch_partition_ceiling() LOOP
             PERFORM wardwatch_month_partition(parent, month);
             made := made + 1;
         END LOOP;

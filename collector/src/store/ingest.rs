@@ -329,22 +329,22 @@ fn presence_updates(v: &str, stored: &str) -> String {
     )
 }
 
-/// Binds one interval's [`PRESENCE_COLUMNS`].
+/// Binds one interval's [`PRESENCE_COLUMNS`] (borrowing the event's strings: no copy per event).
 fn bind_presence<'q>(
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
-    event: &Event,
-    p: &Presence,
+    event: &'q Event,
+    p: &'q Presence,
 ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
     let (psn_no, track_id) = match &p.person {
-        Person::PsnNo(psn) => (Some(psn.as_str().to_owned()), None),
-        Person::UnknownTrack(track) => (None, Some(track.as_str().to_owned())),
+        Person::PsnNo(psn) => (Some(psn.as_str()), None),
+        Person::UnknownTrack(track) => (None, Some(track.as_str())),
     };
     query
         .bind(p.interval_id.to_string())
-        .bind(event.device_id.as_str().to_owned())
-        .bind(event.institution_code.as_str().to_owned())
-        .bind(p.camera_id.as_str().to_owned())
-        .bind(p.ward_kind.as_str().to_owned())
+        .bind(event.device_id.as_str())
+        .bind(event.institution_code.as_str())
+        .bind(p.camera_id.as_str())
+        .bind(p.ward_kind.as_str())
         .bind(psn_no)
         .bind(track_id)
         .bind(p.start.millis())
@@ -362,7 +362,7 @@ fn bind_presence<'q>(
                 .as_ref()
                 .and_then(|t| serde_json::to_string(t).ok()),
         )
-        .bind(p.seat.as_ref().map(|s| s.as_str().to_owned()))
+        .bind(p.seat.as_ref().map(|s| s.as_str()))
 }
 
 /// Stores or updates `chunk` (no interval twice) in one upsert: an interval already stored is updated
