@@ -434,17 +434,18 @@ fn embed_folder(
     Ok(())
 }
 
-/// The largest face's embedding in an image file, or an error naming the file.
+/// The largest face's embedding in a still image file ([`crate::vision::engine::FaceEngine::still_face`]),
+/// or an error naming the file.
 fn embed_file(
     engine: &mut crate::vision::engine::FaceEngine,
     path: &std::path::Path,
 ) -> anyhow::Result<Vec<f32>> {
     let frame = crate::vision::image_io::load_rgb(path)?;
     let found = engine
-        .largest_face(frame.view())
+        .still_face(&frame)
         .with_context(|| format!("{}: face pipeline failed", path.display()))?;
     match found {
-        Some(face) => Ok(face.embedding),
+        Some(still) => Ok(still.found.embedding),
         None => anyhow::bail!("{}: no face found", path.display()),
     }
 }

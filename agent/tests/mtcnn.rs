@@ -159,3 +159,40 @@ fn fifty_faces_in_one_frame_are_found_and_embedded() {
         matched.len()
     );
 }
+
+/// A still photo cropped tight round a turned face: ORL's s2/6 (a near profile) shows no face to the
+/// detector as it is, and `still_face` finds it inside a margin; its embedding is then closer to
+/// photo 1 of its own person than to photo 1 of any of the 39 others. A photo whose face is found as
+/// it is needs no margin.
+#[test]
+fn a_tight_portrait_is_found_inside_a_margin_and_matches_its_person() {
+    use wardwatch_agent::vision::engine::{DetectorKind, FaceEngine, cosine};
+    use wardwatch_agent::vision::image_io::load_rgb;
+    let orl = common::orl_dir();
+    let mut engine = FaceEngine::load(&common::manifest(), DetectorKind::Mtcnn).expect("engine");
+    let photo = load_rgb(&orl.join("s2/6.pgm")).expect("ORL s2/6");
+    assert!(
+        engine.largest_face(photo.view()).expect("detect").is_none(),
+        "s2/6 is found as it is now: the detector changed, and this test no longer shows the margin"
+    );
+    let still = engine
+        .still_face(&photo)
+        .expect("detect")
+        .expect("s2/6 found inside a margin");
+    let framed = still.framed.as_ref().expect("a margin was needed");
+    assert!(framed.width > photo.width && framed.height > photo.height);
+    let mut best = (0, f32::NEG_INFINITY);
+    for person in 1..=40 {
+        let enrolled = load_rgb(&orl.join(format!("s{person}/1.pgm"))).expect("ORL photo 1");
+        let face = engine
+            .still_face(&enrolled)
+            .expect("detect")
+            .expect("photo 1 has a face");
+        assert!(face.framed.is_none(), "s{person}/1 is found as it is");
+        let similarity = cosine(&face.found.embedding, &still.found.embedding);
+        if similarity > best.1 {
+            best = (person, similarity);
+        }
+    }
+    assert_eq!(best.0, 2, "s2/6 is closest to s{} ({:.3})", best.0, best.1);
+}

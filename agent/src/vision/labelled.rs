@@ -60,13 +60,14 @@ pub fn embed_photo(
         .map_err(|e| format!("cannot read: {e}"))
         .and_then(|frame| {
             engine
-                .largest_face(frame.view())
+                .still_face(&frame)
                 .map_err(|e| format!("face pipeline failed: {e}"))
         });
     match found {
         Err(why) => photo.skipped = Some(why),
         Ok(None) => photo.skipped = Some("no face found".into()),
-        Ok(Some(face)) => {
+        Ok(Some(still)) => {
+            let face = still.found;
             photo.skipped = policy.check(&face.quality).err().map(|r| r.to_string());
             photo.quality = Some(face.quality.weight());
             photo.embedding = Some(face.embedding);
