@@ -111,22 +111,39 @@ fn compare_tile<'e>(
     );
     for x in 0..m {
         let first = if a == b { x + 1 } else { 0 };
-        for y in first..n {
-            let cosine = tile[[x, y]];
-            if cosine < threshold {
+        let row = tile.row(x);
+        // A row of the tile is contiguous (the tile is a standard-layout array's corner); a copy
+        // otherwise, never a skipped row.
+        let row: std::borrow::Cow<'_, [f32]> = match row.as_slice() {
+            Some(slice) => std::borrow::Cow::Borrowed(slice),
+            None => std::borrow::Cow::Owned(row.to_vec()),
+        };
+        // Almost no cosine reaches the threshold: a branch-free test of 16 at a time (which the
+        // compiler turns into SIMD compares) skips the chunks without one.
+        let mut y0 = first;
+        for chunk in row[first..].chunks(16) {
+            let start = y0;
+            y0 += chunk.len();
+            if !chunk.iter().fold(false, |any, &c| any | (c >= threshold)) {
                 continue;
             }
-            let (i, j) = (rows[a + x], rows[b + y]);
-            let (p, q) = (&enrolled[i].psn_no, &enrolled[j].psn_no);
-            if p == q {
-                continue;
+            for (k, &cosine) in chunk.iter().enumerate() {
+                if cosine < threshold {
+                    continue;
+                }
+                let y = start + k;
+                let (i, j) = (rows[a + x], rows[b + y]);
+                let (p, q) = (&enrolled[i].psn_no, &enrolled[j].psn_no);
+                if p == q {
+                    continue;
+                }
+                let persons = if p < q {
+                    (p.as_str(), q.as_str())
+                } else {
+                    (q.as_str(), p.as_str())
+                };
+                keep_best(best, persons, (i.min(j), i.max(j), cosine));
             }
-            let persons = if p < q {
-                (p.as_str(), q.as_str())
-            } else {
-                (q.as_str(), p.as_str())
-            };
-            keep_best(best, persons, (i.min(j), i.max(j), cosine));
         }
     }
 }

@@ -133,7 +133,7 @@ impl From<sqlx::Error> for RulesError {
 
 /// Evaluates every enabled rule over `inputs`: the findings to raise, in order, and the billed days
 /// without evidence (for the rules that are on). A run over a whole window evaluates it in parts
-/// ([`evaluate_institution`], [`evaluate_crossing`], [`run::gallery`]); this is all of them at once.
+/// ([`evaluate_institution`], [`evaluate_crossing`], then `duplicate_face` over the gallery: see [`run`]); this is all of them at once.
 pub fn evaluate(rules: &RuleSet, inputs: &RuleInputs<'_>) -> Evaluation {
     let mut out = local(rules, inputs);
     out.findings.extend(cross_institution::evaluate(

@@ -147,14 +147,17 @@ impl Monitoring {
 
     /// Loads monitoring for [from, to): every registered device's (or, with `institution`, that
     /// institution's devices') silences longer than `silence_ms` and its cameras' outages.
+    /// `sightings` are the same devices' presence intervals overlapping [from, to), which count as
+    /// signs of life and say which ward kinds each camera watches.
     pub async fn load(
         store: &Store,
         from: i64,
         to: i64,
         silence_ms: i64,
         institution: Option<&InstitutionCode>,
+        sightings: &[BoxSighting],
     ) -> Result<Monitoring, RulesError> {
-        let kinds = ward_kinds(store, from, to, institution).await?;
+        let kinds = ward_kinds(sightings);
         let mut monitoring = Monitoring::default();
         let devices = with_institution(
             format!(
@@ -177,8 +180,15 @@ impl Monitoring {
             let start = first_event.map_or(registered, |f| f.min(registered));
             starts.insert(device, (institution, start));
         }
-        let (silences, starts) =
-            silences(store, starts, (from, to), silence_ms, institution).await?;
+        let (silences, starts) = silences(
+            store,
+            starts,
+            (from, to),
+            silence_ms,
+            institution,
+            sightings,
+        )
+        .await?;
         for (institution, start) in starts.values() {
             let since = monitoring
                 .equipped_since
@@ -227,6 +237,22 @@ impl Monitoring {
     }
 }
 
+/// One presence interval as monitoring reads it: which box and camera saw someone, in which ward
+/// kind, when. [`super::observed::Observations::load`] reads the intervals once and hands them here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoxSighting {
+    /// The ward box.
+    pub device_id: String,
+    /// Its camera.
+    pub camera_id: String,
+    /// The ward kind the camera watches.
+    pub ward_kind: String,
+    /// Start (UTC ms).
+    pub start_ms: i64,
+    /// End (UTC ms).
+    pub end_ms: i64,
+}
+
 /// `{column} = $n` when a run is scoped to one institution, else nothing.
 fn only(institution: Option<&InstitutionCode>, n: usize, column: &str) -> String {
     match institution {
@@ -251,34 +277,18 @@ fn with_institution<'q>(
     query
 }
 
-/// The ward kinds each device's cameras reported presence in around [from, to): device → camera → kinds.
-async fn ward_kinds(
-    store: &Store,
-    from: i64,
-    to: i64,
-    institution: Option<&InstitutionCode>,
-) -> Result<HashMap<String, BTreeMap<String, BTreeSet<String>>>, RulesError> {
-    let rows = with_institution(
-        format!(
-            "SELECT DISTINCT device_id, camera_id, ward_kind FROM presence_intervals \
-             WHERE end_ms > $1 AND start_ms < $2{}",
-            only(institution, 3, " AND institution_code")
-        ),
-        &[from, to],
-        institution,
-    )
-    .fetch_all(store.pool())
-    .await?;
+/// The ward kinds each device's cameras reported presence in: device → camera → kinds.
+fn ward_kinds(sightings: &[BoxSighting]) -> HashMap<String, BTreeMap<String, BTreeSet<String>>> {
     let mut kinds: HashMap<String, BTreeMap<String, BTreeSet<String>>> = HashMap::new();
-    for row in rows {
+    for sighting in sightings {
         kinds
-            .entry(row.try_get(0)?)
+            .entry(sighting.device_id.clone())
             .or_default()
-            .entry(row.try_get(1)?)
+            .entry(sighting.camera_id.clone())
             .or_default()
-            .insert(row.try_get(2)?);
+            .insert(sighting.ward_kind.clone());
     }
-    Ok(kinds)
+    kinds
 }
 
 /// Each device's silences within [from, to): stretches longer than `silence_ms` in which it sealed no
@@ -291,15 +301,20 @@ async fn silences(
     (from, to): (i64, i64),
     silence_ms: i64,
     institution: Option<&InstitutionCode>,
+    sightings: &[BoxSighting],
 ) -> Result<Silences, RulesError> {
     // Signs of life: each event's seal time and each presence interval's span.
     let mut alive: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
-    let gaps = with_institution(
+    // One pass over the window's events, in each device's order of sealing: the events that follow
+    // a silence (or start the device's window) and each device's last event.
+    let rows = with_institution(
         format!(
-            "SELECT device_id, prev_ms, sent_at_ms FROM (SELECT device_id, sent_at_ms, \
-             LAG(sent_at_ms) OVER (PARTITION BY device_id ORDER BY sent_at_ms) AS prev_ms \
-             FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2{}) t \
-             WHERE prev_ms IS NULL OR sent_at_ms - prev_ms > $3 ORDER BY device_id, sent_at_ms",
+            "SELECT device_id, prev_ms, sent_at_ms, next_ms FROM (SELECT device_id, sent_at_ms, \
+             LAG(sent_at_ms) OVER w AS prev_ms, LEAD(sent_at_ms) OVER w AS next_ms \
+             FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2{} \
+             WINDOW w AS (PARTITION BY device_id ORDER BY sent_at_ms)) t \
+             WHERE prev_ms IS NULL OR sent_at_ms - prev_ms > $3 OR next_ms IS NULL \
+             ORDER BY device_id, sent_at_ms",
             only(institution, 4, " AND institution_code")
         ),
         &[from, to, silence_ms],
@@ -310,57 +325,37 @@ async fn silences(
     // Without the quiet stretches' ends we only know where events stop and start again: the events
     // between two listed gaps are joined into one stretch of life below.
     let mut starts_of_life: HashMap<String, Vec<i64>> = HashMap::new();
-    for row in gaps {
+    for row in rows {
         let device: String = row.try_get(0)?;
         let prev: Option<i64> = row.try_get(1)?;
         let at: i64 = row.try_get(2)?;
+        let next: Option<i64> = row.try_get(3)?;
         let list = starts_of_life.entry(device.clone()).or_default();
-        if let Some(prev) = prev {
-            // The stretch of life that began at the last listed start ends at `prev`.
-            alive
-                .entry(device)
-                .or_default()
-                .push((list.last().copied().unwrap_or(prev), prev + 1));
+        if prev.is_none_or(|prev| at - prev > silence_ms) {
+            if let Some(prev) = prev {
+                // The stretch of life that began at the last listed start ends at `prev`.
+                alive
+                    .entry(device.clone())
+                    .or_default()
+                    .push((list.last().copied().unwrap_or(prev), prev + 1));
+            }
+            list.push(at);
         }
-        list.push(at);
+        if next.is_none() {
+            // The device's last event: its last stretch of life ends here.
+            let begun = list.last().copied().unwrap_or(at);
+            alive.entry(device).or_default().push((begun, at + 1));
+        }
     }
-    let last = with_institution(
-        format!(
-            "SELECT device_id, MAX(sent_at_ms) FROM events WHERE sent_at_ms >= $1 AND sent_at_ms < $2{} \
-             GROUP BY device_id",
-            only(institution, 3, " AND institution_code")
-        ),
-        &[from, to],
-        institution,
-    )
-    .fetch_all(store.pool())
-    .await?;
-    for row in last {
-        let device: String = row.try_get(0)?;
-        let last: i64 = row.try_get(1)?;
-        let begun = starts_of_life
-            .get(&device)
-            .and_then(|l| l.last().copied())
-            .unwrap_or(last);
-        alive.entry(device).or_default().push((begun, last + 1));
-    }
-    let presence = with_institution(
-        format!(
-            "SELECT device_id, start_ms, end_ms FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2{}",
-            only(institution, 3, " AND institution_code")
-        ),
-        &[from, to],
-        institution,
-    )
-    .fetch_all(store.pool())
-    .await?;
-    for row in presence {
-        let device: String = row.try_get(0)?;
-        let span: (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
-        if let Some((_, start)) = starts.get_mut(&device) {
+    for sighting in sightings {
+        let span = (sighting.start_ms, sighting.end_ms);
+        if let Some((_, start)) = starts.get_mut(&sighting.device_id) {
             *start = (*start).min(span.0);
         }
-        alive.entry(device).or_default().push(span);
+        alive
+            .entry(sighting.device_id.clone())
+            .or_default()
+            .push(span);
     }
     let mut out = HashMap::new();
     for (device, (_, start)) in &starts {

@@ -4,7 +4,7 @@
 
 use super::RulesError;
 use super::inputs::{Scope, placeholders};
-use super::monitoring::Monitoring;
+use super::monitoring::{BoxSighting, Monitoring};
 use crate::flags::store::{stored_institution, stored_psn_no};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -135,7 +135,7 @@ impl Observations {
         let mut observed = Observations::default();
         let columns = "institution_code, camera_id, ward_kind, psn_no, track_id, start_ms, end_ms, \
                        median_similarity, liveness, CASE WHEN psn_no IS NULL THEN embedding END, \
-                       track_liveness, seat \
+                       track_liveness, seat, device_id \
                        FROM presence_intervals WHERE end_ms > $1 AND start_ms < $2";
         let (sql, values): (String, Vec<String>) = match scope {
             Scope::All => (format!("SELECT {columns}"), Vec::new()),
@@ -156,6 +156,9 @@ impl Observations {
             query = query.bind(value);
         }
         let rows = query.fetch_all(store.pool()).await?;
+        // What monitoring reads of the same intervals (not for a patients' scope, which has none).
+        let mut sightings: Vec<BoxSighting> = Vec::new();
+        let monitored = !matches!(scope, Scope::Patients(_));
         for row in rows {
             let psn_no: Option<String> = row.try_get(3)?;
             let psn_no = psn_no.map(stored_psn_no).transpose()?;
@@ -174,6 +177,15 @@ impl Observations {
                 track_liveness: stored_track_liveness(row.try_get(10)?)?,
                 seat: stored_seat(row.try_get(11)?)?,
             };
+            if monitored {
+                sightings.push(BoxSighting {
+                    device_id: row.try_get(12)?,
+                    camera_id: sighting.camera_id.clone(),
+                    ward_kind: sighting.ward_kind.clone(),
+                    start_ms: sighting.start_ms,
+                    end_ms: sighting.end_ms,
+                });
+            }
             match psn_no {
                 Some(psn) => observed.by_person.entry(psn).or_default().push(sighting),
                 None => observed
@@ -184,9 +196,9 @@ impl Observations {
             }
         }
         observed.monitoring = match scope {
-            Scope::All => Monitoring::load(store, from, to, silence_ms, None).await?,
+            Scope::All => Monitoring::load(store, from, to, silence_ms, None, &sightings).await?,
             Scope::Institution(code) => {
-                Monitoring::load(store, from, to, silence_ms, Some(code)).await?
+                Monitoring::load(store, from, to, silence_ms, Some(code), &sightings).await?
             }
             Scope::Patients(_) => Monitoring::default(),
         };

@@ -19,7 +19,7 @@ use super::rows::{ParsedRow, parse_table_row};
 use super::source::{ReadError, ReadOptions, open};
 use crate::rules::timeline::local_date;
 use crate::schedule::due::{days_between, touched_by_import};
-use crate::store::partitions::MonthsMade;
+use crate::store::partitions::{BigTable, MonthsMade};
 use crate::store::{Store, StoreError, now_ms};
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -33,6 +33,10 @@ use std::path::{Path, PathBuf};
 const BATCH_ROWS: usize = 2000;
 /// Problems kept in the report and in `import_errors` per file.
 const MAX_PROBLEMS_KEPT: usize = 10_000;
+
+/// New rows from which an import refreshes its table's planner statistics on PostgreSQL
+/// ([`Store::refresh_statistics`]): a month's file, not a day's correction.
+const ANALYZE_AFTER_ROWS: u64 = 10_000;
 /// Refunds naming a line not stored yet that wait for the rest of their file (beyond that they are
 /// stored at once, counted as naming no stored line).
 pub const MAX_DEFERRED_REFUNDS: usize = 50_000;
@@ -354,6 +358,13 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        if report.rows_new >= ANALYZE_AFTER_ROWS {
+            self.refresh_statistics(match kind {
+                FileKind::FeeLines => BigTable::FeeLines,
+                FileKind::Settlements => BigTable::Settlements,
+            })
+            .await?;
+        }
         // The days this file holds billing for: their rules run again under `serve`'s scheduler.
         self.request_rule_jobs(&touched_by_import(&touched), options.zone)
             .await?;
