@@ -1,8 +1,8 @@
 //! A rules run over a window, in parts, so that its memory does not grow with the province:
 //! 1. **per institution** (each institution with fee lines of a known item in the window): its lines,
 //!    its presence intervals and unknown faces, its ward boxes' silences and outages →
-//!    [`super::evaluate_institution`]; each institution's flags and coverage are saved before the next
-//!    one is loaded;
+//!    [`super::evaluate_institution`]; each institution's flags and coverage are saved in turn, while
+//!    the next few are loaded and judged (below);
 //! 2. **patients at more than one institution** (billed for a known item or seen at two or more in the
 //!    window, or with lines of no institution: one query the database answers), a few hundred at a
 //!    time: all their lines and presence, with the monitoring kept from step 1 →
