@@ -120,10 +120,8 @@ fn compare_tile<'e>(
         };
         // Almost no cosine reaches the threshold: a branch-free test of 16 at a time (which the
         // compiler turns into SIMD compares) skips the chunks without one.
-        let mut y0 = first;
-        for chunk in row[first..].chunks(16) {
-            let start = y0;
-            y0 += chunk.len();
+        for (k, chunk) in row[first..].chunks(16).enumerate() {
+            let start = first + 16 * k;
             if !chunk.iter().fold(false, |any, &c| any | (c >= threshold)) {
                 continue;
             }

@@ -82,6 +82,7 @@ pub fn line<'k>(
 pub fn span(institution: &str, ward_kind: WardKind, start_ms: i64, end_ms: i64) -> PresenceSpan {
     PresenceSpan {
         institution: code(institution),
+        device_id: "box-1".into(),
         camera_id: "cam-1".into(),
         ward_kind: ward_kind.as_str().into(),
         track_id: None,

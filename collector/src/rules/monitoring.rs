@@ -17,6 +17,7 @@
 //! of the slot it covers.
 
 use super::RulesError;
+use super::observed::PresenceSpan;
 use super::timeline::{covered_minutes, union};
 use crate::flags::store::stored_institution;
 use crate::store::Store;
@@ -147,15 +148,15 @@ impl Monitoring {
 
     /// Loads monitoring for [from, to): every registered device's (or, with `institution`, that
     /// institution's devices') silences longer than `silence_ms` and its cameras' outages.
-    /// `sightings` are the same devices' presence intervals overlapping [from, to), which count as
-    /// signs of life and say which ward kinds each camera watches.
+    /// `sightings` are the same devices' presence intervals overlapping [from, to) (read once, by
+    /// [`super::observed::Observations::load`]): signs of life, and which ward kinds each camera watches.
     pub async fn load(
         store: &Store,
         from: i64,
         to: i64,
         silence_ms: i64,
         institution: Option<&InstitutionCode>,
-        sightings: &[BoxSighting],
+        sightings: &[&PresenceSpan],
     ) -> Result<Monitoring, RulesError> {
         let kinds = ward_kinds(sightings);
         let mut monitoring = Monitoring::default();
@@ -237,22 +238,6 @@ impl Monitoring {
     }
 }
 
-/// One presence interval as monitoring reads it: which box and camera saw someone, in which ward
-/// kind, when. [`super::observed::Observations::load`] reads the intervals once and hands them here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoxSighting {
-    /// The ward box.
-    pub device_id: String,
-    /// Its camera.
-    pub camera_id: String,
-    /// The ward kind the camera watches.
-    pub ward_kind: String,
-    /// Start (UTC ms).
-    pub start_ms: i64,
-    /// End (UTC ms).
-    pub end_ms: i64,
-}
-
 /// `{column} = $n` when a run is scoped to one institution, else nothing.
 fn only(institution: Option<&InstitutionCode>, n: usize, column: &str) -> String {
     match institution {
@@ -278,7 +263,7 @@ fn with_institution<'q>(
 }
 
 /// The ward kinds each device's cameras reported presence in: device → camera → kinds.
-fn ward_kinds(sightings: &[BoxSighting]) -> HashMap<String, BTreeMap<String, BTreeSet<String>>> {
+fn ward_kinds(sightings: &[&PresenceSpan]) -> HashMap<String, BTreeMap<String, BTreeSet<String>>> {
     let mut kinds: HashMap<String, BTreeMap<String, BTreeSet<String>>> = HashMap::new();
     for sighting in sightings {
         kinds
@@ -301,7 +286,7 @@ async fn silences(
     (from, to): (i64, i64),
     silence_ms: i64,
     institution: Option<&InstitutionCode>,
-    sightings: &[BoxSighting],
+    sightings: &[&PresenceSpan],
 ) -> Result<Silences, RulesError> {
     // Signs of life: each event's seal time and each presence interval's span.
     let mut alive: HashMap<String, Vec<(i64, i64)>> = HashMap::new();

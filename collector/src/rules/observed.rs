@@ -4,7 +4,7 @@
 
 use super::RulesError;
 use super::inputs::{Scope, placeholders};
-use super::monitoring::{BoxSighting, Monitoring};
+use super::monitoring::Monitoring;
 use crate::flags::store::{stored_institution, stored_psn_no};
 use crate::store::{Store, StoreError};
 use serde::Serialize;
@@ -20,6 +20,10 @@ use wardwatch_protocol::{
 pub struct PresenceSpan {
     /// The institution of the device that saw it.
     pub institution: InstitutionCode,
+    /// The ward box that reported it (for monitoring: a report is a sign of the box's life). Not in
+    /// flag evidence, which names the camera.
+    #[serde(skip)]
+    pub device_id: String,
     /// The camera.
     pub camera_id: String,
     /// The ward kind of the camera.
@@ -156,9 +160,6 @@ impl Observations {
             query = query.bind(value);
         }
         let rows = query.fetch_all(store.pool()).await?;
-        // What monitoring reads of the same intervals (not for a patients' scope, which has none).
-        let mut sightings: Vec<BoxSighting> = Vec::new();
-        let monitored = !matches!(scope, Scope::Patients(_));
         for row in rows {
             let psn_no: Option<String> = row.try_get(3)?;
             let psn_no = psn_no.map(stored_psn_no).transpose()?;
@@ -166,6 +167,7 @@ impl Observations {
             let embedding = embedding.map(|e| stored_embedding(&e)).transpose()?;
             let sighting = PresenceSpan {
                 institution: stored_institution(row.try_get(0)?)?,
+                device_id: row.try_get(12)?,
                 camera_id: row.try_get(1)?,
                 ward_kind: row.try_get(2)?,
                 track_id: row.try_get(4)?,
@@ -177,15 +179,6 @@ impl Observations {
                 track_liveness: stored_track_liveness(row.try_get(10)?)?,
                 seat: stored_seat(row.try_get(11)?)?,
             };
-            if monitored {
-                sightings.push(BoxSighting {
-                    device_id: row.try_get(12)?,
-                    camera_id: sighting.camera_id.clone(),
-                    ward_kind: sighting.ward_kind.clone(),
-                    start_ms: sighting.start_ms,
-                    end_ms: sighting.end_ms,
-                });
-            }
             match psn_no {
                 Some(psn) => observed.by_person.entry(psn).or_default().push(sighting),
                 None => observed
@@ -195,13 +188,21 @@ impl Observations {
                     .push(sighting),
             }
         }
-        observed.monitoring = match scope {
-            Scope::All => Monitoring::load(store, from, to, silence_ms, None, &sightings).await?,
+        // Monitoring reads the same intervals as signs of the boxes' life.
+        let spans: Vec<&PresenceSpan> = observed
+            .by_person
+            .values()
+            .chain(observed.unknown.values())
+            .flatten()
+            .collect();
+        let monitoring = match scope {
+            Scope::All => Monitoring::load(store, from, to, silence_ms, None, &spans).await?,
             Scope::Institution(code) => {
-                Monitoring::load(store, from, to, silence_ms, Some(code), &sightings).await?
+                Monitoring::load(store, from, to, silence_ms, Some(code), &spans).await?
             }
             Scope::Patients(_) => Monitoring::default(),
         };
+        observed.monitoring = monitoring;
         Ok(observed)
     }
 

@@ -124,9 +124,10 @@ pub async fn run(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<RulesReport, RulesError> {
-    let knowledge = store.knowledge().await?;
-    let rules_base = store.rules_base().await?;
-    let rules = &rules_base.set;
+    // Shared with the parts' tasks, not copied for them.
+    let knowledge = Arc::new(store.knowledge().await?);
+    let rules = Arc::new(store.rules_base().await?.set);
+    let rules = &rules;
     let silence_ms = rules.unmonitored_billing.params.silence_ms();
     let window = (from_ms, to_ms);
     let mut report = RulesReport {
@@ -149,8 +150,8 @@ pub async fn run(
     let crossing = Arc::new(crossing);
     let shared = Shared {
         store: store.clone(),
-        knowledge: Arc::new(knowledge.clone()),
-        rules: Arc::new(rules.clone()),
+        knowledge: Arc::clone(&knowledge),
+        rules: Arc::clone(rules),
         zone,
         window,
         silence_ms,

@@ -359,11 +359,14 @@ impl Store {
         }
         tx.commit().await?;
         if report.rows_new >= ANALYZE_AFTER_ROWS {
-            self.refresh_statistics(match kind {
+            let table = match kind {
                 FileKind::FeeLines => BigTable::FeeLines,
                 FileKind::Settlements => BigTable::Settlements,
-            })
-            .await?;
+            };
+            // The rows are stored: a failed ANALYZE only leaves the statistics to autovacuum.
+            if let Err(e) = self.refresh_statistics(table).await {
+                tracing::warn!(error = %e, ?table, "statistics not refreshed after the import");
+            }
         }
         // The days this file holds billing for: their rules run again under `serve`'s scheduler.
         self.request_rule_jobs(&touched_by_import(&touched), options.zone)
